@@ -90,12 +90,13 @@ done
 
 # npm packages (the deno and supabase binaries ship inside them).
 if [ ! -x node_modules/.bin/deno ] || [ ! -x node_modules/.bin/supabase ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  log "npm ci"
-  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+  log "npm install (from the lock file)"
+  # npm ci refuses this lock: the CLI's other-platform binaries are optional and never resolved here.
+  npm install --no-audit --no-fund --loglevel=error >/dev/null
 fi
 # The deno package fetches its binary in a postinstall step; make sure it is there.
 if ! node_modules/.bin/deno --version >/dev/null 2>&1; then
-  log "deno binary missing after npm ci"; exit 1
+  log "deno binary missing after npm install"; exit 1
 fi
 
 # Deno's module cache (npm: specifiers) for everything the project imports.

@@ -1,0 +1,558 @@
+/**
+ * The Docker-free local Supabase stack: PostgreSQL (pgvector, pg_cron, pgTAP, the pg_net and
+ * Vault stand-ins), the pg_net worker and the Edge Functions gateway.
+ *
+ *   deno run -A local/stack.ts up [--name dev] [--db-port 54322] [--api-port 54321] [--no-functions]
+ *   deno run -A local/stack.ts down | status [--json] | reset | env
+ *
+ * A reset is a new cluster (pg_cron holds its database open), bootstrapped and pushed again
+ * with the real Supabase CLI: `supabase db reset --remote` would drop auth, net and cron here.
+ */
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createHash } from "node:crypto";
+import { anonKey, JWT_SECRET, serviceRoleKey } from "./keys.ts";
+
+export const ROOT = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
+const DENO = Deno.execPath();
+const SUPABASE = join(ROOT, "node_modules/.bin/supabase");
+
+export interface StackOptions {
+  /** Folder name under .stack/ ; several stacks can run side by side on other ports. */
+  name: string;
+  dbPort: number;
+  apiPort: number;
+  /** Start the gateway and the pg_net worker (false: database only, nothing gets processed). */
+  functions: boolean;
+  /** Throwaway cluster: durability settings off for speed. */
+  ephemeral: boolean;
+  /** Extra environment for the functions (OPENAI_*, EMBEDDING_*, EMBED_QUEUE_*). */
+  functionEnv: Record<string, string>;
+  quiet: boolean;
+}
+
+export const DEFAULTS: StackOptions = {
+  name: "dev",
+  dbPort: 54322,
+  apiPort: 54321,
+  functions: true,
+  ephemeral: false,
+  functionEnv: {},
+  quiet: false,
+};
+
+export interface StackInfo {
+  name: string;
+  dbUrl: string;
+  apiUrl: string;
+  functionsUrl: string;
+  anonKey: string;
+  serviceRoleKey: string;
+  jwtSecret: string;
+  stateDir: string;
+}
+
+interface State {
+  dbPort: number;
+  apiPort: number;
+  pgData: string;
+  pushedSeed: boolean;
+}
+
+const isRoot = Deno.uid() === 0;
+const PG_MAJOR = detectPgMajor();
+
+function detectPgMajor(): string {
+  for (const v of ["17", "16", "15"]) {
+    try {
+      Deno.statSync(`/usr/lib/postgresql/${v}/bin/postgres`);
+      return v;
+    } catch { /* next */ }
+  }
+  return "15";
+}
+const PG_BIN = `/usr/lib/postgresql/${PG_MAJOR}/bin`;
+
+function stateDir(name: string): string {
+  return join(ROOT, ".stack", name);
+}
+
+export async function info(opts: Partial<StackOptions> = {}): Promise<StackInfo> {
+  const o = { ...DEFAULTS, ...opts };
+  const st = readState(o.name);
+  const dbPort = st?.dbPort ?? o.dbPort;
+  const apiPort = st?.apiPort ?? o.apiPort;
+  const apiUrl = `http://127.0.0.1:${apiPort}`;
+  return {
+    name: o.name,
+    dbUrl: `postgresql://postgres:postgres@127.0.0.1:${dbPort}/postgres`,
+    apiUrl,
+    functionsUrl: `${apiUrl}/functions/v1`,
+    anonKey: await anonKey(),
+    serviceRoleKey: await serviceRoleKey(),
+    jwtSecret: JWT_SECRET,
+    stateDir: stateDir(o.name),
+  };
+}
+
+function readState(name: string): State | null {
+  try {
+    return JSON.parse(Deno.readTextFileSync(join(stateDir(name), "state.json")));
+  } catch {
+    return null;
+  }
+}
+
+function writeState(name: string, st: State) {
+  Deno.mkdirSync(stateDir(name), { recursive: true });
+  Deno.writeTextFileSync(join(stateDir(name), "state.json"), JSON.stringify(st, null, 2) + "\n");
+}
+
+async function run(cmd: string, args: string[], opts: { asPostgres?: boolean; env?: Record<string, string>; cwd?: string } = {}) {
+  let c = cmd, a = args;
+  if (opts.asPostgres && isRoot) {
+    c = "runuser";
+    a = ["-u", "postgres", "--", cmd, ...args];
+  }
+  const out = await new Deno.Command(c, { args: a, env: opts.env, cwd: opts.cwd ?? ROOT, stdin: "null", stdout: "piped", stderr: "piped" })
+    .output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  return { ok: out.success, code: out.code, text };
+}
+
+async function must(cmd: string, args: string[], what: string, opts: Parameters<typeof run>[2] = {}) {
+  const r = await run(cmd, args, opts);
+  if (!r.ok) throw new Error(`${what} failed (exit ${r.code}):\n${r.text.trim()}`);
+  return r.text;
+}
+
+export async function portInUse(port: number): Promise<boolean> {
+  try {
+    const l = Deno.listen({ hostname: "127.0.0.1", port });
+    l.close();
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+function pidAlive(pid: number | null): boolean {
+  if (!pid) return false;
+  try {
+    Deno.kill(pid, "SIGCONT");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function readPid(file: string): number | null {
+  try {
+    const n = Number(Deno.readTextFileSync(file).trim());
+    return Number.isInteger(n) && n > 0 ? n : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The data folder must be reachable by the postgres user when we run as root. */
+async function choosePgData(name: string): Promise<string> {
+  const preferred = join(stateDir(name), "pgdata");
+  if (!isRoot) return preferred;
+  const probe = await run("test", ["-x", stateDir(name)], { asPostgres: true });
+  if (probe.ok) return preferred;
+  const hash = createHash("sha1").update(ROOT).digest("hex").slice(0, 10);
+  return `/tmp/embed-queue-${hash}/${name}/pgdata`;
+}
+
+async function pgRunning(pgData: string): Promise<boolean> {
+  const r = await run(`${PG_BIN}/pg_ctl`, ["-D", pgData, "status"], { asPostgres: true });
+  return r.ok;
+}
+
+async function initCluster(o: StackOptions, pgData: string) {
+  Deno.mkdirSync(pgData, { recursive: true });
+  const pw = await Deno.makeTempFile({ prefix: "eq-pw-" });
+  Deno.writeTextFileSync(pw, "postgres\n");
+  Deno.chmodSync(pw, 0o644);
+  if (isRoot) {
+    await must("chown", ["-R", "postgres:postgres", join(pgData, "..")], "chown data folder");
+  }
+  Deno.chmodSync(pgData, 0o700);
+  await must(`${PG_BIN}/initdb`, [
+    "-D", pgData, "-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256",
+    `--pwfile=${pw}`, "--encoding=UTF8", "--locale=C.UTF-8",
+  ], "initdb", { asPostgres: true });
+  Deno.removeSync(pw);
+  const conf = [
+    "",
+    "# embed-queue local stack",
+    `port = ${o.dbPort}`,
+    "listen_addresses = '127.0.0.1'",
+    "unix_socket_directories = '/tmp'",
+    "shared_preload_libraries = 'pg_cron'",
+    "cron.database_name = 'postgres'",
+    "cron.use_background_workers = on",
+    "max_worker_processes = 32",
+    "max_connections = 200",
+    "log_min_messages = warning",
+    ...(o.ephemeral ? ["fsync = off", "synchronous_commit = off", "full_page_writes = off"] : []),
+  ].join("\n") + "\n";
+  const confPath = join(pgData, "postgresql.conf");
+  await Deno.writeTextFile(confPath, conf, { append: true });
+}
+
+async function psqlFile(dbUrl: string, file: string) {
+  await must("psql", ["-q", "-X", "-v", "ON_ERROR_STOP=1", "-d", dbUrl, "-f", file], `psql ${file}`, {
+    env: { PGOPTIONS: "--client-min-messages=warning" },
+  });
+}
+
+export async function psql(dbUrl: string, sql: string): Promise<string> {
+  return (await must("psql", ["-qAtX", "-v", "ON_ERROR_STOP=1", "-d", dbUrl, "-c", sql], "psql", {
+    env: { PGOPTIONS: "--client-min-messages=warning" },
+  })).trim();
+}
+
+/** Applies migrations (and, the first time, the seed) with the real Supabase CLI. */
+async function push(dbUrl: string, withSeed: boolean) {
+  const args = ["db", "push", `--remote=${dbUrl}`, "--yes"];
+  if (withSeed) args.push("--include-seed");
+  await must(SUPABASE, args, "supabase db push", {
+    env: { SUPABASE_TELEMETRY_DISABLED: "1", DO_NOT_TRACK: "1", PGSSLMODE: "disable" },
+  });
+}
+
+/** Vault secrets the scheduler and the webhook use to call the function on this stack's port. */
+async function setQueueSecrets(dbUrl: string, functionsUrl: string, secret: string) {
+  await psql(
+    dbUrl,
+    `do $$ begin
+       if exists (select 1 from vault.secrets where name = 'embed_queue_url') then
+         perform vault.update_secret(id, '${functionsUrl}/embed-queue') from vault.secrets where name = 'embed_queue_url';
+       else
+         perform vault.create_secret('${functionsUrl}/embed-queue', 'embed_queue_url', 'URL of the embed-queue Edge Function');
+       end if;
+       if not exists (select 1 from vault.secrets where name = 'embed_queue_secret') then
+         perform vault.create_secret('${secret}', 'embed_queue_secret', 'Bearer credential pg_cron and the webhook send to embed-queue');
+       end if;
+     end $$;`,
+  );
+}
+
+function spawnDetached(name: string, logFile: string, args: string[], env: Record<string, string>): number {
+  // sh does the redirection so the process keeps logging after this one exits.
+  const child = new Deno.Command("sh", {
+    args: ["-c", 'exec "$@" >>"$EQ_LOG" 2>&1', name, ...args],
+    env: { ...env, EQ_LOG: logFile },
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+    detached: true,
+  }).spawn();
+  child.unref();
+  return child.pid;
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 30_000, logFile?: string) {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  let tail = "";
+  if (logFile) {
+    try {
+      tail = "\n" + Deno.readTextFileSync(logFile).split("\n").slice(-15).join("\n");
+    } catch { /* no log */ }
+  }
+  throw new Error(`${what} did not become ready within ${timeoutMs / 1000} s${tail}`);
+}
+
+async function httpOk(url: string): Promise<boolean> {
+  try {
+    const r = await fetch(url, { signal: AbortSignal.timeout(1000) });
+    await r.body?.cancel();
+    return r.ok;
+  } catch {
+    return false;
+  }
+}
+
+function log(o: StackOptions, msg: string) {
+  if (!o.quiet) console.error(`[stack:${o.name}] ${msg}`);
+}
+
+export async function up(opts: Partial<StackOptions> = {}): Promise<StackInfo> {
+  const o = { ...DEFAULTS, ...opts };
+  const dir = stateDir(o.name);
+  Deno.mkdirSync(join(dir, "logs"), { recursive: true });
+  let st = readState(o.name);
+  if (st) {
+    o.dbPort = st.dbPort;
+    o.apiPort = st.apiPort;
+  }
+  const pgData = st?.pgData ?? await choosePgData(o.name);
+  const fresh = !exists(join(pgData, "PG_VERSION"));
+  st = { dbPort: o.dbPort, apiPort: o.apiPort, pgData, pushedSeed: st?.pushedSeed ?? false };
+  if (fresh) st.pushedSeed = false;
+  const inf = await info(o);
+
+  if (!(await pgRunning(pgData))) {
+    if (await portInUse(o.dbPort)) {
+      throw new Error(`port ${o.dbPort} is already in use by another program: stop it, or choose another with --db-port`);
+    }
+    if (fresh) {
+      log(o, `initdb (PostgreSQL ${PG_MAJOR})`);
+      await initCluster(o, pgData);
+    }
+    writeState(o.name, st);
+    log(o, `starting PostgreSQL on 127.0.0.1:${o.dbPort}`);
+    await must(`${PG_BIN}/pg_ctl`, ["-D", pgData, "-l", join(pgData, "server.log"), "-w", "-t", "60", "start"], "pg_ctl start", {
+      asPostgres: true,
+    });
+  }
+  writeState(o.name, st);
+
+  const bootstrapped = await psql(inf.dbUrl, "select to_regclass('auth.users') is not null").catch(() => "f");
+  if (bootstrapped !== "t") {
+    log(o, "bootstrapping roles, schemas and extensions");
+    await psqlFile(inf.dbUrl, join(ROOT, "local/sql/bootstrap.sql"));
+  }
+  await setQueueSecrets(inf.dbUrl, inf.functionsUrl, inf.serviceRoleKey);
+  log(o, st.pushedSeed ? "supabase db push (new migrations)" : "supabase db push --include-seed");
+  await push(inf.dbUrl, !st.pushedSeed);
+  st.pushedSeed = true;
+  writeState(o.name, st);
+
+  if (o.functions) await startServices(o, inf);
+  return inf;
+}
+
+/** The gateway (functions) and the pg_net worker; both are no-ops when already running. */
+export async function startServices(opts: Partial<StackOptions>, inf?: StackInfo) {
+  const o = { ...DEFAULTS, ...opts };
+  const st = readState(o.name);
+  if (st) {
+    o.dbPort = st.dbPort;
+    o.apiPort = st.apiPort;
+  }
+  inf ??= await info(o);
+  const dir = stateDir(o.name);
+  const gwPidFile = join(dir, "gateway.pid");
+  if (!pidAlive(readPid(gwPidFile))) {
+    if (await portInUse(o.apiPort)) {
+      throw new Error(`port ${o.apiPort} is already in use by another program: stop it, or choose another with --api-port`);
+    }
+    const envFile = join(ROOT, "supabase/functions/.env");
+    const args = [
+      DENO, "run", "-A", "--config", join(ROOT, "deno.json"), join(ROOT, "local/gateway.ts"),
+      "--port", String(o.apiPort),
+      "--functions-dir", join(ROOT, "supabase/functions"),
+      "--config", join(ROOT, "supabase/config.toml"),
+      "--state-dir", dir,
+    ];
+    if (exists(envFile)) args.push("--env-file", envFile);
+    const logFile = join(dir, "logs/gateway.log");
+    const pid = spawnDetached("gateway", logFile, args, {
+      ...passThroughEnv(),
+      ...o.functionEnv,
+      SUPABASE_URL: inf.apiUrl,
+      SUPABASE_DB_URL: inf.dbUrl,
+      SUPABASE_ANON_KEY: inf.anonKey,
+      SUPABASE_SERVICE_ROLE_KEY: inf.serviceRoleKey,
+      JWT_SECRET: inf.jwtSecret,
+    });
+    Deno.writeTextFileSync(gwPidFile, `${pid}\n`);
+    log(o, `functions gateway on ${inf.apiUrl}`);
+    await waitFor("functions gateway", () => httpOk(`${inf.apiUrl}/health`), 30_000, logFile);
+  }
+  const nwPidFile = join(dir, "net_worker.pid");
+  if (!pidAlive(readPid(nwPidFile))) {
+    const logFile = join(dir, "logs/net_worker.log");
+    const pid = spawnDetached("net_worker", logFile, [
+      DENO, "run", "-A", "--config", join(ROOT, "deno.json"), join(ROOT, "local/net_worker.ts"), "--db-url", inf.dbUrl,
+    ], passThroughEnv());
+    Deno.writeTextFileSync(nwPidFile, `${pid}\n`);
+    log(o, "pg_net worker started");
+  }
+}
+
+function passThroughEnv(): Record<string, string> {
+  const keep: Record<string, string> = {};
+  for (const [k, v] of Object.entries(Deno.env.toObject())) {
+    if (/^(PATH|HOME|LANG|LC_ALL|TZ|DENO_DIR|NO_COLOR|OPENAI_|EMBEDDING_|EMBED_QUEUE_)/.test(k)) keep[k] = v;
+  }
+  return keep;
+}
+
+function exists(p: string): boolean {
+  try {
+    Deno.statSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function stopPid(file: string, label: string, o: StackOptions) {
+  const pid = readPid(file);
+  if (pidAlive(pid)) {
+    // Each service leads its own process group (detached): signal the group so
+    // function processes started by the gateway go too.
+    try {
+      Deno.kill(-pid!, "SIGTERM");
+    } catch { /* gone */ }
+    const until = Date.now() + 5000;
+    while (Date.now() < until && pidAlive(pid)) await new Promise((r) => setTimeout(r, 50));
+    try {
+      Deno.kill(-pid!, "SIGKILL");
+    } catch { /* gone */ }
+    log(o, `${label} stopped`);
+  }
+  try {
+    Deno.removeSync(file);
+  } catch { /* none */ }
+}
+
+/** Stops the functions gateway (and its function processes) and the pg_net worker. */
+export async function stopServices(opts: Partial<StackOptions> = {}) {
+  const o = { ...DEFAULTS, ...opts };
+  const dir = stateDir(o.name);
+  await stopPid(join(dir, "gateway.pid"), "functions gateway", o);
+  await stopPid(join(dir, "net_worker.pid"), "pg_net worker", o);
+  // Function processes the gateway may have left in their own groups.
+  try {
+    for (const e of Deno.readDirSync(join(dir, "functions"))) {
+      if (e.name.endsWith(".pid")) await stopPid(join(dir, "functions", e.name), `function ${e.name}`, o);
+    }
+  } catch { /* none */ }
+}
+
+export async function down(opts: Partial<StackOptions> = {}) {
+  const o = { ...DEFAULTS, ...opts };
+  await stopServices(o);
+  const st = readState(o.name);
+  if (st && await pgRunning(st.pgData)) {
+    await must(`${PG_BIN}/pg_ctl`, ["-D", st.pgData, "-m", "fast", "-w", "stop"], "pg_ctl stop", { asPostgres: true });
+    log(o, "PostgreSQL stopped");
+  }
+}
+
+/** Removes the cluster and every file of this stack. */
+export async function destroy(opts: Partial<StackOptions> = {}) {
+  const o = { ...DEFAULTS, ...opts };
+  await down(o);
+  const st = readState(o.name);
+  if (st?.pgData) await Deno.remove(join(st.pgData, ".."), { recursive: true }).catch(() => {});
+  await Deno.remove(stateDir(o.name), { recursive: true }).catch(() => {});
+}
+
+export async function reset(opts: Partial<StackOptions> = {}): Promise<StackInfo> {
+  const o = { ...DEFAULTS, ...opts };
+  const st = readState(o.name);
+  await destroy(o);
+  return await up({ ...o, dbPort: st?.dbPort ?? o.dbPort, apiPort: st?.apiPort ?? o.apiPort });
+}
+
+export interface StackStatus {
+  name: string;
+  db: boolean;
+  gateway: boolean;
+  netWorker: boolean;
+  info: StackInfo;
+}
+
+export async function status(opts: Partial<StackOptions> = {}): Promise<StackStatus> {
+  const o = { ...DEFAULTS, ...opts };
+  const st = readState(o.name);
+  const inf = await info(o);
+  const dir = stateDir(o.name);
+  return {
+    name: o.name,
+    db: st ? await pgRunning(st.pgData) : false,
+    gateway: pidAlive(readPid(join(dir, "gateway.pid"))) && await httpOk(`${inf.apiUrl}/health`),
+    netWorker: pidAlive(readPid(join(dir, "net_worker.pid"))),
+    info: inf,
+  };
+}
+
+export function describe(s: StackStatus): string {
+  const i = s.info;
+  const mark = (b: boolean) => (b ? "running" : "stopped");
+  return [
+    `local stack "${s.name}"`,
+    `         API URL: ${i.apiUrl}            (${mark(s.gateway)})`,
+    `   Functions URL: ${i.functionsUrl}`,
+    `          DB URL: ${i.dbUrl}   (${mark(s.db)})`,
+    `   pg_net worker: ${mark(s.netWorker)}`,
+    `      JWT secret: ${i.jwtSecret}`,
+    `        anon key: ${i.anonKey}`,
+    `service_role key: ${i.serviceRoleKey}`,
+  ].join("\n");
+}
+
+function parseArgs(args: string[]): { cmd: string; o: Partial<StackOptions>; json: boolean } {
+  const o: Partial<StackOptions> = {};
+  let cmd = "";
+  let json = false;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    const num = (flag: string) => {
+      const n = Number(args[++i]);
+      if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`${flag} needs a port number, got '${args[i] ?? ""}'`);
+      return n;
+    };
+    if (a === "--name") o.name = args[++i];
+    else if (a === "--db-port") o.dbPort = num(a);
+    else if (a === "--api-port") o.apiPort = num(a);
+    else if (a === "--no-functions") o.functions = false;
+    else if (a === "--json") json = true;
+    else if (a === "--quiet") o.quiet = true;
+    else if (!a.startsWith("-") && !cmd) cmd = a;
+    else throw new Error(`unknown argument '${a}'`);
+  }
+  return { cmd, o, json };
+}
+
+const USAGE = `usage: stack <up|down|status|reset|env> [--name dev] [--db-port 54322] [--api-port 54321] [--no-functions] [--json]
+  up      start PostgreSQL, apply migrations and seed with the Supabase CLI, start the functions gateway and the pg_net worker
+  down    stop everything this stack started (no process is left)
+  status  what is running, with URLs and keys
+  reset   a new cluster: bootstrap, migrations, seed
+  env     the stack's URLs and keys as shell variables`;
+
+if (import.meta.main) {
+  try {
+    const { cmd, o, json } = parseArgs(Deno.args);
+    if (cmd === "up") {
+      await up(o);
+      console.log(describe(await status(o)));
+    } else if (cmd === "down") {
+      await down(o);
+    } else if (cmd === "status") {
+      const s = await status(o);
+      console.log(json ? JSON.stringify(s, null, 2) : describe(s));
+    } else if (cmd === "reset") {
+      await reset(o);
+      console.log(describe(await status(o)));
+    } else if (cmd === "env") {
+      const i = await info(o);
+      console.log(
+        [
+          `SUPABASE_URL=${i.apiUrl}`,
+          `SUPABASE_DB_URL=${i.dbUrl}`,
+          `SUPABASE_ANON_KEY=${i.anonKey}`,
+          `SUPABASE_SERVICE_ROLE_KEY=${i.serviceRoleKey}`,
+        ].join("\n"),
+      );
+    } else {
+      console.error(USAGE);
+      Deno.exit(cmd ? 2 : 0);
+    }
+  } catch (e) {
+    console.error(`stack: ${(e as Error).message}`);
+    Deno.exit(1);
+  }
+}

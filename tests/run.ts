@@ -1,0 +1,108 @@
+/**
+ * `npm test`: brings up an ephemeral local stack on its own ports, runs every pgTAP file with
+ * pg_prove and every Deno test, tears the stack down, and ends with one line
+ * `N passed, N failed` over all of them.
+ */
+import { join } from "node:path";
+import * as stack from "../local/stack.ts";
+import { startFakeOpenAIProcess } from "./fakes/openai_process.ts";
+
+const NAME = "test";
+const DB_PORT = Number(Deno.env.get("EQ_TEST_DB_PORT") ?? 55322);
+const API_PORT = Number(Deno.env.get("EQ_TEST_API_PORT") ?? 55321);
+
+interface Tally {
+  passed: number;
+  failed: number;
+  skipped: number;
+}
+
+/** Runs a command, echoing its output, and counts TAP results (top-level `ok`/`not ok`). */
+async function runTap(cmd: string, args: string[], env: Record<string, string>, tally: Tally, indentOk: RegExp) {
+  const child = new Deno.Command(cmd, { args, env, cwd: stack.ROOT, stdout: "piped", stderr: "inherit", stdin: "null" })
+    .spawn();
+  const dec = new TextDecoder();
+  let buf = "";
+  const handle = (line: string) => {
+    console.log(line);
+    const m = line.match(indentOk);
+    if (m) {
+      if (m[1]) tally.failed++;
+      else if (/# SKIP/i.test(line)) tally.skipped++;
+      else tally.passed++;
+    }
+  };
+  for await (const chunk of child.stdout) {
+    buf += dec.decode(chunk, { stream: true });
+    let i;
+    while ((i = buf.indexOf("\n")) >= 0) {
+      handle(buf.slice(0, i));
+      buf = buf.slice(i + 1);
+    }
+  }
+  if (buf) handle(buf);
+  return (await child.status).code;
+}
+
+async function main(): Promise<number> {
+  const tally: Tally = { passed: 0, failed: 0, skipped: 0 };
+  const started = performance.now();
+  let failures = 0;
+  const fake = await startFakeOpenAIProcess();
+  try {
+    await stack.destroy({ name: NAME, quiet: true });
+    const info = await stack.up({
+      name: NAME,
+      dbPort: DB_PORT,
+      apiPort: API_PORT,
+      ephemeral: true,
+      functionEnv: {
+        OPENAI_API_KEY: fake.apiKey,
+        OPENAI_BASE_URL: fake.baseUrl,
+        // Short leases and budgets keep the crash and rescue tests quick.
+        EMBED_QUEUE_LEASE_SECONDS: "5",
+      },
+    });
+    const env: Record<string, string> = {
+      ...Deno.env.toObject(),
+      EQ_TEST_DB_URL: info.dbUrl,
+      EQ_TEST_API_URL: info.apiUrl,
+      EQ_TEST_FUNCTIONS_URL: info.functionsUrl,
+      EQ_TEST_ANON_KEY: info.anonKey,
+      EQ_TEST_SERVICE_ROLE_KEY: info.serviceRoleKey,
+      EQ_TEST_STATE_DIR: info.stateDir,
+      EQ_TEST_FAKE_OPENAI_URL: fake.baseUrl,
+      EQ_TEST_FAKE_OPENAI_KEY: fake.apiKey,
+    };
+
+    console.log("\n# pgTAP (pg_prove)");
+    const sqlFiles = [...Deno.readDirSync(join(stack.ROOT, "supabase/tests"))]
+      .filter((e) => e.name.endsWith(".sql")).map((e) => join("supabase/tests", e.name)).sort();
+    if (sqlFiles.length) {
+      const u = new URL(info.dbUrl);
+      const code = await runTap("pg_prove", [
+        "--verbose", "--host", u.hostname, "--port", u.port, "--username", "postgres", "--dbname", "postgres", ...sqlFiles,
+      ], { ...env, PGPASSWORD: "postgres" }, tally, /^(?:.*\.sql \.+ )?(not )?ok \d+/);
+      if (code !== 0) failures++;
+    }
+
+    console.log("\n# deno test");
+    const code = await runTap(Deno.execPath(), [
+      "test", "-A", "--config", "deno.json", "--reporter=tap", "tests/",
+    ], env, tally, /^(not )?ok \d+/);
+    if (code !== 0) failures++;
+  } catch (e) {
+    console.error(`\ntest run aborted: ${(e as Error).message}`);
+    failures++;
+    tally.failed++;
+  } finally {
+    await stack.destroy({ name: NAME, quiet: true }).catch((e) => console.error(`teardown: ${e.message}`));
+    await fake.close();
+  }
+  const secs = ((performance.now() - started) / 1000).toFixed(1);
+  console.log(`\n# wall time ${secs} s`);
+  console.log(`${tally.passed} passed, ${tally.failed} failed, ${tally.skipped} skipped`);
+  return failures > 0 || tally.failed > 0 ? 1 : 0;
+}
+
+Deno.exit(await main());

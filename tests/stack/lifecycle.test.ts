@@ -1,0 +1,72 @@
+/**
+ * Stack lifecycle on its own ports: up from nothing, a second up is a no-op, a taken port is
+ * refused with a clear message, down leaves no process behind.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import * as stack from "../../local/stack.ts";
+
+const ignore = !Deno.env.get("EQ_TEST_DB_URL");
+const NAME = "lifecycle";
+const opts = { name: NAME, dbPort: 58322, apiPort: 58321, ephemeral: true, quiet: true };
+
+function pids(): number[] {
+  const dir = join(stack.ROOT, ".stack", NAME);
+  const out: number[] = [];
+  for (const f of ["gateway.pid", "net_worker.pid"]) {
+    try {
+      out.push(Number(Deno.readTextFileSync(join(dir, f)).trim()));
+    } catch { /* none */ }
+  }
+  return out;
+}
+
+function alive(pid: number): boolean {
+  try {
+    Deno.kill(pid, "SIGCONT");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Every process whose command line mentions this stack's folder or ports. */
+async function leftovers(): Promise<string[]> {
+  const out = await new Deno.Command("ps", { args: ["-eo", "pid,args"], stdout: "piped" }).output();
+  return new TextDecoder().decode(out.stdout).split("\n")
+    .filter((l) => l.includes(`.stack/${NAME}`) || l.includes("58321") || l.includes("58322"))
+    .filter((l) => !l.includes(" ps "));
+}
+
+Deno.test({ name: "stack lifecycle: up, idempotent up, port conflict, down leaves nothing", ignore }, async () => {
+  await stack.destroy(opts);
+  try {
+    const info = await stack.up(opts);
+    const st = await stack.status(opts);
+    assert.equal(st.db, true, "database up");
+    assert.equal(st.gateway, true, "gateway up");
+    assert.equal(st.netWorker, true, "pg_net worker up");
+    const health = await fetch(`${info.apiUrl}/health`);
+    assert.equal(health.status, 200);
+    await health.body?.cancel();
+
+    const before = pids();
+    await stack.up(opts);
+    assert.deepEqual(pids(), before, "a second up starts nothing new");
+
+    // Another stack asking for the same database port gets a clear message, not a hang.
+    await assert.rejects(
+      stack.up({ ...opts, name: "lifecycle-conflict", dbPort: 58322, apiPort: 58331 }),
+      /port 58322 is already in use/,
+    );
+    await stack.destroy({ name: "lifecycle-conflict", quiet: true });
+
+    await stack.down(opts);
+    for (const pid of before) assert.equal(alive(pid), false, `process ${pid} still running after down`);
+    const st2 = await stack.status(opts);
+    assert.equal(st2.db, false);
+    assert.deepEqual(await leftovers(), []);
+  } finally {
+    await stack.destroy(opts);
+  }
+});
