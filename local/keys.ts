@@ -35,9 +35,14 @@ export async function serviceRoleKey(): Promise<string> {
 }
 
 /** The verified claims of a token signed with `jwtSecret`, or null for anything else. */
-export async function verifyJwt(token: string, jwtSecret = JWT_SECRET): Promise<Record<string, unknown> | null> {
+export async function verifyJwt(
+  token: string,
+  jwtSecret = JWT_SECRET,
+): Promise<Record<string, unknown> | null> {
   try {
-    const { payload } = await jwtVerify(token, new TextEncoder().encode(jwtSecret), { algorithms: ["HS256"] });
+    const { payload } = await jwtVerify(token, new TextEncoder().encode(jwtSecret), {
+      algorithms: ["HS256"],
+    });
     return payload as Record<string, unknown>;
   } catch {
     return null;

@@ -38,35 +38,38 @@ async function leftovers(): Promise<string[]> {
     .filter((l) => !l.includes(" ps "));
 }
 
-Deno.test({ name: "stack lifecycle: up, idempotent up, port conflict, down leaves nothing", ignore }, async () => {
-  await stack.destroy(opts);
-  try {
-    const info = await stack.up(opts);
-    const st = await stack.status(opts);
-    assert.equal(st.db, true, "database up");
-    assert.equal(st.gateway, true, "gateway up");
-    assert.equal(st.netWorker, true, "pg_net worker up");
-    const health = await fetch(`${info.apiUrl}/health`);
-    assert.equal(health.status, 200);
-    await health.body?.cancel();
-
-    const before = pids();
-    await stack.up(opts);
-    assert.deepEqual(pids(), before, "a second up starts nothing new");
-
-    // Another stack asking for the same database port gets a clear message, not a hang.
-    await assert.rejects(
-      stack.up({ ...opts, name: "lifecycle-conflict", dbPort: 58322, apiPort: 58331 }),
-      /port 58322 is already in use/,
-    );
-    await stack.destroy({ name: "lifecycle-conflict", quiet: true });
-
-    await stack.down(opts);
-    for (const pid of before) assert.equal(alive(pid), false, `process ${pid} still running after down`);
-    const st2 = await stack.status(opts);
-    assert.equal(st2.db, false);
-    assert.deepEqual(await leftovers(), []);
-  } finally {
+Deno.test(
+  { name: "stack lifecycle: up, idempotent up, port conflict, down leaves nothing", ignore },
+  async () => {
     await stack.destroy(opts);
-  }
-});
+    try {
+      const info = await stack.up(opts);
+      const st = await stack.status(opts);
+      assert.equal(st.db, true, "database up");
+      assert.equal(st.gateway, true, "gateway up");
+      assert.equal(st.netWorker, true, "pg_net worker up");
+      const health = await fetch(`${info.apiUrl}/health`);
+      assert.equal(health.status, 200);
+      await health.body?.cancel();
+
+      const before = pids();
+      await stack.up(opts);
+      assert.deepEqual(pids(), before, "a second up starts nothing new");
+
+      // Another stack asking for the same database port gets a clear message, not a hang.
+      await assert.rejects(
+        stack.up({ ...opts, name: "lifecycle-conflict", dbPort: 58322, apiPort: 58331 }),
+        /port 58322 is already in use/,
+      );
+      await stack.destroy({ name: "lifecycle-conflict", quiet: true });
+
+      await stack.down(opts);
+      for (const pid of before) assert.equal(alive(pid), false, `process ${pid} still running after down`);
+      const st2 = await stack.status(opts);
+      assert.equal(st2.db, false);
+      assert.deepEqual(await leftovers(), []);
+    } finally {
+      await stack.destroy(opts);
+    }
+  },
+);

@@ -29,30 +29,35 @@ Deno.test({ name: "stack: roles of Supabase's image exist, service_role bypasses
   }
 });
 
-Deno.test({ name: "stack: extensions and schemas are installed where Supabase puts them", ignore }, async () => {
-  const sql = db();
-  try {
-    const ext = await sql<{ extname: string }[]>`select extname from pg_extension order by extname`;
-    const names = ext.map((e) => e.extname);
-    for (const want of ["pg_cron", "pg_net", "pgtap", "supabase_vault", "vector"]) {
-      assert.ok(names.includes(want), `extension ${want} missing (have ${names.join(", ")})`);
-    }
-    const schemas = await sql<{ nspname: string }[]>`
+Deno.test(
+  { name: "stack: extensions and schemas are installed where Supabase puts them", ignore },
+  async () => {
+    const sql = db();
+    try {
+      const ext = await sql<{ extname: string }[]>`select extname from pg_extension order by extname`;
+      const names = ext.map((e) => e.extname);
+      for (const want of ["pg_cron", "pg_net", "pgtap", "supabase_vault", "vector"]) {
+        assert.ok(names.includes(want), `extension ${want} missing (have ${names.join(", ")})`);
+      }
+      const schemas = await sql<{ nspname: string }[]>`
       select nspname from pg_namespace where nspname in ('auth', 'extensions', 'net', 'cron', 'vault') order by 1`;
-    assert.deepEqual(schemas.map((s) => s.nspname), ["auth", "cron", "extensions", "net", "vault"]);
-    const [{ preload }] = await sql`select current_setting('shared_preload_libraries') as preload`;
-    assert.match(preload, /pg_cron/);
-  } finally {
-    await sql.end();
-  }
-});
+      assert.deepEqual(schemas.map((s) => s.nspname), ["auth", "cron", "extensions", "net", "vault"]);
+      const [{ preload }] = await sql`select current_setting('shared_preload_libraries') as preload`;
+      assert.match(preload, /pg_cron/);
+    } finally {
+      await sql.end();
+    }
+  },
+);
 
 Deno.test({ name: "stack: auth.uid() and auth.jwt() read request.jwt.claims", ignore }, async () => {
   const sql = db();
   try {
     const id = crypto.randomUUID();
     const rows = await sql.begin(async (tx) => {
-      await tx`select set_config('request.jwt.claims', ${JSON.stringify({ sub: id, role: "authenticated" })}, true)`;
+      await tx`select set_config('request.jwt.claims', ${
+        JSON.stringify({ sub: id, role: "authenticated" })
+      }, true)`;
       return await tx`select auth.uid() as uid, auth.jwt() ->> 'role' as role, auth.role() as r`;
     });
     assert.equal(rows[0].uid, id);
@@ -96,7 +101,9 @@ Deno.test({ name: "stack: every migration file was applied by the Supabase CLI",
     const files = [...Deno.readDirSync(join(ROOT, "supabase/migrations"))]
       .filter((f) => f.name.endsWith(".sql")).map((f) => f.name.split("_")[0]).sort();
     assert.ok(files.length > 0);
-    const rows = await sql<{ version: string }[]>`select version from supabase_migrations.schema_migrations order by version`;
+    const rows = await sql<
+      { version: string }[]
+    >`select version from supabase_migrations.schema_migrations order by version`;
     assert.deepEqual(rows.map((r) => r.version), files);
   } finally {
     await sql.end();

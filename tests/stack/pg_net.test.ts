@@ -1,0 +1,144 @@
+/**
+ * The pg_net stand-in on the running test stack: pg_net's SQL interface, requests sent by the
+ * worker only after the calling transaction commits, responses recorded in net._http_response.
+ */
+import assert from "node:assert/strict";
+import postgres from "postgres";
+
+const DB_URL = Deno.env.get("EQ_TEST_DB_URL");
+const ignore = !DB_URL;
+
+interface Seen {
+  method: string;
+  path: string;
+  body: string;
+  auth: string | null;
+}
+
+function startServer() {
+  const seen: Seen[] = [];
+  const hung: Array<() => void> = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+    const url = new URL(req.url);
+    if (url.pathname === "/hang") {
+      await new Promise<void>((r) => hung.push(r));
+      return new Response("late");
+    }
+    seen.push({
+      method: req.method,
+      path: url.pathname + url.search,
+      body: await req.text(),
+      auth: req.headers.get("authorization"),
+    });
+    return new Response(JSON.stringify({ ok: true }), {
+      status: 201,
+      headers: { "content-type": "application/json" },
+    });
+  });
+  return {
+    url: `http://127.0.0.1:${server.addr.port}`,
+    seen,
+    async close() {
+      hung.forEach((r) => r());
+      await server.shutdown();
+    },
+  };
+}
+
+async function waitFor<T>(what: string, f: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    const v = await f();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+Deno.test(
+  { name: "pg_net: sent after commit, never after rollback; response recorded", ignore },
+  async () => {
+    const sql = postgres(DB_URL!, { max: 1, onnotice: () => {} });
+    const srv = startServer();
+    try {
+      const marker = crypto.randomUUID();
+      await sql.begin(async (tx) => {
+        await tx`select net.http_post(${srv.url + "/rolled-back"}, ${sql.json({ marker })})`;
+        await tx`select 1/0`; // the transaction fails and rolls back
+      }).catch(() => {});
+      const [{ id }] = await sql`
+      select net.http_post(
+        url := ${srv.url + "/hook"}, body := ${sql.json({ marker })}, params := '{"a": "1 2"}',
+        headers := '{"Content-Type": "application/json", "Authorization": "Bearer s3"}'
+      ) as id`;
+      const row = await waitFor("response", async () => {
+        const r =
+          await sql`select status_code, content, timed_out, error_msg, content_type from net._http_response where id = ${id}`;
+        return r[0];
+      });
+      assert.equal(row.status_code, 201);
+      assert.equal(row.timed_out, false);
+      assert.equal(row.error_msg, null);
+      assert.deepEqual(JSON.parse(row.content), { ok: true });
+      assert.match(row.content_type, /application\/json/);
+      const hit = srv.seen.find((s) => s.path.startsWith("/hook"));
+      assert.ok(hit, "request arrived");
+      assert.equal(hit.method, "POST");
+      assert.equal(hit.path, "/hook?a=1%202");
+      assert.equal(hit.auth, "Bearer s3");
+      assert.deepEqual(JSON.parse(hit.body), { marker });
+      // The rolled-back request was never queued, so it can never be sent.
+      await sql`select pg_sleep(0.3)`;
+      assert.equal(srv.seen.filter((s) => s.path === "/rolled-back").length, 0);
+
+      // A request made inside an open transaction is not sent before it commits.
+      let early = false;
+      await sql.begin(async (tx) => {
+        await tx`select net.http_get(${srv.url + "/later"})`;
+        await tx`select pg_sleep(1.2)`; // longer than the worker's poll
+        early = srv.seen.some((s) => s.path === "/later");
+      });
+      assert.equal(early, false, "sent before commit");
+      await waitFor(
+        "delivery after commit",
+        async () => srv.seen.some((s) => s.path === "/later") || undefined,
+      );
+    } finally {
+      await srv.close();
+      await sql.end();
+    }
+  },
+);
+
+Deno.test({ name: "pg_net: a hung server gives timed_out after timeout_milliseconds", ignore }, async () => {
+  const sql = postgres(DB_URL!, { max: 1, onnotice: () => {} });
+  const srv = startServer();
+  try {
+    const [{ id }] = await sql`select net.http_post(${
+      srv.url + "/hang"
+    }, '{}'::jsonb, timeout_milliseconds := 300) as id`;
+    const row = await waitFor("timeout", async () => {
+      const r = await sql`select status_code, timed_out, error_msg from net._http_response where id = ${id}`;
+      return r[0];
+    });
+    assert.equal(row.timed_out, true);
+    assert.equal(row.status_code, null);
+    assert.match(row.error_msg, /Timeout of 300 ms/);
+    // A refused connection is an error, not a timeout.
+    const [{ id: id2 }] = await sql`select net.http_get('http://127.0.0.1:9/none') as id`;
+    const row2 = await waitFor(
+      "refused",
+      async () => (await sql`select timed_out, error_msg from net._http_response where id = ${id2}`)[0],
+    );
+    assert.equal(row2.timed_out, false);
+    assert.ok(row2.error_msg);
+    // pg_net requires a JSON content type on http_post.
+    await assert.rejects(
+      sql`select net.http_post('http://127.0.0.1:9/x', '{}', '{}', '{"Content-Type": "text/plain"}')`,
+      /Content-Type/,
+    );
+  } finally {
+    await srv.close();
+    await sql.end();
+  }
+});
