@@ -126,7 +126,7 @@ async function must(cmd: string, args: string[], what: string, opts: Parameters<
   return r.text;
 }
 
-export async function portInUse(port: number): Promise<boolean> {
+export function portInUse(port: number): boolean {
   try {
     const l = Deno.listen({ hostname: "127.0.0.1", port });
     l.close();
@@ -300,7 +300,7 @@ export async function up(opts: Partial<StackOptions> = {}): Promise<StackInfo> {
   const inf = await info(o);
 
   if (!(await pgRunning(pgData))) {
-    if (await portInUse(o.dbPort)) {
+    if (portInUse(o.dbPort)) {
       throw new Error(`port ${o.dbPort} is already in use by another program: stop it, or choose another with --db-port`);
     }
     if (fresh) {
@@ -342,7 +342,7 @@ export async function startServices(opts: Partial<StackOptions>, inf?: StackInfo
   const dir = stateDir(o.name);
   const gwPidFile = join(dir, "gateway.pid");
   if (!pidAlive(readPid(gwPidFile))) {
-    if (await portInUse(o.apiPort)) {
+    if (portInUse(o.apiPort)) {
       throw new Error(`port ${o.apiPort} is already in use by another program: stop it, or choose another with --api-port`);
     }
     const envFile = join(ROOT, "supabase/functions/.env");

@@ -101,7 +101,7 @@ Deno.test(
       assert.equal(early, false, "sent before commit");
       await waitFor(
         "delivery after commit",
-        async () => srv.seen.some((s) => s.path === "/later") || undefined,
+        () => Promise.resolve(srv.seen.some((s) => s.path === "/later") || undefined),
       );
     } finally {
       await srv.close();
