@@ -1,0 +1,49 @@
+/**
+ * The function checks its own credential, whatever the gateway's verify_jwt says: a bearer
+ * token equal to the project's service role key or to the queue secret kept in Vault (the one
+ * pg_cron and the webhook send). Anything else is refused before any work is done.
+ */
+import { createHash, timingSafeEqual } from "node:crypto";
+
+const SECRET_TTL_MS = 60_000;
+
+function digest(s: string): Uint8Array {
+  return createHash("sha256").update(s).digest();
+}
+
+/** Constant-time equality (over digests, so lengths do not leak either). */
+export function sameSecret(a: string, b: string): boolean {
+  return timingSafeEqual(digest(a), digest(b));
+}
+
+export function bearerToken(req: Request): string | null {
+  const m = (req.headers.get("authorization") ?? "").match(/^Bearer\s+(\S+)\s*$/i);
+  return m ? m[1] : null;
+}
+
+export interface Authenticator {
+  check(req: Request): Promise<boolean>;
+}
+
+/**
+ * `loadQueueSecret` reads the Vault secret (cached for a minute, so a rotation takes effect
+ * within that time without a database call per request).
+ */
+export function createAuthenticator(
+  serviceRoleKey: string | undefined,
+  loadQueueSecret: () => Promise<string | null>,
+  now: () => number = Date.now,
+): Authenticator {
+  let cached: { value: string | null; at: number } | null = null;
+  return {
+    async check(req) {
+      const token = bearerToken(req);
+      if (!token) return false;
+      if (serviceRoleKey && sameSecret(token, serviceRoleKey)) return true;
+      if (!cached || now() - cached.at > SECRET_TTL_MS) {
+        cached = { value: await loadQueueSecret(), at: now() };
+      }
+      return cached.value !== null && cached.value !== "" && sameSecret(token, cached.value);
+    },
+  };
+}

@@ -1,0 +1,145 @@
+/**
+ * Every SQL statement the function runs, in one place. The queue logic lives in the database
+ * (schema embed_queue, see supabase/migrations); this module only calls it.
+ */
+import postgres from "postgres";
+
+export interface ClaimedJob {
+  id: number;
+  table_name: string;
+  record_id: string;
+  embedding_column: string;
+  content: string;
+  content_hash: string;
+  attempts: number;
+  max_attempts: number;
+  dimensions: number;
+}
+
+export interface CompletedJob {
+  id: number;
+  contentHash: string;
+  /** pgvector text literal. */
+  embedding: string;
+  tokens: number;
+  truncated: boolean;
+}
+
+export type FailureKind = "retryable" | "permanent" | "rate_limited";
+
+export interface JobFailure {
+  id: number;
+  kind: FailureKind;
+  /** Short, sanitized: never user text, keys or vectors. */
+  error: string;
+  retry_after_ms?: number;
+}
+
+export type Outcome = "completed" | "stale" | "lost";
+
+export interface RunRecord {
+  claimed: number;
+  completed: number;
+  failed: number;
+  skipped: number;
+  stale: number;
+  requests: number;
+  rate_limited: number;
+  tokens: number;
+  cost_usd: number;
+  error: string | null;
+}
+
+/** What the run needs from the database; tests pass a fake. */
+export interface QueueDb {
+  claim(worker: string, limit: number, leaseSeconds: number, tables?: string[]): Promise<ClaimedJob[]>;
+  complete(worker: string, jobs: CompletedJob[], model: string, dimensions: number): Promise<Map<number, Outcome>>;
+  fail(worker: string, failures: JobFailure[]): Promise<Map<number, string>>;
+  release(worker: string, ids?: number[]): Promise<number>;
+  startRun(worker: string, trigger: string): Promise<number>;
+  finishRun(runId: number, stats: RunRecord): Promise<void>;
+  pendingCount(tables?: string[]): Promise<number>;
+  queueSecret(): Promise<string | null>;
+  close(): Promise<void>;
+}
+
+const textArray = (sql: postgres.Sql, xs: unknown[]) => sql.array(xs.map((x) => String(x)));
+const tablesParam = (sql: postgres.Sql, tables?: string[]) => (tables && tables.length ? textArray(sql, tables) : null);
+
+export function createDb(dbUrl: string, opts: { max?: number } = {}): QueueDb {
+  const sql = postgres(dbUrl, {
+    max: opts.max ?? 4,
+    prepare: false, // works behind Supabase's transaction pooler too
+    idle_timeout: 20,
+    connect_timeout: 10,
+    onnotice: () => {},
+    connection: { application_name: "embed-queue" },
+  });
+
+  return {
+    async claim(worker, limit, leaseSeconds, tables) {
+      const rows = await sql`
+        select id, table_name, record_id, embedding_column, content, content_hash, attempts, max_attempts, dimensions
+        from embed_queue.claim(${worker}, ${limit}, ${leaseSeconds}, ${tablesParam(sql, tables)}::text[])`;
+      return rows.map((r) => ({ ...r, id: Number(r.id) }) as ClaimedJob);
+    },
+
+    async complete(worker, jobs, model, dimensions) {
+      if (jobs.length === 0) return new Map();
+      const rows = await sql`
+        select id, outcome from embed_queue.complete(
+          ${worker},
+          ${textArray(sql, jobs.map((j) => j.id))}::bigint[],
+          ${textArray(sql, jobs.map((j) => j.contentHash))}::text[],
+          ${textArray(sql, jobs.map((j) => j.embedding))}::text[],
+          ${textArray(sql, jobs.map((j) => j.tokens))}::int[],
+          ${textArray(sql, jobs.map((j) => j.truncated))}::boolean[],
+          ${model}, ${dimensions})`;
+      return new Map(rows.map((r) => [Number(r.id), r.outcome as Outcome]));
+    },
+
+    async fail(worker, failures) {
+      if (failures.length === 0) return new Map();
+      const rows = await sql`
+        select id, status from embed_queue.fail(${worker}, ${sql.json(failures as unknown as postgres.JSONValue)}::jsonb)`;
+      return new Map(rows.map((r) => [Number(r.id), r.status as string]));
+    },
+
+    async release(worker, ids) {
+      const [{ n }] = await sql`
+        select embed_queue.release(${worker}, ${ids ? textArray(sql, ids) : null}::bigint[]) as n`;
+      return Number(n);
+    },
+
+    async startRun(worker, trigger) {
+      const [{ id }] = await sql`select embed_queue.start_run(${worker}, ${trigger}) as id`;
+      return Number(id);
+    },
+
+    async finishRun(runId, stats) {
+      await sql`select embed_queue.finish_run(${runId}, ${sql.json(stats as unknown as postgres.JSONValue)}::jsonb)`;
+    },
+
+    async pendingCount(tables) {
+      const [{ n }] = await sql`select embed_queue.pending_count(${tablesParam(sql, tables)}::text[]) as n`;
+      return Number(n);
+    },
+
+    async queueSecret() {
+      const [{ s }] = await sql`select embed_queue.queue_secret() as s`;
+      return s ?? null;
+    },
+
+    async close() {
+      await sql.end({ timeout: 5 });
+    },
+  };
+}
+
+/** SQLSTATE classes that mean the database could not be reached or is going away. */
+export function isConnectionError(e: unknown): boolean {
+  const code = (e as { code?: string })?.code ?? "";
+  return /^(08|57P)/.test(code) ||
+    ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "CONNECT_TIMEOUT", "CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED"]
+      .includes(code);
+}

@@ -1,0 +1,127 @@
+/**
+ * The HTTP face of the function. POST only; every field of the JSON body is optional:
+ *
+ *   { "batch_size": 1000, "time_budget_ms": 100000, "tables": ["sessions"], "dry_run": false,
+ *     "trigger": "manual", "wait": true }
+ *
+ * cron and webhook calls (trigger "cron" | "webhook") are answered 202 at once and the run goes
+ * on in the background (EdgeRuntime.waitUntil), so pg_net's worker is not held; a manual call
+ * waits for the run and gets its summary. Job failures are reported in the body; a 5xx means the
+ * database could not be reached.
+ */
+import type { Config } from "./config.ts";
+import type { QueueDb } from "./db.ts";
+import { isConnectionError } from "./db.ts";
+import type { EmbeddingProvider } from "./provider.ts";
+import type { Authenticator } from "./auth.ts";
+import { type RunOptions, runQueue, type RunSummary, type Trigger } from "./worker.ts";
+import { log as defaultLog } from "./log.ts";
+
+export interface HandlerDeps {
+  config: Config;
+  db: QueueDb;
+  provider: EmbeddingProvider;
+  auth: Authenticator;
+  /** EdgeRuntime.waitUntil on Supabase; tests pass their own. */
+  waitUntil: (p: Promise<unknown>) => void;
+  /** Aborted when the runtime is about to stop the worker (beforeunload). */
+  shutdown?: AbortSignal;
+  log?: (event: string, fields?: Record<string, unknown>) => void;
+}
+
+export class BadRequest extends Error {}
+
+const TRIGGERS: Trigger[] = ["cron", "webhook", "manual"];
+const FIELDS = new Set(["batch_size", "time_budget_ms", "tables", "dry_run", "trigger", "wait"]);
+
+function int(v: unknown, name: string, min: number, max: number): number {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
+    throw new BadRequest(`${name} must be an integer from ${min} to ${max}`);
+  }
+  return v;
+}
+
+/** Validates a request body into run options (defaults from the config). */
+export function parseBody(text: string, config: Config): RunOptions & { wait: boolean } {
+  let body: Record<string, unknown> = {};
+  if (text.trim() !== "") {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw new BadRequest("body is not valid JSON");
+    }
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+      throw new BadRequest("body must be a JSON object");
+    }
+    body = parsed as Record<string, unknown>;
+  }
+  for (const k of Object.keys(body)) {
+    if (!FIELDS.has(k)) throw new BadRequest(`unknown field "${k.slice(0, 40)}" (known: ${[...FIELDS].join(", ")})`);
+  }
+  const trigger = (body.trigger ?? "manual") as Trigger;
+  if (!TRIGGERS.includes(trigger)) throw new BadRequest(`trigger must be one of ${TRIGGERS.join(", ")}`);
+  let tables: string[] | undefined;
+  if (body.tables !== undefined && body.tables !== null) {
+    if (!Array.isArray(body.tables) || body.tables.some((t) => typeof t !== "string" || t === "" || t.length > 63)) {
+      throw new BadRequest("tables must be an array of table names");
+    }
+    tables = body.tables as string[];
+  }
+  for (const k of ["dry_run", "wait"]) {
+    if (body[k] !== undefined && typeof body[k] !== "boolean") throw new BadRequest(`${k} must be true or false`);
+  }
+  return {
+    trigger,
+    batchSize: body.batch_size === undefined ? config.batchSize : int(body.batch_size, "batch_size", 1, 10_000),
+    timeBudgetMs: body.time_budget_ms === undefined
+      ? config.timeBudgetMs
+      : int(body.time_budget_ms, "time_budget_ms", 1_000, 600_000),
+    tables,
+    dryRun: body.dry_run === true,
+    wait: typeof body.wait === "boolean" ? body.wait : trigger === "manual",
+  };
+}
+
+const json = (status: number, body: unknown) =>
+  new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
+
+export function createHandler(deps: HandlerDeps): (req: Request) => Promise<Response> {
+  const log = deps.log ?? defaultLog;
+
+  const run = (opts: RunOptions): Promise<RunSummary> =>
+    runQueue({ db: deps.db, provider: deps.provider, config: deps.config, signal: deps.shutdown, log }, opts);
+
+  return async (req) => {
+    if (req.method !== "POST") return json(405, { error: "use POST" });
+    let authorized: boolean;
+    try {
+      authorized = await deps.auth.check(req);
+    } catch (e) {
+      if (isConnectionError(e)) return json(503, { error: "database unreachable: check SUPABASE_DB_URL" });
+      throw e;
+    }
+    if (!authorized) {
+      await req.body?.cancel();
+      return json(401, { error: "unauthorized: send the service role key or the queue secret as a Bearer token" });
+    }
+    let opts;
+    try {
+      opts = parseBody(await req.text(), deps.config);
+    } catch (e) {
+      if (e instanceof BadRequest) return json(400, { error: e.message });
+      throw e;
+    }
+    if (!opts.wait) {
+      deps.waitUntil(run(opts).catch((e) => log("run.crashed", { code: (e as { code?: string }).code ?? (e as Error).name })));
+      return json(202, { accepted: true, trigger: opts.trigger });
+    }
+    try {
+      return json(200, await run(opts));
+    } catch (e) {
+      if (isConnectionError(e)) return json(503, { error: "database unreachable: check SUPABASE_DB_URL" });
+      log("run.crashed", { code: (e as { code?: string }).code ?? (e as Error).name });
+      return json(500, { error: "run failed: see the function logs" });
+    }
+  };
+}

@@ -1,0 +1,23 @@
+// embed-queue: keeps vector embeddings in step with table rows. Wiring only; see handler.ts.
+import { loadConfig } from "./config.ts";
+import { createDb } from "./db.ts";
+import { createProvider } from "./provider.ts";
+import { createAuthenticator } from "./auth.ts";
+import { createHandler } from "./handler.ts";
+
+declare const EdgeRuntime: { waitUntil(p: Promise<unknown>): void } | undefined;
+
+const config = loadConfig(Deno.env.toObject());
+if (!config.dbUrl) throw new Error("SUPABASE_DB_URL is not set");
+const db = createDb(config.dbUrl);
+const shutdown = new AbortController();
+addEventListener("beforeunload", () => shutdown.abort());
+
+Deno.serve(createHandler({
+  config,
+  db,
+  provider: createProvider(config),
+  auth: createAuthenticator(config.serviceRoleKey, () => db.queueSecret()),
+  waitUntil: (p) => typeof EdgeRuntime !== "undefined" ? EdgeRuntime.waitUntil(p) : void p,
+  shutdown: shutdown.signal,
+}));

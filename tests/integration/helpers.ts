@@ -1,0 +1,66 @@
+/** Shared by the integration tests: the test stack's URLs, keys and small waiting helpers. */
+import postgres from "postgres";
+import { fakeVector } from "../fakes/fake_vector.ts";
+
+export const env = {
+  dbUrl: Deno.env.get("EQ_TEST_DB_URL") ?? "",
+  functionsUrl: Deno.env.get("EQ_TEST_FUNCTIONS_URL") ?? "",
+  serviceRoleKey: Deno.env.get("EQ_TEST_SERVICE_ROLE_KEY") ?? "",
+  anonKey: Deno.env.get("EQ_TEST_ANON_KEY") ?? "",
+  stateDir: Deno.env.get("EQ_TEST_STATE_DIR") ?? "",
+  fakeAdminUrl: Deno.env.get("EQ_TEST_FAKE_OPENAI_ADMIN_URL") ?? "",
+};
+export const ignore = !env.dbUrl;
+
+export function db() {
+  return postgres(env.dbUrl, { max: 2, onnotice: () => {} });
+}
+
+export async function invoke(body: Record<string, unknown> = {}, key: string | null = env.serviceRoleKey) {
+  const res = await fetch(`${env.functionsUrl}/embed-queue`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...(key ? { authorization: `Bearer ${key}` } : {}) },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json: Record<string, unknown> = {};
+  try {
+    json = JSON.parse(text);
+  } catch { /* not JSON */ }
+  return { status: res.status, body: json };
+}
+
+export async function waitFor<T>(what: string, f: () => Promise<T | undefined | null | false>, ms = 60_000): Promise<T> {
+  const until = Date.now() + ms;
+  let last: unknown;
+  while (Date.now() < until) {
+    try {
+      const v = await f();
+      if (v !== undefined && v !== null && v !== false) return v as T;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
+}
+
+export function parseVector(text: string | null): number[] | null {
+  return text === null ? null : JSON.parse(text);
+}
+
+/** True when `stored` (pgvector text) is the test server's vector for `text`. */
+export function isVectorOf(stored: string | null, text: string, dims = 1536): boolean {
+  const v = parseVector(stored);
+  if (!v || v.length !== dims) return false;
+  const want = fakeVector(text, dims);
+  for (let i = 0; i < dims; i++) if (Math.abs(v[i] - want[i]) > 1e-6) return false;
+  return true;
+}
+
+/** A user of our own, so tests touch only their own rows. */
+export async function makeUser(sql: postgres.Sql): Promise<string> {
+  const id = crypto.randomUUID();
+  await sql`insert into auth.users (id, email) values (${id}, ${`t-${id}@example.test`})`;
+  return id;
+}
