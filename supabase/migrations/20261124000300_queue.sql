@@ -1,0 +1,179 @@
+-- The queue and its configuration.
+--   public.embedding_queue  one job per (table, row, embedding column); public because the
+--                           user's guide queries it by its bare name
+--   embed_queue.settings    every timing constant, in one row
+--   embed_queue.models      price per model, for the usage view
+--   embed_queue.runs        one row per run of the Edge Function
+
+create schema if not exists embed_queue;
+comment on schema embed_queue is
+  'Machinery that keeps vector embeddings in step with table rows (not exposed through the Data API).';
+
+revoke all on schema embed_queue from public;
+grant usage on schema embed_queue to service_role;
+
+-- Functions get EXECUTE for PUBLIC by default; every function in this schema is revoked
+-- explicitly where it is created, and grants go to service_role only.
+
+create table embed_queue.settings (
+  id boolean primary key default true check (id),
+  max_attempts integer not null default 5 check (max_attempts > 0),
+  backoff_base_seconds numeric not null default 10 check (backoff_base_seconds > 0),
+  backoff_max_seconds numeric not null default 3600 check (backoff_max_seconds > 0),
+  lease_seconds integer not null default 120 check (lease_seconds > 0),
+  webhook_min_interval_ms integer not null default 2000 check (webhook_min_interval_ms >= 0),
+  rate_limited_default_seconds numeric not null default 10 check (rate_limited_default_seconds >= 0),
+  tick_seconds integer not null default 10 check (tick_seconds between 1 and 59),
+  invoke_timeout_ms integer not null default 5000 check (invoke_timeout_ms > 0),
+  error_message_max_chars integer not null default 500 check (error_message_max_chars > 0)
+);
+insert into embed_queue.settings default values;
+
+comment on table embed_queue.settings is
+  'Every timing constant of the queue, in one row. Change with update embed_queue.settings set ...';
+comment on column embed_queue.settings.max_attempts is 'Attempts a new job gets before it is failed (attempts are counted at claim).';
+comment on column embed_queue.settings.backoff_base_seconds is 'Retry delay after the first failed attempt; doubles with each attempt (equal jitter).';
+comment on column embed_queue.settings.backoff_max_seconds is 'Upper bound of the retry delay.';
+comment on column embed_queue.settings.lease_seconds is 'How long a claimed job stays with its worker before rescue() takes it back.';
+comment on column embed_queue.settings.webhook_min_interval_ms is 'The webhook calls the function at most once per this interval.';
+comment on column embed_queue.settings.rate_limited_default_seconds is 'Delay for a rate-limited job when the provider gave no retry-after.';
+comment on column embed_queue.settings.tick_seconds is 'pg_cron period where pg_cron has second schedules (1.5+); older pg_cron runs every minute.';
+comment on column embed_queue.settings.invoke_timeout_ms is 'HTTP timeout of the call to the function (nothing waits for its answer).';
+comment on column embed_queue.settings.error_message_max_chars is 'Error messages are cut to this length.';
+
+create table embed_queue.models (
+  model text primary key,
+  usd_per_million_tokens numeric not null check (usd_per_million_tokens >= 0)
+);
+insert into embed_queue.models (model, usd_per_million_tokens) values
+  ('text-embedding-3-small', 0.02),
+  ('text-embedding-3-large', 0.13),
+  ('text-embedding-ada-002', 0.10),
+  ('local', 0);
+
+comment on table embed_queue.models is 'Embedding models and their price, for embed_queue.usage and run costs.';
+
+create table embed_queue.runs (
+  id bigint generated always as identity primary key,
+  worker text not null,
+  trigger text not null check (trigger in ('cron', 'webhook', 'manual')),
+  started_at timestamptz not null default clock_timestamp(),
+  finished_at timestamptz,
+  claimed integer not null default 0,
+  completed integer not null default 0,
+  failed integer not null default 0,
+  skipped integer not null default 0,
+  stale integer not null default 0,
+  requests integer not null default 0,
+  rate_limited integer not null default 0,
+  tokens bigint not null default 0,
+  cost_usd numeric not null default 0,
+  error text
+);
+create index runs_started_at_idx on embed_queue.runs (started_at);
+
+comment on table embed_queue.runs is 'One row per run of the Edge Function (start_run/finish_run).';
+comment on column embed_queue.runs.worker is 'The id the run claimed jobs under (embedding_queue.locked_by).';
+comment on column embed_queue.runs.trigger is 'What started the run: cron (embed_queue.tick), webhook (queue insert/update) or manual.';
+comment on column embed_queue.runs.stale is 'Jobs whose content changed while the run embedded them (nothing written).';
+comment on column embed_queue.runs.requests is 'Calls made to the embeddings provider.';
+comment on column embed_queue.runs.rate_limited is 'Jobs given back because the provider rate-limited the run.';
+comment on column embed_queue.runs.error is 'Why the run stopped early, if it did.';
+
+-- The function that gives new jobs their max_attempts, so the constant lives only in settings.
+create function embed_queue.default_max_attempts()
+returns integer
+language sql stable security definer set search_path = ''
+as $$
+  select s.max_attempts from embed_queue.settings s
+$$;
+comment on function embed_queue.default_max_attempts() is
+  'Default of embedding_queue.max_attempts: settings.max_attempts (definer: the inserting role need not read settings).';
+
+create table public.embedding_queue (
+  id bigint generated always as identity primary key,
+  table_name text not null,
+  record_id text not null,
+  embedding_column text not null,
+  content text,
+  user_id uuid,
+  status text not null default 'pending'
+    check (status in ('pending', 'processing', 'completed', 'failed', 'skipped')),
+  error_message text,
+  attempts integer not null default 0 check (attempts >= 0),
+  max_attempts integer not null default embed_queue.default_max_attempts() check (max_attempts > 0),
+  run_at timestamptz not null default now(),
+  locked_by text,
+  locked_until timestamptz,
+  content_hash text,
+  model text,
+  dimensions integer,
+  tokens integer,
+  truncated boolean not null default false,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  completed_at timestamptz,
+  constraint embedding_queue_target_record_key unique (table_name, record_id, embedding_column)
+);
+
+comment on table public.embedding_queue is
+  'Embedding jobs: one per (table, row, embedding column). States and fencing: docs/design.md. '
+  'Only service_role and the owner may touch it; the worker API lives in schema embed_queue.';
+comment on column public.embedding_queue.table_name is 'Source table: bare name for schema public, schema.table otherwise.';
+comment on column public.embedding_queue.record_id is 'Primary key of the source row, as text (any key type).';
+comment on column public.embedding_queue.embedding_column is 'Column of the source table the vector is written to.';
+comment on column public.embedding_queue.content is 'Text to embed: refreshed from the source row at every claim.';
+comment on column public.embedding_queue.status is 'pending, processing (claimed), completed, failed (attempts spent or permanent error), skipped (empty content).';
+comment on column public.embedding_queue.error_message is 'Last error, or why the job was skipped.';
+comment on column public.embedding_queue.attempts is 'Attempts spent, counted at claim; refunded when rate limited or released.';
+comment on column public.embedding_queue.run_at is 'Earliest time of the next attempt (backoff).';
+comment on column public.embedding_queue.locked_by is 'Worker holding the job while processing.';
+comment on column public.embedding_queue.locked_until is 'End of the lease; after it rescue() takes the job back.';
+comment on column public.embedding_queue.content_hash is 'Hex sha256 of the content handed out at claim: complete() writes only if the row still hashes to it.';
+comment on column public.embedding_queue.model is 'Model of the last completed embedding.';
+comment on column public.embedding_queue.dimensions is 'Dimensions of the last completed embedding.';
+comment on column public.embedding_queue.tokens is 'Tokens the provider counted for the last completed embedding.';
+comment on column public.embedding_queue.truncated is 'The content was cut to the model''s input limit before embedding.';
+comment on column public.embedding_queue.completed_at is 'When the last embedding was written.';
+
+-- Claiming reads runnable pending jobs oldest first; rescue reads expired leases.
+create index embedding_queue_claim_idx on public.embedding_queue (run_at, id) where status = 'pending';
+create index embedding_queue_rescue_idx on public.embedding_queue (locked_until) where status = 'processing';
+
+create trigger embedding_queue_updated_at before update on public.embedding_queue
+  for each row execute function extensions.moddatetime(updated_at);
+
+-- Nobody but service_role (and the owner) may do anything with the queue.
+alter table public.embedding_queue enable row level security;
+revoke all on public.embedding_queue from public, anon, authenticated;
+grant select, insert, update, delete on public.embedding_queue to service_role;
+
+-- A person setting status = 'pending' (the guide's retry UPDATE and its requeue upsert) gives
+-- the job a fresh start. The worker API marks its own updates with the transaction-local
+-- setting embed_queue.internal = 'on' and keeps attempts as they are.
+create function embed_queue.embedding_queue_manual_reset()
+returns trigger
+language plpgsql volatile security invoker set search_path = ''
+as $$
+begin
+  if coalesce(pg_catalog.current_setting('embed_queue.internal', true), '') = 'on' then
+    return new;
+  end if;
+  new.attempts := 0;
+  new.run_at := pg_catalog.now();
+  new.locked_by := null;
+  new.locked_until := null;
+  new.content_hash := null;
+  return new;
+end
+$$;
+comment on function embed_queue.embedding_queue_manual_reset() is
+  'Trigger: status set to pending by a person resets attempts, run_at and the lease; the worker API''s own updates (embed_queue.internal = on) are left alone.';
+
+create trigger embedding_queue_manual_reset before update of status on public.embedding_queue
+  for each row when (new.status = 'pending') execute function embed_queue.embedding_queue_manual_reset();
+
+revoke all on all functions in schema embed_queue from public, anon, authenticated;
+grant execute on function embed_queue.default_max_attempts() to service_role;
+grant select on embed_queue.settings, embed_queue.models to service_role;
+grant select, insert, update on embed_queue.runs to service_role;

@@ -1,0 +1,428 @@
+-- Targets: which (table, content, embedding column) pairs are kept embedded, and the
+-- triggers that keep the queue in step with them.
+
+create table embed_queue.targets (
+  id bigint generated always as identity primary key,
+  schema_name text not null,
+  table_name text not null,
+  queue_table text generated always as (
+    case when schema_name = 'public' then table_name else schema_name || '.' || table_name end
+  ) stored,
+  embedding_column text not null,
+  content_column text,
+  content_expression text,
+  pk_column text not null,
+  pk_type text not null,
+  user_column text,
+  deleted_column text,
+  dimensions integer,
+  created_at timestamptz not null default now(),
+  constraint targets_table_column_key unique (schema_name, table_name, embedding_column),
+  constraint targets_content_check check (content_column is not null or content_expression is not null)
+);
+
+comment on table embed_queue.targets is
+  'Registered targets (embed_queue.register_target): one row per (table, embedding column).';
+comment on column embed_queue.targets.queue_table is 'The table''s name in embedding_queue.table_name: bare for schema public, schema.table otherwise.';
+comment on column embed_queue.targets.content_column is 'Column whose text is embedded (unless content_expression is set).';
+comment on column embed_queue.targets.content_expression is 'SQL expression over the row''s columns (alias r) giving the text to embed; overrides content_column.';
+comment on column embed_queue.targets.pk_column is 'The single-column primary key; embedding_queue.record_id holds it as text.';
+comment on column embed_queue.targets.pk_type is 'Type of the primary key (format_type), used to cast record_id back.';
+comment on column embed_queue.targets.user_column is 'uuid column copied into embedding_queue.user_id (null: none).';
+comment on column embed_queue.targets.deleted_column is 'Soft-delete column: a row with it set is not embedded (null: no soft delete).';
+comment on column embed_queue.targets.dimensions is 'Dimensions of the vector column (its typmod), null when unconstrained.';
+
+grant select on embed_queue.targets to service_role;
+
+create function embed_queue.is_blank(p_content text)
+returns boolean
+language sql immutable security invoker set search_path = ''
+as $$
+  select p_content is null or p_content !~ '[^[:space:]]'
+$$;
+comment on function embed_queue.is_blank(text) is
+  'True when there is nothing to embed: null, empty or only white space.';
+
+create function embed_queue.valid_key(p_value text, p_type regtype)
+returns text
+language plpgsql stable security invoker set search_path = ''
+as $$
+begin
+  execute pg_catalog.format('select %L::%s', p_value, p_type);
+  return p_value;
+exception
+  when data_exception then
+    return null;
+end
+$$;
+comment on function embed_queue.valid_key(text, regtype) is
+  'p_value when it is a valid value of p_type, else null: a malformed record_id names no row instead of breaking a claim.';
+
+-- SQL text for a target's content and soft-delete test, over a row called p_row (an alias, or
+-- old/new in a trigger). Identifiers are quoted with %I; the content expression is trusted SQL
+-- from the owner (validated at registration).
+create function embed_queue.content_sql(p_target embed_queue.targets, p_row text)
+returns text
+language sql immutable security invoker set search_path = ''
+as $$
+  select case
+    when p_target.content_expression is null
+      then pg_catalog.format('(%s.%I)::text', p_row, p_target.content_column)
+    else pg_catalog.format('(select (%s)::text from (select %s.*) as r)', p_target.content_expression, p_row)
+  end
+$$;
+comment on function embed_queue.content_sql(embed_queue.targets, text) is
+  'SQL expression giving the target''s content from row p_row (used to generate triggers and dynamic statements).';
+
+create function embed_queue.deleted_sql(p_target embed_queue.targets, p_row text)
+returns text
+language sql immutable security invoker set search_path = ''
+as $$
+  select case
+    when p_target.deleted_column is null then 'false'
+    else pg_catalog.format('(%s.%I is not null)', p_row, p_target.deleted_column)
+  end
+$$;
+comment on function embed_queue.deleted_sql(embed_queue.targets, text) is
+  'SQL expression that is true when row p_row is soft-deleted (false for targets without soft delete).';
+
+create function embed_queue.find_targets(p_table text)
+returns setof embed_queue.targets
+language sql stable security invoker set search_path = ''
+as $$
+  select t.* from embed_queue.targets t
+  where t.queue_table = p_table or t.schema_name || '.' || t.table_name = p_table
+  order by t.created_at, t.id
+$$;
+comment on function embed_queue.find_targets(text) is
+  'Targets of a table given as it appears in embedding_queue.table_name, or as schema.table; first registered first.';
+
+-- Upsert of one job, as the source triggers need it: new content means a fresh pending job
+-- (attempts 0, lease and content_hash cleared, which fences an in-flight run).
+create function embed_queue.enqueue(
+  p_table_name text,
+  p_record_id text,
+  p_embedding_column text,
+  p_content text,
+  p_user_id uuid
+)
+returns void
+language sql volatile security invoker set search_path = ''
+as $$
+  insert into public.embedding_queue as q
+    (table_name, record_id, embedding_column, content, user_id, status, error_message)
+  values (
+    p_table_name, p_record_id, p_embedding_column, p_content, p_user_id,
+    case when embed_queue.is_blank(p_content) then 'skipped' else 'pending' end,
+    case when embed_queue.is_blank(p_content) then 'content is empty: nothing to embed' end
+  )
+  on conflict (table_name, record_id, embedding_column) do update set
+    content = excluded.content,
+    user_id = excluded.user_id,
+    status = excluded.status,
+    error_message = excluded.error_message,
+    attempts = 0,
+    run_at = pg_catalog.now(),
+    locked_by = null,
+    locked_until = null,
+    content_hash = null
+$$;
+comment on function embed_queue.enqueue(text, text, text, text, uuid) is
+  'Queues (or re-queues) one row''s embedding: pending with a fresh start, or skipped when the content is empty.';
+
+create function embed_queue.register_target(
+  p_table text,
+  p_content_column text,
+  p_embedding_column text,
+  p_content_expression text default null,
+  p_user_column text default 'user_id',
+  p_deleted_column text default 'deleted_at'
+)
+returns void
+language plpgsql volatile security invoker set search_path = ''
+as $$
+declare
+  v_schema text;
+  v_table text;
+  v_rel oid;
+  v_pk_column text;
+  v_pk_type text;
+  v_pk_count integer;
+  v_emb_type oid;
+  v_emb_typmod integer;
+  v_vector oid;
+  v_user_type oid;
+  v_target embed_queue.targets;
+  v_base text;
+  v_trigger_base text;
+  v_clear_fn text;
+  v_sync_fn text;
+  v_new_content text;
+  v_old_content text;
+  v_when_changed text;
+  v_when_update text;
+  v_user_new text;
+begin
+  if p_table is null or p_embedding_column is null then
+    raise exception 'embed_queue.register_target: table and embedding column are required'
+      using errcode = '22004';
+  end if;
+
+  -- The table is looked up by name in the catalog, never spliced into SQL.
+  if pg_catalog.strpos(p_table, '.') > 0 then
+    v_schema := pg_catalog.split_part(p_table, '.', 1);
+    v_table := pg_catalog.substr(p_table, pg_catalog.strpos(p_table, '.') + 1);
+  else
+    v_schema := 'public';
+    v_table := p_table;
+  end if;
+
+  select c.oid into v_rel
+  from pg_catalog.pg_class c
+  join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+  where n.nspname = v_schema and c.relname = v_table and c.relkind in ('r', 'p');
+
+  if v_rel is null then
+    raise exception 'embed_queue.register_target: table %.% does not exist',
+      pg_catalog.quote_ident(v_schema), pg_catalog.quote_ident(v_table)
+      using errcode = '42P01',
+            hint = 'Give the table as name (schema public) or schema.name, spelled as in the catalog, without quotes.';
+  end if;
+
+  -- Content: a column, or an expression over the row.
+  if p_content_expression is null then
+    if p_content_column is null then
+      raise exception 'embed_queue.register_target: give a content column or a content expression'
+        using errcode = '22004';
+    end if;
+    if not exists (
+      select 1 from pg_catalog.pg_attribute a
+      where a.attrelid = v_rel and a.attname = p_content_column and a.attnum > 0 and not a.attisdropped
+    ) then
+      raise exception 'embed_queue.register_target: column % of table %.% does not exist',
+        pg_catalog.quote_ident(p_content_column), pg_catalog.quote_ident(v_schema), pg_catalog.quote_ident(v_table)
+        using errcode = '42703',
+              hint = 'The content column holds the text to embed.';
+    end if;
+  else
+    if pg_catalog.strpos(p_content_expression, ';') > 0 then
+      raise exception 'embed_queue.register_target: the content expression must be one SQL expression (no ";")'
+        using errcode = '42601';
+    end if;
+    begin
+      execute pg_catalog.format('select (%s)::text from %I.%I as r limit 0', p_content_expression, v_schema, v_table);
+    exception
+      when others then
+        raise exception 'embed_queue.register_target: content expression is not valid for %.%: %',
+          pg_catalog.quote_ident(v_schema), pg_catalog.quote_ident(v_table), sqlerrm
+          using errcode = '42601',
+                hint = 'Write an expression over the table''s columns (alias r), with schema-qualified names: search_path is empty.';
+    end;
+  end if;
+
+  -- Embedding column: must exist and be pgvector's vector.
+  select a.atttypid, a.atttypmod into v_emb_type, v_emb_typmod
+  from pg_catalog.pg_attribute a
+  where a.attrelid = v_rel and a.attname = p_embedding_column and a.attnum > 0 and not a.attisdropped;
+
+  if not found then
+    raise exception 'embed_queue.register_target: column % of table %.% does not exist',
+      pg_catalog.quote_ident(p_embedding_column), pg_catalog.quote_ident(v_schema), pg_catalog.quote_ident(v_table)
+      using errcode = '42703',
+            hint = 'Add it first, e.g. alter table ... add column ... extensions.vector(1536).';
+  end if;
+
+  select t.oid into v_vector
+  from pg_catalog.pg_type t
+  join pg_catalog.pg_extension e on e.extnamespace = t.typnamespace and e.extname = 'vector'
+  where t.typname = 'vector';
+
+  if v_vector is null or v_emb_type <> v_vector then
+    raise exception 'embed_queue.register_target: column %.%.% is of type %, not vector',
+      pg_catalog.quote_ident(v_schema), pg_catalog.quote_ident(v_table), pg_catalog.quote_ident(p_embedding_column),
+      pg_catalog.format_type(v_emb_type, v_emb_typmod)
+      using errcode = '42804',
+            hint = 'Embedding columns are pgvector columns: extensions.vector(dimensions).';
+  end if;
+
+  -- Primary key: one column.
+  select pg_catalog.count(*)::integer, pg_catalog.min(a.attname), pg_catalog.min(pg_catalog.format_type(a.atttypid, a.atttypmod))
+  into v_pk_count, v_pk_column, v_pk_type
+  from pg_catalog.pg_index i
+  join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = any (i.indkey)
+  where i.indrelid = v_rel and i.indisprimary;
+
+  if v_pk_count <> 1 then
+    raise exception 'embed_queue.register_target: table %.% needs a single-column primary key',
+      pg_catalog.quote_ident(v_schema), pg_catalog.quote_ident(v_table)
+      using errcode = '42P16',
+            hint = 'embedding_queue.record_id holds the primary key of the row as text.';
+  end if;
+
+  if p_user_column is not null then
+    select a.atttypid into v_user_type
+    from pg_catalog.pg_attribute a
+    where a.attrelid = v_rel and a.attname = p_user_column and a.attnum > 0 and not a.attisdropped;
+    if not found then
+      raise exception 'embed_queue.register_target: column % of table %.% does not exist',
+        pg_catalog.quote_ident(p_user_column), pg_catalog.quote_ident(v_schema), pg_catalog.quote_ident(v_table)
+        using errcode = '42703',
+              hint = 'Pass p_user_column => null for a table without an owner column.';
+    end if;
+    if v_user_type <> 'pg_catalog.uuid'::pg_catalog.regtype then
+      raise exception 'embed_queue.register_target: user column % must be of type uuid', pg_catalog.quote_ident(p_user_column)
+        using errcode = '42804',
+              hint = 'Pass p_user_column => null for a table without a uuid owner column.';
+    end if;
+  end if;
+
+  if p_deleted_column is not null and not exists (
+    select 1 from pg_catalog.pg_attribute a
+    where a.attrelid = v_rel and a.attname = p_deleted_column and a.attnum > 0 and not a.attisdropped
+  ) then
+    raise exception 'embed_queue.register_target: column % of table %.% does not exist',
+      pg_catalog.quote_ident(p_deleted_column), pg_catalog.quote_ident(v_schema), pg_catalog.quote_ident(v_table)
+      using errcode = '42703',
+            hint = 'Pass p_deleted_column => null for a table without soft delete.';
+  end if;
+
+  insert into embed_queue.targets as t
+    (schema_name, table_name, embedding_column, content_column, content_expression,
+     pk_column, pk_type, user_column, deleted_column, dimensions)
+  values (
+    v_schema, v_table, p_embedding_column, p_content_column, p_content_expression,
+    v_pk_column, v_pk_type, p_user_column, p_deleted_column,
+    case when v_emb_typmod > 0 then v_emb_typmod end
+  )
+  on conflict (schema_name, table_name, embedding_column) do update set
+    content_column = excluded.content_column,
+    content_expression = excluded.content_expression,
+    pk_column = excluded.pk_column,
+    pk_type = excluded.pk_type,
+    user_column = excluded.user_column,
+    deleted_column = excluded.deleted_column,
+    dimensions = excluded.dimensions
+  returning t.* into v_target;
+
+  -- Names of the generated functions (schema embed_queue) and triggers (on the table).
+  v_base := case when v_schema = 'public' then '' else v_schema || '__' end || v_table || '__' || p_embedding_column;
+  if pg_catalog.length(v_base) > 50 then
+    v_base := pg_catalog.left(v_base, 43) || '_' || pg_catalog.left(pg_catalog.md5(v_schema || '.' || v_table || '.' || p_embedding_column), 6);
+  end if;
+  v_clear_fn := v_base || '__clear';
+  v_sync_fn := v_base || '__sync';
+  v_trigger_base := 'embed_queue_' || p_embedding_column;
+  if pg_catalog.length(v_trigger_base) > 55 then
+    v_trigger_base := pg_catalog.left(v_trigger_base, 48) || '_' || pg_catalog.left(pg_catalog.md5(p_embedding_column), 6);
+  end if;
+
+  v_new_content := embed_queue.content_sql(v_target, 'new');
+  v_old_content := embed_queue.content_sql(v_target, 'old');
+  v_user_new := case when p_user_column is null then 'null::uuid' else pg_catalog.format('new.%I', p_user_column) end;
+
+  -- BEFORE UPDATE: new content means the old vector no longer belongs to the row.
+  execute pg_catalog.format($f$
+    create or replace function embed_queue.%1$I()
+    returns trigger
+    language plpgsql volatile security invoker set search_path = ''
+    as $body$
+    begin
+      if %2$s is distinct from %3$s then
+        new.%4$I := null;
+      end if;
+      return new;
+    end
+    $body$
+  $f$, v_clear_fn, v_old_content, v_new_content, p_embedding_column);
+
+  execute pg_catalog.format(
+    'comment on function embed_queue.%I() is %L', v_clear_fn,
+    pg_catalog.format('Trigger (generated by register_target): clears %I.%I.%I when its content changes.', v_schema, v_table, p_embedding_column));
+
+  -- AFTER INSERT/UPDATE/DELETE: keep the row's job in step (definer: the writing role, e.g.
+  -- authenticated, cannot touch the queue itself).
+  execute pg_catalog.format($f$
+    create or replace function embed_queue.%1$I()
+    returns trigger
+    language plpgsql volatile security definer set search_path = ''
+    as $body$
+    declare
+      v_content text;
+    begin
+      if tg_op = 'DELETE' then
+        delete from public.embedding_queue q
+        where q.table_name = %2$L and q.embedding_column = %3$L and q.record_id = (old.%4$I)::text;
+        return null;
+      end if;
+
+      if tg_op = 'UPDATE' and old.%4$I is distinct from new.%4$I then
+        delete from public.embedding_queue q
+        where q.table_name = %2$L and q.embedding_column = %3$L and q.record_id = (old.%4$I)::text;
+      end if;
+
+      if %5$s then
+        -- soft-deleted: withdraw the row's work
+        if tg_op = 'UPDATE' then
+          delete from public.embedding_queue q
+          where q.table_name = %2$L and q.embedding_column = %3$L and q.record_id = (new.%4$I)::text;
+        end if;
+        return null;
+      end if;
+
+      v_content := %6$s;
+
+      if tg_op = 'UPDATE' and old.%4$I is not distinct from new.%4$I
+         and %7$s is not distinct from v_content
+         and (not %8$s or new.%9$I is not null) then
+        -- same content, and either live before or revived with its vector intact
+        return null;
+      end if;
+
+      perform embed_queue.enqueue(%2$L, (new.%4$I)::text, %3$L, v_content, %10$s);
+      return null;
+    end
+    $body$
+  $f$,
+    v_sync_fn, v_target.queue_table, p_embedding_column, v_pk_column,
+    embed_queue.deleted_sql(v_target, 'new'), v_new_content, v_old_content,
+    embed_queue.deleted_sql(v_target, 'old'), p_embedding_column, v_user_new);
+
+  execute pg_catalog.format(
+    'comment on function embed_queue.%I() is %L', v_sync_fn,
+    pg_catalog.format('Trigger (generated by register_target): keeps the embedding_queue jobs of %I.%I.%I in step with its rows.', v_schema, v_table, p_embedding_column));
+
+  execute pg_catalog.format('revoke all on function embed_queue.%I() from public, anon, authenticated', v_clear_fn);
+  execute pg_catalog.format('revoke all on function embed_queue.%I() from public, anon, authenticated', v_sync_fn);
+
+  -- Trigger conditions: with a plain content column the triggers do not even fire for
+  -- updates of other columns (such as complete() writing the vector).
+  if p_content_expression is null then
+    v_when_changed := pg_catalog.format('when (old.%1$I is distinct from new.%1$I)', p_content_column);
+    v_when_update := pg_catalog.format('when (old.%1$I is distinct from new.%1$I or old.%2$I is distinct from new.%2$I%3$s)',
+      p_content_column, v_pk_column,
+      case when p_deleted_column is null then ''
+           else pg_catalog.format(' or old.%1$I is distinct from new.%1$I', p_deleted_column) end);
+  else
+    v_when_changed := '';
+    v_when_update := '';
+  end if;
+
+  execute pg_catalog.format('create or replace trigger %I before update on %I.%I for each row %s execute function embed_queue.%I()',
+    v_trigger_base || '_clear', v_schema, v_table, v_when_changed, v_clear_fn);
+  execute pg_catalog.format('create or replace trigger %I after insert on %I.%I for each row execute function embed_queue.%I()',
+    v_trigger_base || '_insert', v_schema, v_table, v_sync_fn);
+  execute pg_catalog.format('create or replace trigger %I after update on %I.%I for each row %s execute function embed_queue.%I()',
+    v_trigger_base || '_update', v_schema, v_table, v_when_update, v_sync_fn);
+  execute pg_catalog.format('create or replace trigger %I after delete on %I.%I for each row execute function embed_queue.%I()',
+    v_trigger_base || '_delete', v_schema, v_table, v_sync_fn);
+end
+$$;
+
+comment on function embed_queue.register_target(text, text, text, text, text, text) is
+  'Registers a target: validates table and columns, records it in embed_queue.targets and installs the triggers '
+  'that queue, re-queue and withdraw its jobs. Idempotent. Existing rows are queued by embed_queue.backfill().';
+
+revoke all on all functions in schema embed_queue from public, anon, authenticated;
+grant execute on function embed_queue.is_blank(text), embed_queue.valid_key(text, regtype),
+  embed_queue.content_sql(embed_queue.targets, text), embed_queue.deleted_sql(embed_queue.targets, text),
+  embed_queue.find_targets(text) to service_role;

@@ -1,0 +1,462 @@
+-- The worker API: what the Edge Function calls (as postgres over SUPABASE_DB_URL).
+-- Every state change is conditional on the lock owner (locked_by = p_worker); whole batches
+-- are handled in one statement per target. The functions mark their own queue updates with
+-- the transaction-local setting embed_queue.internal = 'on', so neither the manual-reset
+-- trigger nor the webhook reacts to them, and put the previous value back at their end.
+
+create function embed_queue.backoff_delay(attempts integer)
+returns interval
+language sql volatile security invoker set search_path = ''
+as $$
+  -- Exponential from the base, capped, with equal jitter: half the cap plus up to half at random.
+  select pg_catalog.make_interval(secs => (c.cap / 2) + pg_catalog.random() * (c.cap / 2))
+  from (
+    select least(
+      s.backoff_max_seconds::double precision,
+      s.backoff_base_seconds::double precision
+        * pg_catalog.power(2::double precision, least(greatest(coalesce(attempts, 1) - 1, 0), 40))
+    ) as cap
+    from embed_queue.settings s
+  ) c
+$$;
+comment on function embed_queue.backoff_delay(integer) is
+  'Delay before the next attempt after attempts failed ones: base * 2^(attempts-1), capped at backoff_max_seconds, equal jitter (between half and all of it).';
+
+create function embed_queue.rescue()
+returns integer
+language plpgsql volatile security invoker set search_path = ''
+as $$
+declare
+  v_internal text := coalesce(nullif(pg_catalog.current_setting('embed_queue.internal', true), ''), 'off');
+  v_count integer;
+begin
+  perform pg_catalog.set_config('embed_queue.internal', 'on', true);
+
+  with rescued as (
+    update public.embedding_queue q set
+      status = case when q.attempts >= q.max_attempts then 'failed' else 'pending' end,
+      error_message = case
+        when q.attempts >= q.max_attempts then pg_catalog.format(
+          'lease expired %s times: the function may be crashing on this input; see function logs', q.attempts)
+        else pg_catalog.format('lease expired (attempt %s of %s)', q.attempts, q.max_attempts)
+      end,
+      run_at = case when q.attempts >= q.max_attempts then q.run_at
+                    else pg_catalog.now() + embed_queue.backoff_delay(q.attempts) end,
+      locked_by = null,
+      locked_until = null
+    where q.status = 'processing' and q.locked_until < pg_catalog.now()
+    returning 1
+  )
+  select pg_catalog.count(*)::integer into v_count from rescued;
+
+  perform pg_catalog.set_config('embed_queue.internal', v_internal, true);
+  return v_count;
+end
+$$;
+comment on function embed_queue.rescue() is
+  'Takes back jobs whose lease expired (worker died or timed out): pending after a backoff, or failed when their attempts are spent. Returns how many.';
+
+create function embed_queue.claim(
+  p_worker text,
+  p_limit integer,
+  p_lease_seconds integer default null,
+  p_tables text[] default null
+)
+returns table (
+  id bigint,
+  table_name text,
+  record_id text,
+  embedding_column text,
+  content text,
+  content_hash text,
+  attempts integer,
+  max_attempts integer,
+  dimensions integer
+)
+language plpgsql volatile security invoker set search_path = ''
+as $$
+#variable_conflict use_column
+declare
+  v_internal text := coalesce(nullif(pg_catalog.current_setting('embed_queue.internal', true), ''), 'off');
+  v_lease integer;
+  v_ids bigint[];
+  v_target embed_queue.targets;
+begin
+  if p_worker is null or p_worker = '' then
+    raise exception 'embed_queue.claim: a worker id is required' using errcode = '22004';
+  end if;
+  if p_limit is null or p_limit < 1 then
+    raise exception 'embed_queue.claim: limit must be at least 1, got %', p_limit using errcode = '22023';
+  end if;
+
+  perform embed_queue.rescue();
+  perform pg_catalog.set_config('embed_queue.internal', 'on', true);
+
+  select coalesce(p_lease_seconds, s.lease_seconds) into v_lease from embed_queue.settings s;
+
+  -- Take runnable jobs oldest first; jobs another worker is taking right now are skipped.
+  with picked as (
+    select q.id
+    from public.embedding_queue q
+    where q.status = 'pending'
+      and q.run_at <= pg_catalog.now()
+      and (p_tables is null or q.table_name = any (p_tables))
+    order by q.run_at, q.id
+    limit p_limit
+    for update skip locked
+  ),
+  taken as (
+    update public.embedding_queue q set
+      status = 'processing',
+      locked_by = p_worker,
+      locked_until = pg_catalog.now() + pg_catalog.make_interval(secs => v_lease),
+      attempts = q.attempts + 1
+    from picked
+    where q.id = picked.id
+    returning q.id
+  )
+  select coalesce(pg_catalog.array_agg(taken.id), '{}') into v_ids from taken;
+
+  -- Read the current content from each source row (one statement per target): rows gone or
+  -- soft-deleted lose their job; empty content is skipped; the rest get their content_hash.
+  for v_target in
+    select t.* from embed_queue.targets t
+    where exists (
+      select 1 from public.embedding_queue q
+      where q.id = any (v_ids) and q.table_name = t.queue_table and q.embedding_column = t.embedding_column
+    )
+  loop
+    execute pg_catalog.format($f$
+      with src as (
+        select q.id, s.%1$I is not null as found, %2$s as deleted, %3$s as content
+        from public.embedding_queue q
+        left join %4$I.%5$I s on s.%1$I = (embed_queue.valid_key(q.record_id, %6$L))::%7$s
+        where q.id = any ($1) and q.table_name = $2 and q.embedding_column = $3
+      ),
+      gone as (
+        delete from public.embedding_queue q
+        using src
+        where q.id = src.id and (not src.found or src.deleted)
+        returning q.id
+      )
+      update public.embedding_queue q set
+        content = src.content,
+        content_hash = case when embed_queue.is_blank(src.content) then null
+                            else pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(src.content, 'UTF8')), 'hex') end,
+        status = case when embed_queue.is_blank(src.content) then 'skipped' else q.status end,
+        error_message = case when embed_queue.is_blank(src.content) then 'content is empty: nothing to embed'
+                             else q.error_message end,
+        attempts = case when embed_queue.is_blank(src.content) then greatest(q.attempts - 1, 0)
+                        else q.attempts end,
+        locked_by = case when embed_queue.is_blank(src.content) then null else q.locked_by end,
+        locked_until = case when embed_queue.is_blank(src.content) then null else q.locked_until end
+      from src
+      where q.id = src.id and src.found and not src.deleted
+    $f$,
+      v_target.pk_column, embed_queue.deleted_sql(v_target, 's'), embed_queue.content_sql(v_target, 's'),
+      v_target.schema_name, v_target.table_name, v_target.pk_type, v_target.pk_type)
+    using v_ids, v_target.queue_table, v_target.embedding_column;
+  end loop;
+
+  -- Jobs naming no registered target cannot be done: say so instead of retrying forever.
+  update public.embedding_queue q set
+    status = 'failed',
+    error_message = pg_catalog.format('no target is registered for %s.%s: see embed_queue.targets', q.table_name, q.embedding_column),
+    locked_by = null,
+    locked_until = null
+  where q.id = any (v_ids)
+    and q.status = 'processing'
+    and not exists (
+      select 1 from embed_queue.targets t
+      where t.queue_table = q.table_name and t.embedding_column = q.embedding_column
+    );
+
+  perform pg_catalog.set_config('embed_queue.internal', v_internal, true);
+
+  return query
+    select q.id, q.table_name, q.record_id, q.embedding_column, q.content, q.content_hash,
+           q.attempts, q.max_attempts, t.dimensions
+    from public.embedding_queue q
+    join embed_queue.targets t on t.queue_table = q.table_name and t.embedding_column = q.embedding_column
+    where q.id = any (v_ids) and q.status = 'processing' and q.locked_by = p_worker
+    order by q.run_at, q.id;
+end
+$$;
+comment on function embed_queue.claim(text, integer, integer, text[]) is
+  'Leases up to p_limit runnable jobs to p_worker (for update skip locked; rescues expired leases first; counts the attempt) '
+  'and returns them with the source row''s current content and its hex sha256. Rows gone or soft-deleted lose their job; empty content is skipped.';
+
+create function embed_queue.complete(
+  p_worker text,
+  p_ids bigint[],
+  p_hashes text[],
+  p_embeddings text[],
+  p_tokens integer[],
+  p_truncated boolean[],
+  p_model text,
+  p_dimensions integer
+)
+returns table (id bigint, outcome text)
+language plpgsql volatile security invoker set search_path = ''
+as $$
+#variable_conflict use_column
+declare
+  v_internal text := coalesce(nullif(pg_catalog.current_setting('embed_queue.internal', true), ''), 'off');
+  v_target embed_queue.targets;
+  v_written bigint[] := array[]::bigint[];
+  v_batch bigint[];
+begin
+  if pg_catalog.cardinality(p_ids) is distinct from pg_catalog.cardinality(p_hashes)
+     or pg_catalog.cardinality(p_ids) is distinct from pg_catalog.cardinality(p_embeddings)
+     or (p_tokens is not null and pg_catalog.cardinality(p_tokens) <> pg_catalog.cardinality(p_ids))
+     or (p_truncated is not null and pg_catalog.cardinality(p_truncated) <> pg_catalog.cardinality(p_ids)) then
+    raise exception 'embed_queue.complete: ids, hashes, embeddings (and tokens, truncated when given) must have the same length'
+      using errcode = '22023';
+  end if;
+
+  perform pg_catalog.set_config('embed_queue.internal', 'on', true);
+
+  -- One UPDATE of the source table per target: the vector is written only where the job is
+  -- still held by this worker under the same hash and the row's current content hashes to it.
+  for v_target in
+    select t.* from embed_queue.targets t
+    where exists (
+      select 1 from public.embedding_queue q
+      where q.id = any (p_ids) and q.table_name = t.queue_table and q.embedding_column = t.embedding_column
+        and q.status = 'processing' and q.locked_by = p_worker
+    )
+  loop
+    if v_target.dimensions is not null and p_dimensions is distinct from v_target.dimensions then
+      raise exception 'embed_queue.complete: %.% holds % dimensions, the embeddings have %',
+        v_target.queue_table, v_target.embedding_column, v_target.dimensions, p_dimensions
+        using errcode = '22023',
+              hint = 'Configure the model''s dimensions to match the vector column.';
+    end if;
+
+    execute pg_catalog.format($f$
+      with held as (
+        select q.id, q.record_id, i.hash, i.embedding
+        from unnest($1::bigint[], $2::text[], $3::text[]) as i (id, hash, embedding)
+        join public.embedding_queue q on q.id = i.id
+        where q.table_name = $4 and q.embedding_column = $5
+          and q.status = 'processing' and q.locked_by = $6 and q.content_hash = i.hash
+      ),
+      written as (
+        update %1$I.%2$I as s set %3$I = (held.embedding)::extensions.vector
+        from held
+        where s.%4$I = (held.record_id)::%5$s
+          and not %6$s
+          and pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(%7$s, 'UTF8')), 'hex') = held.hash
+        returning held.id
+      )
+      select coalesce(pg_catalog.array_agg(written.id), '{}') from written
+    $f$,
+      v_target.schema_name, v_target.table_name, v_target.embedding_column, v_target.pk_column,
+      v_target.pk_type, embed_queue.deleted_sql(v_target, 's'), embed_queue.content_sql(v_target, 's'))
+    into v_batch
+    using p_ids, p_hashes, p_embeddings, v_target.queue_table, v_target.embedding_column, p_worker;
+
+    v_written := v_written || v_batch;
+  end loop;
+
+  return query
+    with input as (
+      select i.id, i.hash, i.tokens, i.truncated, i.ord
+      from unnest(p_ids, p_hashes, p_tokens, p_truncated) with ordinality as i (id, hash, tokens, truncated, ord)
+    ),
+    done as (
+      update public.embedding_queue q set
+        status = 'completed',
+        completed_at = pg_catalog.now(),
+        model = p_model,
+        dimensions = p_dimensions,
+        tokens = input.tokens,
+        truncated = coalesce(input.truncated, false),
+        error_message = null,
+        locked_by = null,
+        locked_until = null
+      from input
+      where q.id = input.id and q.id = any (v_written)
+        and q.status = 'processing' and q.locked_by = p_worker and q.content_hash = input.hash
+      returning q.id
+    ),
+    stale as (
+      -- Held, but the content is no longer what was embedded: again, at once, attempt refunded.
+      update public.embedding_queue q set
+        status = 'pending',
+        attempts = greatest(q.attempts - 1, 0),
+        run_at = pg_catalog.now(),
+        locked_by = null,
+        locked_until = null,
+        content_hash = null
+      from input
+      where q.id = input.id and not (q.id = any (v_written))
+        and q.status = 'processing' and q.locked_by = p_worker
+      returning q.id
+    )
+    select input.id,
+           case when exists (select 1 from done where done.id = input.id) then 'completed'
+                when exists (select 1 from stale where stale.id = input.id) then 'stale'
+                else 'lost' end
+    from input
+    order by input.ord;
+
+  perform pg_catalog.set_config('embed_queue.internal', v_internal, true);
+end
+$$;
+comment on function embed_queue.complete(text, bigint[], text[], text[], integer[], boolean[], text, integer) is
+  'Writes a batch of embeddings (pgvector text literals) and completes their jobs. Per id: completed; stale (held, but the '
+  'content changed: nothing written, job pending again, attempt refunded); lost (no longer held by p_worker: nothing written).';
+
+create function embed_queue.fail(p_worker text, p_failures jsonb)
+returns table (id bigint, status text)
+language plpgsql volatile security invoker set search_path = ''
+as $$
+#variable_conflict use_column
+declare
+  v_internal text := coalesce(nullif(pg_catalog.current_setting('embed_queue.internal', true), ''), 'off');
+  v_bad text;
+begin
+  if p_failures is null or pg_catalog.jsonb_typeof(p_failures) <> 'array' then
+    raise exception 'embed_queue.fail: failures must be a JSON array' using errcode = '22023';
+  end if;
+
+  select f.kind into v_bad
+  from pg_catalog.jsonb_to_recordset(p_failures) as f (kind text)
+  where f.kind is null or f.kind not in ('retryable', 'permanent', 'rate_limited')
+  limit 1;
+  if found then
+    raise exception 'embed_queue.fail: unknown failure kind %', coalesce(pg_catalog.quote_literal(v_bad), 'null')
+      using errcode = '22023', hint = 'kind is one of retryable, permanent, rate_limited.';
+  end if;
+
+  perform pg_catalog.set_config('embed_queue.internal', 'on', true);
+
+  return query
+    with f as (
+      select * from pg_catalog.jsonb_to_recordset(p_failures)
+        as f (id bigint, kind text, error text, retry_after_ms numeric)
+    ),
+    updated as (
+      update public.embedding_queue q set
+        status = case
+          when f.kind = 'rate_limited' then 'pending'
+          when f.kind = 'permanent' then 'failed'
+          when q.attempts >= q.max_attempts then 'failed'
+          else 'pending'
+        end,
+        attempts = case when f.kind = 'rate_limited' then greatest(q.attempts - 1, 0) else q.attempts end,
+        run_at = case
+          when f.kind = 'rate_limited' then pg_catalog.now() + coalesce(
+            greatest(f.retry_after_ms, 0) * interval '1 millisecond',
+            s.rate_limited_default_seconds * interval '1 second')
+          when f.kind = 'retryable' and q.attempts < q.max_attempts then pg_catalog.now() + embed_queue.backoff_delay(q.attempts)
+          else q.run_at
+        end,
+        error_message = pg_catalog.left(f.error, s.error_message_max_chars),
+        locked_by = null,
+        locked_until = null
+      from f, embed_queue.settings s
+      where q.id = f.id and q.status = 'processing' and q.locked_by = p_worker
+      returning q.id, q.status
+    )
+    select updated.id, updated.status from updated order by updated.id;
+
+  perform pg_catalog.set_config('embed_queue.internal', v_internal, true);
+end
+$$;
+comment on function embed_queue.fail(text, jsonb) is
+  'Records failed jobs held by p_worker, from [{id, kind, error, retry_after_ms}]: rate_limited -> pending after retry_after, attempt refunded; '
+  'retryable -> pending after backoff_delay(attempts), or failed when attempts are spent; permanent -> failed. Returns the new status per job.';
+
+create function embed_queue.release(p_worker text, p_ids bigint[] default null)
+returns integer
+language plpgsql volatile security invoker set search_path = ''
+as $$
+declare
+  v_internal text := coalesce(nullif(pg_catalog.current_setting('embed_queue.internal', true), ''), 'off');
+  v_count integer;
+begin
+  perform pg_catalog.set_config('embed_queue.internal', 'on', true);
+
+  update public.embedding_queue q set
+    status = 'pending',
+    attempts = greatest(q.attempts - 1, 0),
+    run_at = pg_catalog.now(),
+    locked_by = null,
+    locked_until = null
+  where q.status = 'processing' and q.locked_by = p_worker
+    and (p_ids is null or q.id = any (p_ids));
+  get diagnostics v_count = row_count;
+
+  perform pg_catalog.set_config('embed_queue.internal', v_internal, true);
+  return v_count;
+end
+$$;
+comment on function embed_queue.release(text, bigint[]) is
+  'Gives jobs held by p_worker back (all of them when p_ids is null): pending at once, attempt refunded. Returns how many.';
+
+create function embed_queue.start_run(p_worker text, p_trigger text)
+returns bigint
+language sql volatile security invoker set search_path = ''
+as $$
+  insert into embed_queue.runs (worker, trigger) values (p_worker, p_trigger) returning id
+$$;
+comment on function embed_queue.start_run(text, text) is
+  'Records the start of a run of the function (trigger: cron, webhook or manual); returns the run id for finish_run.';
+
+create function embed_queue.finish_run(p_run_id bigint, p_stats jsonb)
+returns void
+language sql volatile security invoker set search_path = ''
+as $$
+  update embed_queue.runs r set
+    finished_at = pg_catalog.clock_timestamp(),
+    claimed = coalesce((p_stats ->> 'claimed')::integer, 0),
+    completed = coalesce((p_stats ->> 'completed')::integer, 0),
+    failed = coalesce((p_stats ->> 'failed')::integer, 0),
+    skipped = coalesce((p_stats ->> 'skipped')::integer, 0),
+    stale = coalesce((p_stats ->> 'stale')::integer, 0),
+    requests = coalesce((p_stats ->> 'requests')::integer, 0),
+    rate_limited = coalesce((p_stats ->> 'rate_limited')::integer, 0),
+    tokens = coalesce((p_stats ->> 'tokens')::bigint, 0),
+    cost_usd = coalesce((p_stats ->> 'cost_usd')::numeric, 0),
+    error = p_stats ->> 'error'
+  where r.id = p_run_id
+$$;
+comment on function embed_queue.finish_run(bigint, jsonb) is
+  'Records the end of a run with its counts: claimed, completed, failed, skipped, stale, requests, rate_limited, tokens, cost_usd, error.';
+
+create function embed_queue.pending_count(p_tables text[] default null)
+returns bigint
+language sql stable security invoker set search_path = ''
+as $$
+  select pg_catalog.count(*)
+  from public.embedding_queue q
+  where q.status in ('pending', 'processing')
+    and (p_tables is null or q.table_name = any (p_tables))
+$$;
+comment on function embed_queue.pending_count(text[]) is
+  'Jobs still to do (pending or processing), optionally for some tables only.';
+
+create function embed_queue.queue_secret()
+returns text
+language sql stable security definer set search_path = ''
+as $$
+  select ds.decrypted_secret from vault.decrypted_secrets ds where ds.name = 'embed_queue_secret' limit 1
+$$;
+comment on function embed_queue.queue_secret() is
+  'The Bearer secret pg_cron and the webhook send to the function (Vault secret embed_queue_secret), so the function can check it.';
+
+revoke all on all functions in schema embed_queue from public, anon, authenticated;
+grant execute on function
+  embed_queue.backoff_delay(integer),
+  embed_queue.rescue(),
+  embed_queue.claim(text, integer, integer, text[]),
+  embed_queue.complete(text, bigint[], text[], text[], integer[], boolean[], text, integer),
+  embed_queue.fail(text, jsonb),
+  embed_queue.release(text, bigint[]),
+  embed_queue.start_run(text, text),
+  embed_queue.finish_run(bigint, jsonb),
+  embed_queue.pending_count(text[]),
+  embed_queue.queue_secret()
+to service_role;

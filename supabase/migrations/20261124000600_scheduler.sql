@@ -1,0 +1,152 @@
+-- How the function gets called: pg_cron every tick (the safety net) and a database webhook
+-- when rows become runnable (the fast path). Both go through embed_queue.invoke(), which
+-- posts to the function with pg_net, using the URL and Bearer secret kept in Vault.
+
+create function embed_queue.invoke(p_trigger text)
+returns bigint
+language plpgsql volatile security definer set search_path = ''
+as $$
+declare
+  v_url text;
+  v_secret text;
+  v_timeout integer;
+begin
+  select ds.decrypted_secret into v_url from vault.decrypted_secrets ds where ds.name = 'embed_queue_url' limit 1;
+  select ds.decrypted_secret into v_secret from vault.decrypted_secrets ds where ds.name = 'embed_queue_secret' limit 1;
+
+  if v_url is null or v_secret is null then
+    raise warning 'embed_queue.invoke: Vault secrets embed_queue_url and embed_queue_secret are not both set; the function was not called'
+      using hint = 'select vault.create_secret(''https://<project>.supabase.co/functions/v1/embed-queue'', ''embed_queue_url''); '
+                   'select vault.create_secret(''<secret>'', ''embed_queue_secret'');';
+    return null;
+  end if;
+
+  select s.invoke_timeout_ms into v_timeout from embed_queue.settings s;
+
+  return net.http_post(
+    url := v_url,
+    body := pg_catalog.jsonb_build_object('trigger', p_trigger),
+    headers := pg_catalog.jsonb_build_object(
+      'Content-Type', 'application/json',
+      'Authorization', 'Bearer ' || v_secret
+    ),
+    timeout_milliseconds := v_timeout
+  );
+end
+$$;
+comment on function embed_queue.invoke(text) is
+  'Calls the embed-queue function (pg_net, sent after commit) with the Vault URL and Bearer secret; body {"trigger": p_trigger}. '
+  'Returns the pg_net request id, or null with a warning when the secrets are missing. Nothing waits for the answer.';
+
+create function embed_queue.tick()
+returns bigint
+language plpgsql volatile security invoker set search_path = ''
+as $$
+begin
+  perform embed_queue.rescue();
+  if exists (
+    select 1 from public.embedding_queue q
+    where q.status = 'pending' and q.run_at <= pg_catalog.now()
+  ) then
+    return embed_queue.invoke('cron');
+  end if;
+  return null;
+end
+$$;
+comment on function embed_queue.tick() is
+  'Run by pg_cron (job embed-queue-tick): takes back expired leases, then calls the function if runnable work exists. Returns the pg_net request id or null.';
+
+create function embed_queue.tick_schedule()
+returns text
+language sql stable security invoker set search_path = ''
+as $$
+  -- pg_cron 1.5 and later take second schedules; 1.4 (Debian bookworm) only cron syntax.
+  select case
+    when pg_catalog.string_to_array(pg_catalog.regexp_replace(e.extversion, '[^0-9.].*$', ''), '.')::integer[]
+         >= array[1, 5]
+      then s.tick_seconds || ' seconds'
+    else '* * * * *'
+  end
+  from pg_catalog.pg_extension e, embed_queue.settings s
+  where e.extname = 'pg_cron'
+$$;
+comment on function embed_queue.tick_schedule() is
+  'The schedule of job embed-queue-tick: every settings.tick_seconds seconds where pg_cron has second schedules (1.5+), else every minute.';
+
+select cron.schedule('embed-queue-tick', embed_queue.tick_schedule(), 'select embed_queue.tick()');
+
+-- The webhook: a statement that leaves runnable pending jobs calls the function, at most
+-- once per settings.webhook_min_interval_ms across all sessions.
+create table embed_queue.webhook_state (
+  id boolean primary key default true check (id),
+  last_poke_at timestamptz,
+  pokes bigint not null default 0
+);
+insert into embed_queue.webhook_state default values;
+
+comment on table embed_queue.webhook_state is
+  'One row: when the webhook last called the function. Updated under a row lock so concurrent statements call once.';
+comment on column embed_queue.webhook_state.pokes is 'Calls made by the webhook so far.';
+
+create function embed_queue.take_poke_slot()
+returns boolean
+language plpgsql volatile security invoker set search_path = ''
+as $$
+declare
+  v_interval interval;
+begin
+  select s.webhook_min_interval_ms * interval '1 millisecond' into v_interval from embed_queue.settings s;
+
+  -- Another transaction holding the row is calling the function itself: nothing to do, and
+  -- never wait for it (it may be a long transaction).
+  perform 1 from embed_queue.webhook_state w where w.id for update skip locked;
+  if not found then
+    return false;
+  end if;
+
+  update embed_queue.webhook_state w set
+    last_poke_at = pg_catalog.clock_timestamp(),
+    pokes = w.pokes + 1
+  where w.id
+    and (w.last_poke_at is null or w.last_poke_at <= pg_catalog.clock_timestamp() - v_interval);
+  return found;
+exception
+  when serialization_failure or lock_not_available then
+    -- repeatable read or serializable caller racing another poke: that one calls
+    return false;
+end
+$$;
+comment on function embed_queue.take_poke_slot() is
+  'True when this transaction may call the function now: the last call was longer ago than webhook_min_interval_ms and no other transaction is calling.';
+
+create function embed_queue.poke()
+returns trigger
+language plpgsql volatile security definer set search_path = ''
+as $$
+begin
+  if coalesce(pg_catalog.current_setting('embed_queue.internal', true), '') = 'on' then
+    return null;
+  end if;
+  if not exists (select 1 from new_rows r where r.status = 'pending' and r.run_at <= pg_catalog.now()) then
+    return null;
+  end if;
+  if embed_queue.take_poke_slot() then
+    perform embed_queue.invoke('webhook');
+  end if;
+  return null;
+end
+$$;
+comment on function embed_queue.poke() is
+  'Statement trigger (webhook) on embedding_queue: calls the function when the statement left runnable pending jobs, '
+  'at most once per webhook_min_interval_ms; the worker API''s own updates never call.';
+
+-- Transition tables need one trigger per event.
+create trigger embedding_queue_poke_insert after insert on public.embedding_queue
+  referencing new table as new_rows
+  for each statement execute function embed_queue.poke();
+create trigger embedding_queue_poke_update after update on public.embedding_queue
+  referencing new table as new_rows
+  for each statement execute function embed_queue.poke();
+
+revoke all on all functions in schema embed_queue from public, anon, authenticated;
+grant execute on function embed_queue.invoke(text), embed_queue.tick(), embed_queue.tick_schedule() to service_role;
