@@ -1,0 +1,19 @@
+/** `status`: the queue by target and status, coverage, lag, failures, usage and the last runs. */
+import { bool, int } from "../args.ts";
+import { connect, type Ctx, withDb } from "../context.ts";
+import { statusJson, type StatusReport, statusText } from "../format.ts";
+
+export async function status(ctx: Ctx): Promise<number> {
+  const conn = await connect(ctx);
+  const report: StatusReport = await withDb(conn, "status", async (db) => ({
+    queue: await db.queueStatus(),
+    coverage: await db.coverage(),
+    lag: await db.lag(),
+    failures: await db.failures(),
+    usage: await db.usage(),
+    runs: await db.runs(int(ctx.args, "runs") ?? 5),
+  }));
+  if (bool(ctx.args, "json")) console.log(JSON.stringify(statusJson(report, new Date()), null, 2));
+  else console.log(`embed-queue status (${conn.label})\n\n${statusText(report)}`);
+  return 0;
+}

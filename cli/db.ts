@@ -1,0 +1,312 @@
+/**
+ * Every SQL statement the CLI runs, in one place. The queue logic lives in the database (schema
+ * embed_queue, see supabase/migrations); this module reads its views and calls its functions.
+ * Counts come back as numbers (cast in SQL), timestamps as Date.
+ */
+import postgres from "postgres";
+
+export interface TargetRow {
+  table_name: string;
+  embedding_column: string;
+  content_column: string | null;
+  dimensions: number;
+}
+
+export interface QueueStatusRow {
+  table_name: string;
+  status: string;
+  count: number;
+}
+
+export interface CoverageRow {
+  table_name: string;
+  embedding_column: string;
+  total: number;
+  with_embeddings: number;
+  missing: number;
+}
+
+export interface LagRow {
+  table_name: string;
+  embedding_column: string;
+  pending: number;
+  processing: number;
+  oldest_pending_at: Date | null;
+  lag_seconds: number | null;
+}
+
+export interface FailureRow {
+  table_name: string;
+  error_message: string | null;
+  count: number;
+  record_ids: string[];
+}
+
+export interface UsageRow {
+  table_name: string;
+  embedding_column: string;
+  model: string | null;
+  completed: number;
+  tokens: number;
+  cost_usd: number | null;
+}
+
+export interface RunRow {
+  id: number;
+  worker: string | null;
+  trigger: string;
+  started_at: Date;
+  finished_at: Date | null;
+  claimed: number;
+  completed: number;
+  failed: number;
+  skipped: number;
+  stale: number;
+  requests: number;
+  rate_limited: number;
+  tokens: number;
+  cost_usd: number;
+  error: string | null;
+}
+
+/** One target's jobs right now, and what finished since `since`. */
+export interface TargetSnapshot {
+  table_name: string;
+  embedding_column: string;
+  pending: number;
+  processing: number;
+  completed: number;
+  failed: number;
+  skipped: number;
+  /** Jobs that reached completed, failed or skipped at or after `since`. */
+  done_since: number;
+  completed_since: number;
+  failed_since: number;
+  skipped_since: number;
+  tokens_since: number;
+  cost_since: number;
+}
+
+export interface PendingContent {
+  id: number;
+  table_name: string;
+  embedding_column: string;
+  content: string | null;
+}
+
+export interface SearchRow {
+  record_id: string;
+  content: string | null;
+  similarity: number;
+}
+
+export interface NetResponseRow {
+  status_code: number | null;
+  timed_out: boolean | null;
+  error: boolean;
+  count: number;
+}
+
+export type CliDb = ReturnType<typeof openDb>;
+
+const tablesParam = (sql: postgres.Sql, tables?: string[]) =>
+  tables && tables.length ? sql.array(tables.map(String)) : null;
+
+export function openDb(dbUrl: string) {
+  const sql = postgres(dbUrl, {
+    max: 2,
+    prepare: false, // works behind Supabase's transaction pooler too
+    idle_timeout: 10,
+    connect_timeout: 10,
+    onnotice: () => {},
+    connection: { application_name: "embed-queue-cli" },
+  });
+
+  return {
+    sql,
+
+    async close() {
+      await sql.end({ timeout: 5 });
+    },
+
+    async targets(): Promise<TargetRow[]> {
+      return await sql<TargetRow[]>`
+        select queue_table as table_name, embedding_column, content_column, dimensions::int as dimensions
+        from embed_queue.targets order by queue_table, embedding_column`;
+    },
+
+    // --- status --------------------------------------------------------------------------
+
+    /** The guide's "Check Queue Status" query. */
+    async queueStatus(): Promise<QueueStatusRow[]> {
+      return await sql<QueueStatusRow[]>`
+        select table_name, status, count::int as count from embed_queue.queue_status order by table_name, status`;
+    },
+
+    async coverage(): Promise<CoverageRow[]> {
+      return await sql<CoverageRow[]>`
+        select table_name, embedding_column, total::int as total, with_embeddings::int as with_embeddings,
+               missing::int as missing
+        from embed_queue.coverage order by table_name, embedding_column`;
+    },
+
+    async lag(): Promise<LagRow[]> {
+      return await sql<LagRow[]>`
+        select table_name, embedding_column, pending::int as pending, processing::int as processing,
+               oldest_pending_at, lag_seconds::float8 as lag_seconds
+        from embed_queue.lag order by table_name, embedding_column`;
+    },
+
+    async failures(): Promise<FailureRow[]> {
+      return await sql<FailureRow[]>`
+        select table_name, error_message, count::int as count, record_ids
+        from embed_queue.failures order by count desc, table_name, error_message`;
+    },
+
+    async usage(): Promise<UsageRow[]> {
+      return await sql<UsageRow[]>`
+        select table_name, embedding_column, model, completed::int as completed, coalesce(tokens, 0)::float8 as tokens,
+               cost_usd::float8 as cost_usd
+        from embed_queue.usage order by table_name, embedding_column, model`;
+    },
+
+    async runs(limit: number): Promise<RunRow[]> {
+      return await sql<RunRow[]>`
+        select id::int as id, worker, trigger, started_at, finished_at, claimed::int as claimed,
+               completed::int as completed, failed::int as failed, skipped::int as skipped, stale::int as stale,
+               requests::int as requests, rate_limited::int as rate_limited, coalesce(tokens, 0)::float8 as tokens,
+               coalesce(cost_usd, 0)::float8 as cost_usd, error
+        from embed_queue.runs order by id desc limit ${limit}`;
+    },
+
+    // --- the live display ------------------------------------------------------------------
+
+    /** Per target: jobs by status now, and what reached a final state at or after `since`. */
+    async snapshot(since: Date): Promise<TargetSnapshot[]> {
+      return await sql<TargetSnapshot[]>`
+        with q as (
+          select q.table_name, q.embedding_column, q.status, q.tokens, q.model,
+                 (q.status in ('completed', 'failed', 'skipped')
+                  and case when q.status = 'completed' then coalesce(q.completed_at, q.updated_at)
+                           else q.updated_at end >= ${since}) as done
+          from public.embedding_queue q
+        )
+        select t.queue_table as table_name, t.embedding_column,
+               count(*) filter (where q.status = 'pending')::int as pending,
+               count(*) filter (where q.status = 'processing')::int as processing,
+               count(*) filter (where q.status = 'completed')::int as completed,
+               count(*) filter (where q.status = 'failed')::int as failed,
+               count(*) filter (where q.status = 'skipped')::int as skipped,
+               count(*) filter (where q.done)::int as done_since,
+               count(*) filter (where q.done and q.status = 'completed')::int as completed_since,
+               count(*) filter (where q.done and q.status = 'failed')::int as failed_since,
+               count(*) filter (where q.done and q.status = 'skipped')::int as skipped_since,
+               coalesce(sum(q.tokens) filter (where q.done and q.status = 'completed'), 0)::float8 as tokens_since,
+               coalesce(sum(q.tokens * m.usd_per_million_tokens / 1e6)
+                 filter (where q.done and q.status = 'completed'), 0)::float8 as cost_since
+        from embed_queue.targets t
+        left join q on q.table_name = t.queue_table and q.embedding_column = t.embedding_column
+        left join embed_queue.models m on m.model = q.model
+        group by t.queue_table, t.embedding_column
+        order by t.queue_table, t.embedding_column`;
+    },
+
+    /** Models that wrote the jobs finished at or after `since`. */
+    async modelsSince(since: Date): Promise<string[]> {
+      const rows = await sql<{ model: string }[]>`
+        select distinct model from public.embedding_queue
+        where status = 'completed' and model is not null and coalesce(completed_at, updated_at) >= ${since}
+        order by model`;
+      return rows.map((r) => r.model);
+    },
+
+    /** What pg_net got back from the function lately (for a stalled display). */
+    async recentNetResponses(since: Date): Promise<NetResponseRow[]> {
+      const [{ present }] = await sql<{ present: boolean }[]>`
+        select to_regclass('net._http_response') is not null as present`;
+      if (!present) return [];
+      return await sql<NetResponseRow[]>`
+        select status_code, timed_out, error_msg is not null as error, count(*)::int as count
+        from net._http_response where created >= ${since}
+        group by 1, 2, 3 order by count desc limit 5`;
+    },
+
+    // --- queue changes ---------------------------------------------------------------------
+
+    /** The guide's retry (`status = 'pending'` for failed jobs), scoped. */
+    async retry(table: string | null, recordId: string | null): Promise<number> {
+      const [{ n }] = await sql<{ n: number }[]>`select embed_queue.retry(${table}, ${recordId})::int as n`;
+      return n;
+    },
+
+    /** Statuses of the jobs of one row (to tell "unknown id" from "nothing to retry"). */
+    async jobStatuses(table: string | null, recordId: string): Promise<string[]> {
+      const rows = await sql<{ status: string }[]>`
+        select status from public.embedding_queue
+        where record_id = ${recordId} and (${table}::text is null or table_name = ${table})
+        order by status`;
+      return rows.map((r) => r.status);
+    },
+
+    /** The guide's manual requeue. */
+    async requeue(table: string, recordId: string): Promise<number> {
+      const [{ n }] = await sql<{ n: number }[]>`select embed_queue.requeue(${table}, ${recordId})::int as n`;
+      return n;
+    },
+
+    async backfillPage(
+      table: string,
+      after: string | null,
+      limit: number,
+    ): Promise<{ queued: number; last_key: string | null }> {
+      const [row] = await sql<{ queued: number; last_key: string | null }[]>`
+        select queued::int as queued, last_key from embed_queue.backfill_page(${table}, ${after}, ${limit})`;
+      return row ?? { queued: 0, last_key: null };
+    },
+
+    async pendingCount(tables?: string[]): Promise<number> {
+      const [{ n }] = await sql<{ n: number }[]>`
+        select embed_queue.pending_count(${tablesParam(sql, tables)}::text[])::int as n`;
+      return n;
+    },
+
+    // --- estimate ----------------------------------------------------------------------------
+
+    /** Pending jobs with the content they would send (read from the source row), by id. */
+    async pendingContents(table: string | null, afterId: number, limit: number): Promise<PendingContent[]> {
+      const rows = await sql<PendingContent[]>`
+        select q.id, q.table_name, q.embedding_column, q.content
+        from public.embedding_queue q
+        where q.status = 'pending' and q.id > ${afterId} and (${table}::text is null or q.table_name = ${table})
+        order by q.id limit ${limit}`;
+      return rows.map((r) => ({ ...r, id: Number(r.id) }));
+    },
+
+    async modelPrice(model: string): Promise<number | null> {
+      const rows = await sql<{ p: number }[]>`
+        select usd_per_million_tokens::float8 as p from embed_queue.models where model = ${model}`;
+      return rows.length ? rows[0].p : null;
+    },
+
+    // --- search ------------------------------------------------------------------------------
+
+    async ensureSearchIndex(table: string): Promise<number> {
+      const [{ n }] = await sql<{ n: number }[]>`select embed_queue.ensure_search_index(${table})::int as n`;
+      return n;
+    },
+
+    async search(table: string, vector: string, limit: number): Promise<SearchRow[]> {
+      return await sql<SearchRow[]>`
+        select record_id, content, similarity::float8 as similarity
+        from embed_queue.search(${table}, ${vector}::extensions.vector, ${limit})`;
+    },
+
+    /** Which models wrote a table's embeddings (search warns when the query's model differs). */
+    async modelsOf(table: string): Promise<{ model: string; count: number }[]> {
+      return await sql<{ model: string; count: number }[]>`
+        select model, count(*)::int as count from public.embedding_queue
+        where table_name = ${table} and status = 'completed' and model is not null
+        group by model order by count desc`;
+    },
+  };
+}

@@ -1,0 +1,497 @@
+/**
+ * Everything the CLI prints, as pure functions of plain data: numbers, tables, the guide's
+ * summary block, the status report, progress lines, estimates and search results. No I/O, no
+ * clock (times are passed in), so tests can check every shape.
+ */
+import type {
+  CoverageRow,
+  FailureRow,
+  LagRow,
+  QueueStatusRow,
+  RunRow,
+  SearchRow,
+  TargetSnapshot,
+  UsageRow,
+} from "./db.ts";
+
+// --- numbers -----------------------------------------------------------------------------------
+
+export function fmtInt(n: number): string {
+  const s = String(Math.round(Math.abs(n)));
+  return (n < 0 ? "-" : "") + s.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+}
+
+/** Dollars with enough digits that a small cost is not shown as $0.00. */
+export function fmtUsd(x: number): string {
+  if (!Number.isFinite(x) || x === 0) return "$0.00";
+  if (x >= 1) return `$${x.toFixed(2)}`;
+  if (x >= 0.01) return `$${x.toFixed(4)}`;
+  // Three significant digits, no exponent: 0.0000503 → $0.0000503
+  const digits = Math.min(12, 2 - Math.floor(Math.log10(x)));
+  return `$${x.toFixed(digits).replace(/0+$/, "")}`;
+}
+
+export function fmtDuration(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return "-";
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${s.toFixed(1)} s`;
+  const m = Math.floor(s / 60);
+  const rest = Math.round(s - m * 60);
+  if (m < 60) return `${m} min ${String(rest).padStart(2, "0")} s`;
+  return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, "0")} min`;
+}
+
+export function fmtRate(perSecond: number): string {
+  if (!Number.isFinite(perSecond) || perSecond <= 0) return "0 rows/s";
+  return `${perSecond >= 100 ? Math.round(perSecond) : perSecond.toFixed(1)} rows/s`;
+}
+
+/** The guide's success rate: share of processed records that did not end in error. */
+export function fmtSuccessRate(processed: number, errors: number): string {
+  if (processed <= 0) return "n/a (nothing processed)";
+  return `${((100 * (processed - errors)) / processed).toFixed(1)}%`;
+}
+
+/** `2026-11-24 20:31:05` (UTC). */
+export function fmtTime(d: Date | null): string {
+  return d ? d.toISOString().replace("T", " ").slice(0, 19) : "-";
+}
+
+/** Whitespace collapsed, cut to `max` characters. */
+export function oneLine(s: string | null | undefined, max: number): string {
+  const t = (s ?? "").replace(/\s+/g, " ").trim();
+  return t.length > max ? t.slice(0, max - 1) + "…" : t;
+}
+
+// --- tables ------------------------------------------------------------------------------------
+
+export type Cell = string | number;
+
+const NUMERIC = /^(-|[-$]?\d[\d,]*(\.\d+)?%?)$/;
+
+/** Column-aligned text table; numeric columns (numbers, amounts, "-") align right. Indented by two spaces. */
+export function renderTable(headers: string[], rows: Cell[][]): string[] {
+  const numeric = headers.map((_, i) =>
+    rows.length > 0 && rows.every((r) => typeof r[i] === "number" || NUMERIC.test(String(r[i] ?? "")))
+  );
+  const cells = rows.map((r) => r.map((c) => (typeof c === "number" ? fmtInt(c) : c)));
+  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? "").length)));
+  const line = (r: string[]) =>
+    "  " + r.map((c, i) => (numeric[i] ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("  ").trimEnd();
+  return [line(headers), ...cells.map(line)];
+}
+
+// --- provider ----------------------------------------------------------------------------------
+
+export interface ProviderInfo {
+  provider: string;
+  model: string;
+  dimensions: number;
+  usdPerMillionTokens: number;
+}
+
+export function describeProvider(p: ProviderInfo): string {
+  if (p.provider === "local") {
+    return `local lexical provider, model ${p.model} (${p.dimensions} dimensions; offline and free, NOT semantic: ` +
+      `it matches shared words, not meaning; set OPENAI_API_KEY for real embeddings)`;
+  }
+  return `${p.provider === "openai" ? "OpenAI" : p.provider} ${p.model} (${p.dimensions} dimensions, ` +
+    `$${p.usdPerMillionTokens} per 1M tokens)`;
+}
+
+/** The models that wrote a run's embeddings, as the summary's Model line. */
+export function describeModels(models: string[]): string | undefined {
+  if (models.length === 0) return undefined;
+  return models.map((m) =>
+    m === "local"
+      ? "local (the offline lexical provider: free, NOT semantic; set OPENAI_API_KEY for OpenAI embeddings)"
+      : m
+  ).join(", ");
+}
+
+// --- the guide's summary -----------------------------------------------------------------------
+
+export interface SummaryInput {
+  /** Jobs that reached completed, failed or skipped. */
+  processed: number;
+  /** Jobs that ended failed. */
+  errors: number;
+  skipped: number;
+  tokens: number;
+  costUsd: number;
+  durationMs: number;
+  /** e.g. "OpenAI text-embedding-3-small (1536 dimensions, ...)" */
+  model?: string;
+  /** Further `label: value` lines after the guide's three. */
+  extra?: Array<[string, string]>;
+}
+
+/** The guide's block, exactly its first four lines, then what this project adds. */
+export function summaryBlock(s: SummaryInput): string[] {
+  const lines = [
+    "=== PROCESSING SUMMARY ===",
+    `Total records processed: ${s.processed}`,
+    `Total errors: ${s.errors}`,
+    `Success rate: ${fmtSuccessRate(s.processed, s.errors)}`,
+  ];
+  if (s.skipped > 0) lines.push(`Skipped (empty content, embedding cleared): ${s.skipped}`);
+  lines.push(`Tokens: ${fmtInt(s.tokens)}`);
+  lines.push(`Estimated cost: ${fmtUsd(s.costUsd)}`);
+  lines.push(`Time: ${fmtDuration(s.durationMs)}`);
+  if (s.model) lines.push(`Model: ${s.model}`);
+  for (const [k, v] of s.extra ?? []) lines.push(`${k}: ${v}`);
+  return lines;
+}
+
+// --- live display ------------------------------------------------------------------------------
+
+export interface DisplayItem {
+  label: string;
+  /** Jobs finished during this watch. */
+  done: number;
+  /** done + still open (pending + processing). */
+  total: number;
+  pending: number;
+  processing: number;
+  completed: number;
+  failed: number;
+  rate: number;
+}
+
+export function targetLabel(t: { table_name: string; embedding_column: string }): string {
+  return `${t.table_name}.${t.embedding_column}`;
+}
+
+export function displayItems(snaps: TargetSnapshot[], rates: Map<string, number>): DisplayItem[] {
+  return snaps.map((s) => {
+    const label = targetLabel(s);
+    return {
+      label,
+      done: s.done_since,
+      total: s.done_since + s.pending + s.processing,
+      pending: s.pending,
+      processing: s.processing,
+      completed: s.completed,
+      failed: s.failed,
+      rate: rates.get(label) ?? 0,
+    };
+  });
+}
+
+export function itemText(i: DisplayItem): string {
+  return `pending ${i.pending}, processing ${i.processing}, completed ${i.completed}, failed ${i.failed}, ${
+    fmtRate(i.rate)
+  }`;
+}
+
+/** The plain line printed once a second when stdout is not a terminal. */
+export function progressLine(elapsedMs: number, items: DisplayItem[]): string {
+  const secs = `[${String(Math.floor(elapsedMs / 1000)).padStart(4)} s]`;
+  return `${secs} ` + items.map((i) => `${i.label} ${i.done}/${i.total}: ${itemText(i)}`).join(" | ");
+}
+
+/** Rows finished per second over a sliding window, from (time, cumulative count) samples. */
+export class RateMeter {
+  private samples: Array<[number, number]> = [];
+  constructor(private windowMs = 10_000) {}
+
+  add(atMs: number, value: number): void {
+    this.samples.push([atMs, value]);
+    while (this.samples.length > 2 && atMs - this.samples[1][0] >= this.windowMs) this.samples.shift();
+  }
+
+  rate(): number {
+    if (this.samples.length < 2) return 0;
+    const [t0, v0] = this.samples[0];
+    const [t1, v1] = this.samples[this.samples.length - 1];
+    return t1 > t0 ? Math.max(0, ((v1 - v0) * 1000) / (t1 - t0)) : 0;
+  }
+}
+
+// --- status ------------------------------------------------------------------------------------
+
+export interface StatusReport {
+  queue: QueueStatusRow[];
+  coverage: CoverageRow[];
+  lag: LagRow[];
+  failures: FailureRow[];
+  usage: UsageRow[];
+  runs: RunRow[];
+}
+
+export interface StatusTotals {
+  pending: number;
+  processing: number;
+  completed: number;
+  failed: number;
+  skipped: number;
+  missing: number;
+  tokens: number;
+  cost_usd: number;
+}
+
+export function statusTotals(r: StatusReport): StatusTotals {
+  const by = (s: string) => r.queue.filter((q) => q.status === s).reduce((n, q) => n + q.count, 0);
+  return {
+    pending: by("pending"),
+    processing: by("processing"),
+    completed: by("completed"),
+    failed: by("failed"),
+    skipped: by("skipped"),
+    missing: r.coverage.reduce((n, c) => n + c.missing, 0),
+    tokens: r.usage.reduce((n, u) => n + u.tokens, 0),
+    cost_usd: Number(r.usage.reduce((n, u) => n + (u.cost_usd ?? 0), 0).toFixed(8)),
+  };
+}
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null);
+
+/** `status --json`: stable keys (the views' column names), numbers as numbers, times as ISO 8601. */
+export function statusJson(r: StatusReport, now: Date): Record<string, unknown> {
+  return {
+    generated_at: now.toISOString(),
+    totals: statusTotals(r),
+    queue: r.queue.map((q) => ({ table_name: q.table_name, status: q.status, count: q.count })),
+    coverage: r.coverage.map((c) => ({
+      table_name: c.table_name,
+      embedding_column: c.embedding_column,
+      total: c.total,
+      with_embeddings: c.with_embeddings,
+      missing: c.missing,
+    })),
+    lag: r.lag.map((l) => ({
+      table_name: l.table_name,
+      embedding_column: l.embedding_column,
+      pending: l.pending,
+      processing: l.processing,
+      oldest_pending_at: iso(l.oldest_pending_at),
+      lag_seconds: l.lag_seconds === null ? null : Number(l.lag_seconds.toFixed(3)),
+    })),
+    failures: r.failures.map((f) => ({
+      table_name: f.table_name,
+      error_message: f.error_message,
+      count: f.count,
+      record_ids: f.record_ids ?? [],
+    })),
+    usage: r.usage.map((u) => ({
+      table_name: u.table_name,
+      embedding_column: u.embedding_column,
+      model: u.model,
+      completed: u.completed,
+      tokens: u.tokens,
+      cost_usd: u.cost_usd,
+    })),
+    runs: r.runs.map((x) => ({
+      id: x.id,
+      trigger: x.trigger,
+      started_at: iso(x.started_at),
+      finished_at: iso(x.finished_at),
+      claimed: x.claimed,
+      completed: x.completed,
+      failed: x.failed,
+      skipped: x.skipped,
+      stale: x.stale,
+      requests: x.requests,
+      rate_limited: x.rate_limited,
+      tokens: x.tokens,
+      cost_usd: x.cost_usd,
+      error: x.error,
+    })),
+  };
+}
+
+function section(title: string, body: string[], empty: string): string[] {
+  return ["", title, ...(body.length > 1 ? body : [`  ${empty}`])];
+}
+
+export function statusText(r: StatusReport): string {
+  const t = statusTotals(r);
+  const out: string[] = [
+    `Queue: ${t.pending} pending, ${t.processing} processing, ${t.completed} completed, ${t.failed} failed, ` +
+    `${t.skipped} skipped; ${t.missing} live rows without an embedding`,
+  ];
+  out.push(...section(
+    "Jobs by target and status (the guide's queue query)",
+    renderTable(["table", "status", "count"], r.queue.map((q) => [q.table_name, q.status, q.count])),
+    "no jobs",
+  ));
+  out.push(...section(
+    "Coverage (live rows)",
+    renderTable(
+      ["table", "column", "rows", "with embedding", "missing"],
+      r.coverage.map((c) => [c.table_name, c.embedding_column, c.total, c.with_embeddings, c.missing]),
+    ),
+    "no targets registered",
+  ));
+  out.push(...section(
+    "Lag",
+    renderTable(
+      ["table", "column", "pending", "processing", "oldest pending (UTC)", "lag"],
+      r.lag.map((l) => [
+        l.table_name,
+        l.embedding_column,
+        l.pending,
+        l.processing,
+        fmtTime(l.oldest_pending_at),
+        l.lag_seconds === null ? "-" : fmtDuration(l.lag_seconds * 1000),
+      ]),
+    ),
+    "no targets registered",
+  ));
+  out.push(...section(
+    "Failures, grouped by error (undo with: retry [--table T] [--id ID])",
+    renderTable(
+      ["table", "count", "error", "record ids"],
+      r.failures.map((f) => {
+        const ids = f.record_ids ?? [];
+        return [
+          f.table_name,
+          f.count,
+          oneLine(f.error_message ?? "(no message)", 70),
+          ids.slice(0, 3).join(", ") + (ids.length > 3 ? `, … (${ids.length - 3} more)` : ""),
+        ];
+      }),
+    ),
+    "none",
+  ));
+  const usageRows: Cell[][] = r.usage.map((u) => [
+    u.table_name,
+    u.embedding_column,
+    u.model ?? "-",
+    u.completed,
+    u.tokens,
+    u.cost_usd === null ? "unknown price" : fmtUsd(u.cost_usd),
+  ]);
+  if (r.usage.length > 1) usageRows.push(["total", "", "", t.completed, t.tokens, fmtUsd(t.cost_usd)]);
+  out.push(...section(
+    "Tokens and estimated cost (completed jobs)",
+    renderTable(["table", "column", "model", "jobs", "tokens", "cost"], usageRows),
+    "nothing embedded yet",
+  ));
+  out.push(...section(
+    "Last runs",
+    renderTable(
+      ["id", "trigger", "started (UTC)", "took", "claimed", "completed", "failed", "tokens", "error"],
+      r.runs.map((x) => [
+        x.id,
+        x.trigger,
+        fmtTime(x.started_at),
+        x.finished_at ? fmtDuration(x.finished_at.getTime() - x.started_at.getTime()) : "running",
+        x.claimed,
+        x.completed,
+        x.failed,
+        x.tokens,
+        x.error ? oneLine(x.error, 50) : "",
+      ]),
+    ),
+    "no runs yet",
+  ));
+  return out.join("\n");
+}
+
+// --- estimate ----------------------------------------------------------------------------------
+
+export interface EstimateRow {
+  label: string;
+  jobs: number;
+  tokens: number;
+  largest: number;
+  /** Inputs over the per-input limit (cut before sending). */
+  truncated: number;
+  /** Jobs with empty content (skipped, nothing sent). */
+  empty: number;
+}
+
+export interface EstimateReport {
+  rows: EstimateRow[];
+  maxTokensPerInput: number;
+  provider: ProviderInfo;
+  /** OpenAI's default model and price, shown next to the local provider's $0. */
+  reference?: { model: string; usdPerMillionTokens: number };
+}
+
+export function estimateTotals(r: EstimateReport) {
+  const sum = (f: (x: EstimateRow) => number) => r.rows.reduce((n, x) => n + f(x), 0);
+  const tokens = sum((x) => x.tokens);
+  return {
+    jobs: sum((x) => x.jobs),
+    tokens,
+    truncated: sum((x) => x.truncated),
+    empty: sum((x) => x.empty),
+    cost_usd: Number(((tokens * r.provider.usdPerMillionTokens) / 1e6).toFixed(8)),
+  };
+}
+
+export function estimateJson(r: EstimateReport): Record<string, unknown> {
+  const t = estimateTotals(r);
+  return {
+    provider: r.provider.provider,
+    model: r.provider.model,
+    usd_per_million_tokens: r.provider.usdPerMillionTokens,
+    max_tokens_per_input: r.maxTokensPerInput,
+    totals: t,
+    targets: r.rows.map((x) => ({
+      target: x.label,
+      jobs: x.jobs,
+      tokens: x.tokens,
+      largest_input_tokens: x.largest,
+      truncated: x.truncated,
+      empty: x.empty,
+    })),
+  };
+}
+
+export function estimateText(r: EstimateReport): string {
+  const t = estimateTotals(r);
+  const rows: Cell[][] = r.rows.map((x) => [x.label, x.jobs, x.tokens, x.largest, x.truncated]);
+  if (r.rows.length > 1) {
+    rows.push([
+      "total",
+      t.jobs,
+      t.tokens,
+      Math.max(0, ...r.rows.map((x) => x.largest)),
+      t.truncated,
+    ]);
+  }
+  const out = [
+    `Estimate for ${t.jobs} pending job${
+      t.jobs === 1 ? "" : "s"
+    } (tokens counted with the cl100k tokenizer; nothing is sent)`,
+    "",
+    ...(r.rows.length
+      ? renderTable(["target", "jobs", "tokens", "largest input", `cut at ${r.maxTokensPerInput}`], rows)
+      : ["  no pending jobs"]),
+    "",
+  ];
+  if (t.empty > 0) {
+    out.push(`${t.empty} job(s) have empty content: they are skipped, nothing is sent for them.`);
+  }
+  const p = r.provider;
+  if (p.provider === "local") {
+    out.push(`Cost with the configured provider (local, offline): $0.00`);
+    if (r.reference) {
+      out.push(
+        `With OpenAI ${r.reference.model} at $${r.reference.usdPerMillionTokens} per 1M tokens it would be ${
+          fmtUsd((t.tokens * r.reference.usdPerMillionTokens) / 1e6)
+        }.`,
+      );
+    }
+  } else {
+    out.push(`Cost with ${p.model} at $${p.usdPerMillionTokens} per 1M tokens: ${fmtUsd(t.cost_usd)}`);
+  }
+  return out.join("\n");
+}
+
+// --- search ------------------------------------------------------------------------------------
+
+export function searchText(table: string, rows: SearchRow[], model: string): string {
+  if (rows.length === 0) return `No rows of ${table} have an embedding yet: run \`status\` to see the queue.`;
+  const body = renderTable(
+    ["#", "similarity", "record id", "content"],
+    rows.map((r, i) => [i + 1, r.similarity.toFixed(4), r.record_id, oneLine(r.content, 60)]),
+  );
+  return [`Top ${rows.length} of ${table} by cosine similarity to the text (model ${model}):`, ...body].join(
+    "\n",
+  );
+}
