@@ -1,0 +1,52 @@
+-- The webhook: a statement leaving runnable jobs calls the function once, not again within
+-- settings.webhook_min_interval_ms, and never for the worker API's own updates.
+begin;
+set local search_path = public, extensions;
+select plan(8);
+
+update embed_queue.webhook_state set last_poke_at = null;
+delete from net.http_request_queue;
+
+-- A bulk insert of 50 sessions: one call.
+insert into public.sessions (user_id, title)
+select 'a11ce000-0000-4000-8000-000000000001', 'Bulk imported session ' || g from generate_series(1, 50) g;
+select is((select count(*)::integer from net.http_request_queue), 1, 'a bulk insert makes one call');
+select results_eq(
+  $$select method, url, convert_from(body, 'UTF8')::jsonb from net.http_request_queue$$,
+  $$select 'POST'::text, (select decrypted_secret from vault.decrypted_secrets where name = 'embed_queue_url'), '{"trigger": "webhook"}'::jsonb$$,
+  'the call posts {"trigger": "webhook"} to the Vault URL');
+
+-- More work within the interval: no second call.
+insert into public.summaries (user_id, content) values ('a11ce000-0000-4000-8000-000000000001', 'One more summary');
+update embedding_queue set status = 'pending' where record_id = '5e551000-0000-4000-8000-000000000001';
+select is((select count(*)::integer from net.http_request_queue), 1, 'no second call within the interval');
+
+-- After the interval the next runnable statement calls again.
+update embed_queue.webhook_state set last_poke_at = clock_timestamp() - interval '3 seconds';
+insert into public.summaries (user_id, content) values ('a11ce000-0000-4000-8000-000000000001', 'After the interval');
+select is((select count(*)::integer from net.http_request_queue), 2, 'after the interval: a second call');
+
+-- Statements that leave nothing runnable do not call.
+update embed_queue.webhook_state set last_poke_at = null;
+insert into public.summaries (user_id, content) values ('a11ce000-0000-4000-8000-000000000001', '');
+insert into public.sessions (user_id, title, deleted_at) values ('a11ce000-0000-4000-8000-000000000001', 'Deleted', now());
+update embedding_queue set run_at = now() + interval '1 hour' where record_id = '5e551000-0000-4000-8000-000000000002';
+select is((select count(*)::integer from net.http_request_queue), 2, 'skipped, soft-deleted or scheduled-later work makes no call');
+
+-- The worker API's own updates never call, even those leaving jobs pending.
+create temp table held as select * from embed_queue.claim('w', 3);
+select embed_queue.release('w');
+select is((select count(*)::integer from net.http_request_queue), 2, 'claim and release make no call');
+select ok((select count(*) = 3 from embedding_queue where status = 'pending' and run_at <= now() and updated_at = now()
+           and record_id in (select record_id from held)), 'although release left runnable jobs');
+
+-- The guide's retry of failed jobs calls too (it is a person's update).
+update embed_queue.webhook_state set last_poke_at = null;
+update embedding_queue set status = 'failed' where record_id = '5e551000-0000-4000-8000-000000000003';
+UPDATE embedding_queue 
+SET status = 'pending', error_message = NULL 
+WHERE status = 'failed';
+select is((select count(*)::integer from net.http_request_queue), 3, 'the guide''s retry makes a call');
+
+select * from finish();
+rollback;

@@ -1,0 +1,30 @@
+-- The webhook under concurrency: while another transaction holds the webhook state (it is
+-- calling the function itself), a statement neither waits for it nor calls a second time.
+begin;
+set local search_path = public, extensions;
+select plan(3);
+
+create extension if not exists dblink with schema extensions;
+select dblink_connect('other', format('dbname=%s user=%s host=%s port=%s', current_database(), current_user,
+  split_part(current_setting('unix_socket_directories'), ',', 1), current_setting('port')));
+select dblink_exec('other', 'begin');
+select dblink_exec('other', 'update embed_queue.webhook_state set last_poke_at = null');
+
+delete from net.http_request_queue;
+-- Were the webhook to wait for the other transaction, this fails after 5 s instead of hanging.
+set local lock_timeout = '5s';
+select lives_ok(
+  $$insert into public.sessions (user_id, title) values ('a11ce000-0000-4000-8000-000000000001', 'While another one calls')$$,
+  'an insert does not wait for the transaction holding the webhook state');
+select is((select count(*)::integer from net.http_request_queue), 0, 'and makes no call of its own');
+
+select dblink_exec('other', 'rollback');
+select dblink_disconnect('other');
+
+-- Once the other transaction is gone, the next runnable statement calls.
+update embed_queue.webhook_state set last_poke_at = null;
+insert into public.sessions (user_id, title) values ('a11ce000-0000-4000-8000-000000000001', 'After the other one');
+select is((select count(*)::integer from net.http_request_queue), 1, 'the next statement calls');
+
+select * from finish();
+rollback;
