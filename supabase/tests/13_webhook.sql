@@ -1,8 +1,10 @@
--- The webhook: a statement leaving runnable jobs calls the function once, not again within
--- settings.webhook_min_interval_ms, and never for the worker API's own updates.
+-- The webhook: a statement leaving runnable jobs calls the function once, not again in the
+-- same transaction nor within settings.webhook_min_interval_ms, and never for the worker
+-- API's own updates. A transaction remembers that it called (embed_queue.poke_skip_until);
+-- the test clears that where it plays a new transaction.
 begin;
 set local search_path = public, extensions;
-select plan(8);
+select plan(9);
 
 update embed_queue.webhook_state set last_poke_at = null;
 delete from net.http_request_queue;
@@ -16,17 +18,24 @@ select results_eq(
   $$select 'POST'::text, (select decrypted_secret from vault.decrypted_secrets where name = 'embed_queue_url'), '{"trigger": "webhook"}'::jsonb$$,
   'the call posts {"trigger": "webhook"} to the Vault URL');
 
--- More work within the interval: no second call.
+-- More work in the same transaction: no second call (all its calls would leave at commit).
 insert into public.summaries (user_id, content) values ('a11ce000-0000-4000-8000-000000000001', 'One more summary');
 update embedding_queue set status = 'pending' where record_id = '5e551000-0000-4000-8000-000000000001';
+select is((select count(*)::integer from net.http_request_queue), 1, 'no second call in the same transaction');
+
+-- A new transaction within the interval: no call.
+set local embed_queue.poke_skip_until = '';
+insert into public.summaries (user_id, content) values ('a11ce000-0000-4000-8000-000000000001', 'Within the interval');
 select is((select count(*)::integer from net.http_request_queue), 1, 'no second call within the interval');
 
 -- After the interval the next runnable statement calls again.
+set local embed_queue.poke_skip_until = '';
 update embed_queue.webhook_state set last_poke_at = clock_timestamp() - interval '3 seconds';
 insert into public.summaries (user_id, content) values ('a11ce000-0000-4000-8000-000000000001', 'After the interval');
 select is((select count(*)::integer from net.http_request_queue), 2, 'after the interval: a second call');
 
 -- Statements that leave nothing runnable do not call.
+set local embed_queue.poke_skip_until = '';
 update embed_queue.webhook_state set last_poke_at = null;
 insert into public.summaries (user_id, content) values ('a11ce000-0000-4000-8000-000000000001', '');
 insert into public.sessions (user_id, title, deleted_at) values ('a11ce000-0000-4000-8000-000000000001', 'Deleted', now());
@@ -41,6 +50,7 @@ select ok((select count(*) = 3 from embedding_queue where status = 'pending' and
            and record_id in (select record_id from held)), 'although release left runnable jobs');
 
 -- The guide's retry of failed jobs calls too (it is a person's update).
+set local embed_queue.poke_skip_until = '';
 update embed_queue.webhook_state set last_poke_at = null;
 update embedding_queue set status = 'failed' where record_id = '5e551000-0000-4000-8000-000000000003';
 UPDATE embedding_queue 
