@@ -1,7 +1,7 @@
 -- anon and authenticated can do nothing with the queue or the machinery; service_role can.
 begin;
 set local search_path = public, extensions;
-select plan(20);
+select plan(21);
 
 set local role anon;
 select throws_ok($$select * from public.embedding_queue$$, '42501', null, 'anon cannot read the queue');
@@ -37,6 +37,9 @@ select is_empty(
     where c.relnamespace = 'embed_queue'::regnamespace and c.relkind in ('r', 'v')
       and (has_table_privilege('anon', c.oid, 'select') or has_table_privilege('authenticated', c.oid, 'select'))$$,
   'no table or view in embed_queue is readable by anon or authenticated');
+select ok(not has_sequence_privilege('anon', 'public.embedding_queue_id_seq', 'usage')
+          and not has_sequence_privilege('authenticated', 'public.embedding_queue_id_seq', 'usage'),
+  'anon and authenticated cannot use the queue''s id sequence');
 select ok(not has_schema_privilege('anon', 'embed_queue', 'usage') and not has_schema_privilege('authenticated', 'embed_queue', 'usage'),
   'anon and authenticated have no usage on schema embed_queue');
 

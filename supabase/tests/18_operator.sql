@@ -1,7 +1,7 @@
 -- Operator views and functions: status, lag, failures, usage; scoped retry; requeue; search.
 begin;
 set local search_path = public, extensions;
-select plan(17);
+select plan(21);
 
 create function pg_temp.onehot(k int) returns text language sql as $$
   select '[' || string_agg(case when g = k then '1' else '0' end, ',' order by g) || ']' from generate_series(1, 1536) g
@@ -68,6 +68,16 @@ select is(embed_queue.retry(), 2, 'retry of the rest');
 -- Requeue.
 select throws_ok($$select embed_queue.requeue('nope', '1')$$, 'P0002',
   'embed_queue.requeue: no target is registered for table ''nope''', 'requeue: unknown table is P0002 with a clear message');
+
+select throws_ok($$select embed_queue.requeue('sessions', '00000000-0000-4000-8000-00000000dead')$$, 'P0002',
+  'embed_queue.requeue: public.sessions has no row with id = ''00000000-0000-4000-8000-00000000dead''',
+  'requeue: unknown id is P0002 with a clear message');
+select throws_ok($$select embed_queue.requeue('sessions', 'not-a-uuid')$$, 'P0002', null,
+  'requeue: a malformed id names no row (P0002), not a cast error');
+select throws_ok($$select embed_queue.requeue('sessions', '5e551000-0000-4000-8000-000000000001')$$, '55000', null,
+  'requeue: a soft-deleted row is refused (55000)');
+select is(embed_queue.requeue('sessions', '5e551000-0000-4000-8000-000000000002'), 1,
+  'requeue: the completed session is queued again');
 
 select * from finish();
 rollback;
