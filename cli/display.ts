@@ -3,7 +3,7 @@
  * when stdout is not a terminal (CI logs, pipes). The text of every line comes from format.ts.
  */
 import cliProgress from "cli-progress";
-import { type DisplayItem, itemText, progressLine } from "./format.ts";
+import { type DisplayItem, itemText, itemTextCompact, progressLine } from "./format.ts";
 
 export interface Display {
   /** Draws the current state. `quiet` (plain mode only): print only when something changed. */
@@ -23,6 +23,14 @@ export function isTerminal(): boolean {
 
 export function createDisplay(tty = isTerminal()): Display {
   return tty ? barDisplay() : plainDisplay();
+}
+
+function terminalColumns(): number {
+  try {
+    return Deno.consoleSize().columns;
+  } catch {
+    return 80;
+  }
 }
 
 function plainDisplay(): Display {
@@ -46,12 +54,12 @@ function plainDisplay(): Display {
 
 function barDisplay(): Display {
   const multi = new cliProgress.MultiBar({
-    format: " {label} |{bar}| {value}/{total} | {stats}",
+    format: " {label} |{bar}| {done}/{all} | {stats}",
     hideCursor: true,
     clearOnComplete: false,
     stopOnComplete: false,
     autopadding: true,
-    barsize: 24,
+    barsize: 20,
   }, cliProgress.Presets.shades_classic);
   const bars = new Map<string, cliProgress.SingleBar>();
   let stopped = false;
@@ -59,15 +67,21 @@ function barDisplay(): Display {
     update(_elapsedMs, items) {
       if (stopped) return;
       const width = Math.max(0, ...items.map((i) => i.label.length));
+      const columns = terminalColumns();
       for (const i of items) {
-        const payload = { label: i.label.padEnd(width), stats: itemText(i) };
+        const long = itemText(i);
+        // label, bar, counts and separators take about width + 40 columns
+        const stats = width + 40 + long.length <= columns ? long : itemTextCompact(i);
+        const payload = { label: i.label.padEnd(width), stats, done: i.done, all: i.total };
+        // Nothing to do is a full bar, not an empty one.
+        const [value, total] = i.total > 0 ? [i.done, i.total] : [1, 1];
         let bar = bars.get(i.label);
         if (!bar) {
-          bar = multi.create(Math.max(i.total, 1), i.done, payload);
+          bar = multi.create(total, value, payload);
           bars.set(i.label, bar);
         }
-        bar.setTotal(Math.max(i.total, 1));
-        bar.update(i.done, payload);
+        bar.setTotal(total);
+        bar.update(value, payload);
       }
     },
     note(line) {

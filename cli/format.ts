@@ -3,6 +3,7 @@
  * summary block, the status report, progress lines, estimates and search results. No I/O, no
  * clock (times are passed in), so tests can check every shape.
  */
+import { LOCAL_MODEL } from "../supabase/functions/embed-queue/config.ts";
 import type {
   CoverageRow,
   FailureRow,
@@ -104,8 +105,8 @@ export function describeProvider(p: ProviderInfo): string {
 export function describeModels(models: string[]): string | undefined {
   if (models.length === 0) return undefined;
   return models.map((m) =>
-    m === "local"
-      ? "local (the offline lexical provider: free, NOT semantic; set OPENAI_API_KEY for OpenAI embeddings)"
+    m === LOCAL_MODEL
+      ? `${m} (the offline lexical provider: free, NOT semantic; set OPENAI_API_KEY for OpenAI embeddings)`
       : m
   ).join(", ");
 }
@@ -163,9 +164,12 @@ export function targetLabel(t: { table_name: string; embedding_column: string })
   return `${t.table_name}.${t.embedding_column}`;
 }
 
+/** Display labels: the table's name, or table.column where a table has several targets. */
 export function displayItems(snaps: TargetSnapshot[], rates: Map<string, number>): DisplayItem[] {
+  const perTable = new Map<string, number>();
+  for (const s of snaps) perTable.set(s.table_name, (perTable.get(s.table_name) ?? 0) + 1);
   return snaps.map((s) => {
-    const label = targetLabel(s);
+    const label = perTable.get(s.table_name)! > 1 ? targetLabel(s) : s.table_name;
     return {
       label,
       done: s.done_since,
@@ -174,7 +178,7 @@ export function displayItems(snaps: TargetSnapshot[], rates: Map<string, number>
       processing: s.processing,
       completed: s.completed,
       failed: s.failed,
-      rate: rates.get(label) ?? 0,
+      rate: rates.get(targetLabel(s)) ?? 0,
     };
   });
 }
@@ -183,6 +187,12 @@ export function itemText(i: DisplayItem): string {
   return `pending ${i.pending}, processing ${i.processing}, completed ${i.completed}, failed ${i.failed}, ${
     fmtRate(i.rate)
   }`;
+}
+
+/** The same for a narrow terminal. */
+export function itemTextCompact(i: DisplayItem): string {
+  const r = i.rate > 0 ? (i.rate >= 100 ? Math.round(i.rate) : i.rate.toFixed(1)) : "0";
+  return `pend ${i.pending} · proc ${i.processing} · done ${i.completed} · fail ${i.failed} · ${r}/s`;
 }
 
 /** The plain line printed once a second when stdout is not a terminal. */
@@ -325,7 +335,7 @@ export function statusText(r: StatusReport): string {
     "no targets registered",
   ));
   out.push(...section(
-    "Lag",
+    "Lag (jobs still to do)",
     renderTable(
       ["table", "column", "pending", "processing", "oldest pending (UTC)", "lag"],
       r.lag.map((l) => [
@@ -337,7 +347,7 @@ export function statusText(r: StatusReport): string {
         l.lag_seconds === null ? "-" : fmtDuration(l.lag_seconds * 1000),
       ]),
     ),
-    "no targets registered",
+    "nothing waiting",
   ));
   out.push(...section(
     "Failures, grouped by error (undo with: retry [--table T] [--id ID])",

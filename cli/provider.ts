@@ -5,13 +5,13 @@
  * local stack, supabase/functions/.env is read too, as the gateway reads it.
  */
 import { join } from "node:path";
-import { type Config, loadConfig } from "../supabase/functions/embed-queue/config.ts";
+import { type Config, ConfigError, loadConfig } from "../supabase/functions/embed-queue/config.ts";
 import { createProvider } from "../supabase/functions/embed-queue/provider.ts";
 import { operatorMessage, toProviderError } from "../supabase/functions/embed-queue/errors.ts";
 import { toPgvector } from "../supabase/functions/embed-queue/vectors.ts";
 import { truncateToTokens } from "../supabase/functions/embed-queue/tokens.ts";
 import { parseEnvFile } from "../local/gateway.ts";
-import { CliError } from "./errors.ts";
+import { CliError, UsageError } from "./errors.ts";
 import { describeProvider, type ProviderInfo } from "./format.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -27,8 +27,14 @@ export function functionEnv(local: boolean): Record<string, string> {
   return { ...file, ...Deno.env.toObject() };
 }
 
+/** The function's configuration from our environment; a bad variable is a usage error. */
 export function cliConfig(local = true): Config {
-  return loadConfig(functionEnv(local));
+  try {
+    return loadConfig(functionEnv(local));
+  } catch (e) {
+    if (e instanceof ConfigError) throw new UsageError(e.message);
+    throw e;
+  }
 }
 
 export function providerInfo(c: Config): ProviderInfo {

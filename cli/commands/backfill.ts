@@ -26,9 +26,7 @@ export async function backfill(ctx: Ctx): Promise<number> {
         pages++;
         queued += page.queued;
         after = page.last_key;
-        if (after !== null || pages === 1) {
-          console.log(`  ${table}: page ${pages}, ${fmtInt(page.queued)} queued (${fmtInt(queued)} so far)`);
-        }
+        console.log(`  ${table}: page ${pages}, ${fmtInt(page.queued)} queued (${fmtInt(queued)} so far)`);
       } while (after !== null);
       perTable.push(`${table} ${fmtInt(queued)}`);
       total += queued;

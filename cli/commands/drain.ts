@@ -86,7 +86,7 @@ export async function drain(ctx: Ctx): Promise<number> {
         completed: t.completed,
         failed: t.failed,
         rate: meter.rate(),
-      }]);
+      }], true);
     };
     if (initialPending !== null) show();
     let authError: string | null = null;

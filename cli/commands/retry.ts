@@ -26,10 +26,12 @@ export async function retry(ctx: Ctx): Promise<number> {
     }
     const n = await db.retry(table, id);
     console.log(
-      `Retried ${n} failed job${n === 1 ? "" : "s"}${
-        scope ? ` (${scope})` : ""
-      }: back to pending with fresh attempts.` +
-        (n > 0 ? " The hands-off path picks them up within a minute; `drain` does it now." : ""),
+      n === 0
+        ? `No failed jobs to retry${scope ? ` (${scope})` : ""}.`
+        : `Retried ${n} failed job${n === 1 ? "" : "s"}${
+          scope ? ` (${scope})` : ""
+        }: back to pending with fresh attempts. ` +
+          "The hands-off path picks them up within a minute; `drain` does it now.",
     );
     return 0;
   });

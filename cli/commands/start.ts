@@ -64,6 +64,8 @@ export async function start(ctx: Ctx): Promise<number> {
   };
   const logDir = join(stack.ROOT, ".stack", name, "logs");
 
+  // Read the function's settings first: a bad variable stops here, before anything starts.
+  const providerLine = functionProviderLine();
   const began = Date.now();
   // Jobs finished from now on count as processed (the clock is this machine's, as the stack's).
   const since = new Date(began);
@@ -89,7 +91,7 @@ export async function start(ctx: Ctx): Promise<number> {
       info.dbUrl.replace(/\/\/[^@]*@/, "//")
     }, functions ${info.functionsUrl}`,
   );
-  console.log(`Function: ${functionProviderLine()}`);
+  console.log(`Function: ${providerLine}`);
   console.log(
     "Watching the hands-off path (database webhook and pg_cron → pg_net → embed-queue); this command makes no call itself.",
   );
@@ -98,7 +100,7 @@ export async function start(ctx: Ctx): Promise<number> {
   );
 
   const db = openDb(info.dbUrl);
-  let display: Display | null = null;
+  const ui: { display: Display | null } = { display: null };
   try {
     return await watch();
   } catch (e) {
@@ -110,7 +112,7 @@ export async function start(ctx: Ctx): Promise<number> {
     });
     throw m ? new CliError(m) : e;
   } finally {
-    display?.stop();
+    ui.display?.stop();
     await db.close().catch(() => {});
     console.log(`Stopping the local stack "${name}"…`);
     await stack.down({ name, quiet: true });
@@ -118,7 +120,7 @@ export async function start(ctx: Ctx): Promise<number> {
   }
 
   async function watch(): Promise<number> {
-    display = createDisplay();
+    let display = ui.display = createDisplay();
     const meters = new Map<string, RateMeter>();
     let drained = false;
     let summarized = false;
@@ -136,7 +138,7 @@ export async function start(ctx: Ctx): Promise<number> {
         m.add(now - began, s.done_since);
         rates.set(label, m.rate());
       }
-      display!.update(now - began, displayItems(snaps, rates), drained);
+      display.update(now - began, displayItems(snaps, rates), drained);
       const t = watchTotals(snaps);
       if (t.processed !== lastDone) {
         lastDone = t.processed;
@@ -147,15 +149,15 @@ export async function start(ctx: Ctx): Promise<number> {
         drained = true;
         if (!summarized) {
           summarized = true;
-          display!.stop();
+          display.stop();
           await printSummary(db, t, now);
           if (exitAfterDrain) return t.failed > 0 ? 1 : 0;
           console.log(
             "\nWatching for new rows: insert or update sessions and summaries and they are embedded. Ctrl-C stops the stack.",
           );
-          display = createDisplay();
+          display = ui.display = createDisplay();
         } else {
-          display!.note(
+          display.note(
             `drained again: ${t.processed} jobs processed since start, ${t.failed} failed (${
               new Date(now).toISOString().slice(11, 19)
             } UTC)`,
@@ -170,7 +172,7 @@ export async function start(ctx: Ctx): Promise<number> {
         }\`, the function's log ${join(logDir, "gateway.log")} and net._http_response${hint}`;
         if (!summarized) throw new CliError(msg);
         if (!stallWarned) {
-          display!.note(`warning: ${msg}`);
+          display.note(`warning: ${msg}`);
           stallWarned = true;
         }
       } else if (t.open > 0) {

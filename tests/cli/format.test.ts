@@ -11,6 +11,7 @@ import {
   fmtRate,
   fmtSuccessRate,
   fmtUsd,
+  itemTextCompact,
   oneLine,
   progressLine,
   RateMeter,
@@ -107,11 +108,14 @@ Deno.test("format: the summary block starts with the guide's four lines, exactly
 });
 
 Deno.test("format: the local provider is named as offline and not semantic", () => {
-  assert.match(describeModels(["local"])!, /offline lexical provider.*NOT semantic/);
+  assert.match(
+    describeModels(["local-hash-v1"])!,
+    /^local-hash-v1 \(the offline lexical provider.*NOT semantic/,
+  );
   assert.equal(describeModels(["text-embedding-3-small"]), "text-embedding-3-small");
   assert.equal(describeModels([]), undefined);
   assert.match(
-    describeProvider({ provider: "local", model: "local", dimensions: 1536, usdPerMillionTokens: 0 }),
+    describeProvider({ provider: "local", model: "local-hash-v1", dimensions: 1536, usdPerMillionTokens: 0 }),
     /NOT semantic.*OPENAI_API_KEY/,
   );
   assert.equal(
@@ -172,14 +176,18 @@ Deno.test("format: display items and the plain progress line", () => {
     }),
   ], new Map([["sessions.title_embedding", 6]]));
   assert.deepEqual(items.map((i) => [i.label, i.done, i.total, i.rate]), [
-    ["sessions.title_embedding", 18, 33, 6],
-    ["summaries.content_embedding", 23, 23, 0],
+    ["sessions", 18, 33, 6],
+    ["summaries", 23, 23, 0],
   ]);
   assert.equal(
     progressLine(3_400, items),
-    "[   3 s] sessions.title_embedding 18/33: pending 10, processing 5, completed 18, failed 0, 6.0 rows/s" +
-      " | summaries.content_embedding 23/23: pending 0, processing 0, completed 22, failed 1, 0 rows/s",
+    "[   3 s] sessions 18/33: pending 10, processing 5, completed 18, failed 0, 6.0 rows/s" +
+      " | summaries 23/23: pending 0, processing 0, completed 22, failed 1, 0 rows/s",
   );
+  assert.equal(itemTextCompact(items[0]), "pend 10 · proc 5 · done 18 · fail 0 · 6.0/s");
+  // Two targets on one table are told apart by their column.
+  const two = displayItems([snap({}), snap({ embedding_column: "summary_embedding" })], new Map());
+  assert.deepEqual(two.map((i) => i.label), ["sessions.title_embedding", "sessions.summary_embedding"]);
 });
 
 Deno.test("format: the rate meter measures over its window", () => {
