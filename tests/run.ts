@@ -18,8 +18,21 @@ interface Tally {
 }
 
 /** Runs a command, echoing its output, and counts TAP results (top-level `ok`/`not ok`). */
-async function runTap(cmd: string, args: string[], env: Record<string, string>, tally: Tally, indentOk: RegExp) {
-  const child = new Deno.Command(cmd, { args, env, cwd: stack.ROOT, stdout: "piped", stderr: "inherit", stdin: "null" })
+async function runTap(
+  cmd: string,
+  args: string[],
+  env: Record<string, string>,
+  tally: Tally,
+  indentOk: RegExp,
+) {
+  const child = new Deno.Command(cmd, {
+    args,
+    env,
+    cwd: stack.ROOT,
+    stdout: "piped",
+    stderr: "inherit",
+    stdin: "null",
+  })
     .spawn();
   const dec = new TextDecoder();
   let buf = "";
@@ -79,9 +92,24 @@ async function main(): Promise<number> {
       .filter((e) => e.name.endsWith(".sql")).map((e) => join("supabase/tests", e.name)).sort();
     if (sqlFiles.length) {
       const u = new URL(info.dbUrl);
-      const code = await runTap("pg_prove", [
-        "--verbose", "--host", u.hostname, "--port", u.port, "--username", "postgres", "--dbname", "postgres", ...sqlFiles,
-      ], { ...env, PGPASSWORD: "postgres" }, tally, /^(?:.*\.sql \.+ )?(not )?ok \d+/);
+      const code = await runTap(
+        "pg_prove",
+        [
+          "--verbose",
+          "--host",
+          u.hostname,
+          "--port",
+          u.port,
+          "--username",
+          "postgres",
+          "--dbname",
+          "postgres",
+          ...sqlFiles,
+        ],
+        { ...env, PGPASSWORD: "postgres" },
+        tally,
+        /^(?:.*\.sql \.+ )?(not )?ok \d+/,
+      );
       if (code !== 0) failures++;
     }
 
@@ -91,9 +119,21 @@ async function main(): Promise<number> {
     for (const [title, paths] of [["hands-off", ["tests/e2e/"]], ["all other", ["tests/"]]] as const) {
       console.log(`\n# deno test (${title})`);
       const ignoreE2e = title === "hands-off" ? [] : ["--ignore=tests/e2e/"];
-      const code = await runTap(Deno.execPath(), [
-        "test", "-A", "--config", "deno.json", "--reporter=tap", ...ignoreE2e, ...paths,
-      ], env, tally, /^(not )?ok \d+/);
+      const code = await runTap(
+        Deno.execPath(),
+        [
+          "test",
+          "-A",
+          "--config",
+          "deno.json",
+          "--reporter=tap",
+          ...ignoreE2e,
+          ...paths,
+        ],
+        env,
+        tally,
+        /^(not )?ok \d+/,
+      );
       if (code !== 0) failures++;
     }
   } catch (e) {

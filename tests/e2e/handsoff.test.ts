@@ -28,8 +28,10 @@ Deno.test({ name: "hands-off: the seeded backlog drains with no manual call", ig
     assert.ok(runs.length > 0, "a run was recorded");
     for (const r of runs) assert.ok(["webhook", "cron"].includes(r.trigger), `run triggered by ${r.trigger}`);
 
-    const sessions = await sql`select title, title_embedding::text as v from public.sessions where deleted_at is null`;
-    const summaries = await sql`select content, content_embedding::text as v from public.summaries where deleted_at is null`;
+    const sessions =
+      await sql`select title, title_embedding::text as v from public.sessions where deleted_at is null`;
+    const summaries =
+      await sql`select content, content_embedding::text as v from public.summaries where deleted_at is null`;
     assert.equal(sessions.length, 33);
     assert.equal(summaries.length, 22);
     for (const s of sessions) assert.ok(isVectorOf(s.v, s.title), "session vector");

@@ -36,7 +36,8 @@ Deno.test({ name: "function: no or wrong credential gets 401 and changes nothing
     const [{ n: after }] = await sql`select count(*)::int as n from embed_queue.runs`;
     assert.equal(after, before, "no run was started");
     // The Vault secret pg_cron and the webhook send is accepted.
-    const [{ s }] = await sql`select decrypted_secret as s from vault.decrypted_secrets where name = 'embed_queue_secret'`;
+    const [{ s }] =
+      await sql`select decrypted_secret as s from vault.decrypted_secrets where name = 'embed_queue_secret'`;
     const ok = await invoke({ dry_run: true }, s);
     assert.equal(ok.status, 200);
     // Malformed bodies get 400 with the reason.
@@ -59,13 +60,19 @@ Deno.test({ name: "function: four concurrent runs never send the same job twice"
     const tag = crypto.randomUUID();
     const titles = Array.from({ length: 400 }, (_, i) => `concurrency ${tag} row ${i}`);
     await adminScript(env.fakeAdminUrl, { latency_ms: 50 });
-    await sql`insert into public.sessions (user_id, title) select ${user}, unnest(${sql.array(titles)}::text[])`;
+    await sql`insert into public.sessions (user_id, title) select ${user}, unnest(${
+      sql.array(titles)
+    }::text[])`;
     const runs = await Promise.all(
-      Array.from({ length: 4 }, () => invoke({ tables: ["sessions"], batch_size: 25, time_budget_ms: 60_000 })),
+      Array.from(
+        { length: 4 },
+        () => invoke({ tables: ["sessions"], batch_size: 25, time_budget_ms: 60_000 }),
+      ),
     );
     for (const r of runs) assert.equal(r.status, 200, JSON.stringify(r.body));
     await drain();
-    const rows = await sql`select title, title_embedding::text as v from public.sessions where user_id = ${user}`;
+    const rows =
+      await sql`select title, title_embedding::text as v from public.sessions where user_id = ${user}`;
     assert.equal(rows.length, 400);
     for (const r of rows) assert.ok(isVectorOf(r.v, r.title), `vector of "${r.title}"`);
     const stats = await adminStats(env.fakeAdminUrl);
@@ -80,82 +87,101 @@ Deno.test({ name: "function: four concurrent runs never send the same job twice"
   }
 });
 
-Deno.test({ name: "function: a poisoned input fails alone; the guide's retry runs it again", ignore }, async () => {
-  const sql = db();
-  await adminReset(env.fakeAdminUrl);
-  try {
-    const user = await makeUser(sql);
-    const tag = crypto.randomUUID();
-    const poison = `POISON-${tag}`;
-    await adminScript(env.fakeAdminUrl, { poison });
-    const titles = Array.from({ length: 12 }, (_, i) => i === 7 ? `bad ${poison} row` : `good ${tag} ${i}`);
-    await sql`insert into public.sessions (user_id, title) select ${user}, unnest(${sql.array(titles)}::text[])`;
-    await drain();
-    const jobs = await sql`
+Deno.test(
+  { name: "function: a poisoned input fails alone; the guide's retry runs it again", ignore },
+  async () => {
+    const sql = db();
+    await adminReset(env.fakeAdminUrl);
+    try {
+      const user = await makeUser(sql);
+      const tag = crypto.randomUUID();
+      const poison = `POISON-${tag}`;
+      await adminScript(env.fakeAdminUrl, { poison });
+      const titles = Array.from({ length: 12 }, (_, i) => i === 7 ? `bad ${poison} row` : `good ${tag} ${i}`);
+      await sql`insert into public.sessions (user_id, title) select ${user}, unnest(${
+        sql.array(titles)
+      }::text[])`;
+      await drain();
+      const jobs = await sql`
       select s.title, q.status, q.error_message, s.title_embedding::text as v
       from public.sessions s join public.embedding_queue q on q.record_id = s.id::text and q.table_name = 'sessions'
       where s.user_id = ${user}`;
-    const bad = jobs.filter((j) => j.title.includes(poison));
-    const good = jobs.filter((j) => !j.title.includes(poison));
-    assert.equal(bad.length, 1);
-    assert.equal(bad[0].status, "failed");
-    assert.equal(bad[0].v, null);
-    assert.match(bad[0].error_message, /400|rejected/i);
-    assert.ok(!bad[0].error_message.includes(poison), "the error does not repeat the user's text");
-    assert.equal(good.length, 11);
-    for (const g of good) {
-      assert.equal(g.status, "completed");
-      assert.ok(isVectorOf(g.v, g.title));
-    }
-    // The guide's retry, word for word, after the cause is fixed.
-    await adminScript(env.fakeAdminUrl, { poison: null });
-    await sql.unsafe(`UPDATE embedding_queue 
+      const bad = jobs.filter((j) => j.title.includes(poison));
+      const good = jobs.filter((j) => !j.title.includes(poison));
+      assert.equal(bad.length, 1);
+      assert.equal(bad[0].status, "failed");
+      assert.equal(bad[0].v, null);
+      assert.match(bad[0].error_message, /400|rejected/i);
+      assert.ok(!bad[0].error_message.includes(poison), "the error does not repeat the user's text");
+      assert.equal(good.length, 11);
+      for (const g of good) {
+        assert.equal(g.status, "completed");
+        assert.ok(isVectorOf(g.v, g.title));
+      }
+      // The guide's retry, word for word, after the cause is fixed.
+      await adminScript(env.fakeAdminUrl, { poison: null });
+      await sql.unsafe(`UPDATE embedding_queue 
    SET status = 'pending', error_message = NULL 
    WHERE status = 'failed'`);
-    await drain();
-    const [after] = await sql`
+      await drain();
+      const [after] = await sql`
       select q.status, s.title_embedding::text as v, s.title from public.sessions s
       join public.embedding_queue q on q.record_id = s.id::text and q.table_name = 'sessions'
       where s.user_id = ${user} and s.title like ${"%" + poison + "%"}`;
-    assert.equal(after.status, "completed");
-    assert.ok(isVectorOf(after.v, after.title));
-  } finally {
-    await adminReset(env.fakeAdminUrl);
-    await sql.end();
-  }
-});
-
-Deno.test({ name: "function: rows edited during a drain end with the vector of their final content", ignore }, async () => {
-  const sql = db();
-  await adminReset(env.fakeAdminUrl);
-  try {
-    const user = await makeUser(sql);
-    const tag = crypto.randomUUID();
-    await adminScript(env.fakeAdminUrl, { latency_ms: 300 });
-    const ids = (await sql`
-      insert into public.sessions (user_id, title)
-      select ${user}, 'edit ' || ${tag} || ' v1 ' || g from generate_series(1, 60) g returning id`).map((r) => r.id);
-    const running = invoke({ tables: ["sessions"], batch_size: 10, time_budget_ms: 60_000 });
-    // Edit a third of the rows while requests are in flight, some twice.
-    for (let round = 2; round <= 3; round++) {
-      await new Promise((r) => setTimeout(r, 200));
-      await sql`update public.sessions set title = 'edit ' || ${tag} || ' v' || ${round} || ' ' || id
-                where id = any(${sql.array(ids.slice(0, 20))}::uuid[])`;
+      assert.equal(after.status, "completed");
+      assert.ok(isVectorOf(after.v, after.title));
+    } finally {
+      await adminReset(env.fakeAdminUrl);
+      await sql.end();
     }
-    assert.equal((await running).status, 200);
-    await adminScript(env.fakeAdminUrl, { latency_ms: 0 });
-    await drain();
-    const rows = await sql`select title, title_embedding::text as v from public.sessions where user_id = ${user}`;
-    assert.equal(rows.length, 60);
-    for (const r of rows) assert.ok(isVectorOf(r.v, r.title), `"${r.title}" holds the vector of its final title`);
-    assert.equal(rows.filter((r) => r.title.includes(" v3 ")).length, 20);
-  } finally {
-    await adminReset(env.fakeAdminUrl);
-    await sql.end();
-  }
-});
+  },
+);
 
-Deno.test({ name: "function: a function process killed mid-batch loses nothing once its lease expires", ignore }, async () => {
+Deno.test(
+  { name: "function: rows edited during a drain end with the vector of their final content", ignore },
+  async () => {
+    const sql = db();
+    await adminReset(env.fakeAdminUrl);
+    try {
+      const user = await makeUser(sql);
+      const tag = crypto.randomUUID();
+      await adminScript(env.fakeAdminUrl, { latency_ms: 300 });
+      const ids = (await sql`
+      insert into public.sessions (user_id, title)
+      select ${user}, 'edit ' || ${tag} || ' v1 ' || g from generate_series(1, 60) g returning id`).map((r) =>
+        r.id
+      );
+      const running = invoke({ tables: ["sessions"], batch_size: 10, time_budget_ms: 60_000 });
+      // Edit a third of the rows while requests are in flight, some twice.
+      for (let round = 2; round <= 3; round++) {
+        await new Promise((r) => setTimeout(r, 200));
+        await sql`update public.sessions set title = 'edit ' || ${tag} || ' v' || ${round} || ' ' || id
+                where id = any(${sql.array(ids.slice(0, 20))}::uuid[])`;
+      }
+      assert.equal((await running).status, 200);
+      await adminScript(env.fakeAdminUrl, { latency_ms: 0 });
+      await drain();
+      const rows =
+        await sql`select title, title_embedding::text as v from public.sessions where user_id = ${user}`;
+      assert.equal(rows.length, 60);
+      for (const r of rows) {
+        assert.ok(
+          isVectorOf(r.v, r.title),
+          `"${r.title}" holds the vector of its final title`,
+        );
+      }
+      assert.equal(rows.filter((r) => r.title.includes(" v3 ")).length, 20);
+    } finally {
+      await adminReset(env.fakeAdminUrl);
+      await sql.end();
+    }
+  },
+);
+
+Deno.test({
+  name: "function: a function process killed mid-batch loses nothing once its lease expires",
+  ignore,
+}, async () => {
   const sql = db();
   await adminReset(env.fakeAdminUrl);
   try {

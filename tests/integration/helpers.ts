@@ -30,7 +30,11 @@ export async function invoke(body: Record<string, unknown> = {}, key: string | n
   return { status: res.status, body: json };
 }
 
-export async function waitFor<T>(what: string, f: () => Promise<T | undefined | null | false>, ms = 60_000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  f: () => Promise<T | undefined | null | false>,
+  ms = 60_000,
+): Promise<T> {
   const until = Date.now() + ms;
   let last: unknown;
   while (Date.now() < until) {

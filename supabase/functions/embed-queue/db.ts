@@ -53,7 +53,12 @@ export interface RunRecord {
 /** What the run needs from the database; tests pass a fake. */
 export interface QueueDb {
   claim(worker: string, limit: number, leaseSeconds: number, tables?: string[]): Promise<ClaimedJob[]>;
-  complete(worker: string, jobs: CompletedJob[], model: string, dimensions: number): Promise<Map<number, Outcome>>;
+  complete(
+    worker: string,
+    jobs: CompletedJob[],
+    model: string,
+    dimensions: number,
+  ): Promise<Map<number, Outcome>>;
   fail(worker: string, failures: JobFailure[]): Promise<Map<number, string>>;
   release(worker: string, ids?: number[]): Promise<number>;
   startRun(worker: string, trigger: string): Promise<number>;
@@ -64,7 +69,10 @@ export interface QueueDb {
 }
 
 const textArray = (sql: postgres.Sql, xs: unknown[]) => sql.array(xs.map((x) => String(x)));
-const tablesParam = (sql: postgres.Sql, tables?: string[]) => (tables && tables.length ? textArray(sql, tables) : null);
+const tablesParam = (
+  sql: postgres.Sql,
+  tables?: string[],
+) => (tables && tables.length ? textArray(sql, tables) : null);
 
 export function createDb(dbUrl: string, opts: { max?: number } = {}): QueueDb {
   const sql = postgres(dbUrl, {
@@ -101,7 +109,9 @@ export function createDb(dbUrl: string, opts: { max?: number } = {}): QueueDb {
     async fail(worker, failures) {
       if (failures.length === 0) return new Map();
       const rows = await sql`
-        select id, status from embed_queue.fail(${worker}, ${sql.json(failures as unknown as postgres.JSONValue)}::jsonb)`;
+        select id, status from embed_queue.fail(${worker}, ${
+        sql.json(failures as unknown as postgres.JSONValue)
+      }::jsonb)`;
       return new Map(rows.map((r) => [Number(r.id), r.status as string]));
     },
 
@@ -117,7 +127,9 @@ export function createDb(dbUrl: string, opts: { max?: number } = {}): QueueDb {
     },
 
     async finishRun(runId, stats) {
-      await sql`select embed_queue.finish_run(${runId}, ${sql.json(stats as unknown as postgres.JSONValue)}::jsonb)`;
+      await sql`select embed_queue.finish_run(${runId}, ${
+        sql.json(stats as unknown as postgres.JSONValue)
+      }::jsonb)`;
     },
 
     async pendingCount(tables) {
@@ -140,6 +152,14 @@ export function createDb(dbUrl: string, opts: { max?: number } = {}): QueueDb {
 export function isConnectionError(e: unknown): boolean {
   const code = (e as { code?: string })?.code ?? "";
   return /^(08|57P)/.test(code) ||
-    ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "CONNECT_TIMEOUT", "CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED"]
+    [
+      "ECONNREFUSED",
+      "ECONNRESET",
+      "ETIMEDOUT",
+      "CONNECT_TIMEOUT",
+      "CONNECTION_CLOSED",
+      "CONNECTION_ENDED",
+      "CONNECTION_DESTROYED",
+    ]
       .includes(code);
 }

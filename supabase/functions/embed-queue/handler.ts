@@ -57,23 +57,32 @@ export function parseBody(text: string, config: Config): RunOptions & { wait: bo
     body = parsed as Record<string, unknown>;
   }
   for (const k of Object.keys(body)) {
-    if (!FIELDS.has(k)) throw new BadRequest(`unknown field "${k.slice(0, 40)}" (known: ${[...FIELDS].join(", ")})`);
+    if (!FIELDS.has(k)) {
+      throw new BadRequest(`unknown field "${k.slice(0, 40)}" (known: ${[...FIELDS].join(", ")})`);
+    }
   }
   const trigger = (body.trigger ?? "manual") as Trigger;
   if (!TRIGGERS.includes(trigger)) throw new BadRequest(`trigger must be one of ${TRIGGERS.join(", ")}`);
   let tables: string[] | undefined;
   if (body.tables !== undefined && body.tables !== null) {
-    if (!Array.isArray(body.tables) || body.tables.some((t) => typeof t !== "string" || t === "" || t.length > 63)) {
+    if (
+      !Array.isArray(body.tables) ||
+      body.tables.some((t) => typeof t !== "string" || t === "" || t.length > 63)
+    ) {
       throw new BadRequest("tables must be an array of table names");
     }
     tables = body.tables as string[];
   }
   for (const k of ["dry_run", "wait"]) {
-    if (body[k] !== undefined && typeof body[k] !== "boolean") throw new BadRequest(`${k} must be true or false`);
+    if (body[k] !== undefined && typeof body[k] !== "boolean") {
+      throw new BadRequest(`${k} must be true or false`);
+    }
   }
   return {
     trigger,
-    batchSize: body.batch_size === undefined ? config.batchSize : int(body.batch_size, "batch_size", 1, 10_000),
+    batchSize: body.batch_size === undefined
+      ? config.batchSize
+      : int(body.batch_size, "batch_size", 1, 10_000),
     timeBudgetMs: body.time_budget_ms === undefined
       ? config.timeBudgetMs
       : int(body.time_budget_ms, "time_budget_ms", 1_000, 600_000),
@@ -103,7 +112,9 @@ export function createHandler(deps: HandlerDeps): (req: Request) => Promise<Resp
     }
     if (!authorized) {
       await req.body?.cancel();
-      return json(401, { error: "unauthorized: send the service role key or the queue secret as a Bearer token" });
+      return json(401, {
+        error: "unauthorized: send the service role key or the queue secret as a Bearer token",
+      });
     }
     let opts;
     try {
@@ -113,7 +124,11 @@ export function createHandler(deps: HandlerDeps): (req: Request) => Promise<Resp
       throw e;
     }
     if (!opts.wait) {
-      deps.waitUntil(run(opts).catch((e) => log("run.crashed", { code: (e as { code?: string }).code ?? (e as Error).name })));
+      deps.waitUntil(
+        run(opts).catch((e) =>
+          log("run.crashed", { code: (e as { code?: string }).code ?? (e as Error).name })
+        ),
+      );
       return json(202, { accepted: true, trigger: opts.trigger });
     }
     try {

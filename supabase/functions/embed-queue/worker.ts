@@ -143,8 +143,18 @@ export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSumm
     }
   }
 
-  const failuresFor = (req: ProviderRequest, kind: JobFailure["kind"], error: string, retryAfterMs?: number) =>
-    req.owners.flat().map((id) => ({ id, kind, error, ...(retryAfterMs ? { retry_after_ms: retryAfterMs } : {}) }));
+  const failuresFor = (
+    req: ProviderRequest,
+    kind: JobFailure["kind"],
+    error: string,
+    retryAfterMs?: number,
+  ) =>
+    req.owners.flat().map((id) => ({
+      id,
+      kind,
+      error,
+      ...(retryAfterMs ? { retry_after_ms: retryAfterMs } : {}),
+    }));
 
   function split(req: ProviderRequest, at?: number): ProviderRequest[] {
     const parts: Array<[number, number]> = at !== undefined && at >= 0 && at < req.inputs.length
@@ -179,7 +189,10 @@ export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSumm
       items.push({ id: job.id, text: t.text, tokens: t.tokens });
     }
     await failJobs(wrongSize);
-    const tasks: Task[] = packRequests(items, { maxInputs: config.maxInputsPerRequest, maxTokens: config.maxTokensPerRequest })
+    const tasks: Task[] = packRequests(items, {
+      maxInputs: config.maxInputsPerRequest,
+      maxTokens: config.maxTokensPerRequest,
+    })
       .map((req) => ({ req, tries: 0 }));
 
     if (opts.dryRun) {
@@ -211,7 +224,13 @@ export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSumm
             done.push({ id, contentHash: m.hash, embedding, tokens: m.tokens, truncated: m.truncated });
           }
         });
-        log("request", { run_id: s.run_id, inputs: req.inputs.length, jobs: done.length, tokens: res.promptTokens, ms: now() - t0 });
+        log("request", {
+          run_id: s.run_id,
+          inputs: req.inputs.length,
+          jobs: done.length,
+          tokens: res.promptTokens,
+          ms: now() - t0,
+        });
         release();
         await writeBack(done);
       } catch (e) {
@@ -222,7 +241,13 @@ export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSumm
         }
         s.requests++;
         const pe = e instanceof ProviderError ? e : toProviderError(e);
-        log("request.error", { run_id: s.run_id, kind: pe.kind, status: pe.status ?? null, inputs: req.inputs.length, ms: now() - t0 });
+        log("request.error", {
+          run_id: s.run_id,
+          kind: pe.kind,
+          status: pe.status ?? null,
+          inputs: req.inputs.length,
+          ms: now() - t0,
+        });
         const message = operatorMessage(pe);
         switch (pe.kind) {
           case "rate_limited": {

@@ -1,0 +1,157 @@
+/**
+ * An in-memory QueueDb with the SQL API's semantics (claim leases and counts an attempt,
+ * complete fences on worker and hash, fail by kind, release refunds), for testing the run
+ * loop without a database. The real semantics are tested by pgTAP against Postgres.
+ */
+import type {
+  ClaimedJob,
+  CompletedJob,
+  JobFailure,
+  Outcome,
+  QueueDb,
+  RunRecord,
+} from "../../supabase/functions/embed-queue/db.ts";
+
+export interface FakeJob {
+  id: number;
+  content: string;
+  status: "pending" | "processing" | "completed" | "failed";
+  attempts: number;
+  maxAttempts: number;
+  lockedBy: string | null;
+  hash: string | null;
+  embedding: string | null;
+  error: string | null;
+  dimensions: number;
+  /** Failed back with a backoff or retry-after: not claimable again during the test. */
+  delayed: boolean;
+}
+
+export class FakeDb implements QueueDb {
+  jobs = new Map<number, FakeJob>();
+  runs: Array<{ id: number; trigger: string; stats?: RunRecord }> = [];
+  claims: number[][] = [];
+  failures: JobFailure[] = [];
+  released: number[] = [];
+  secret: string | null = "queue-secret";
+
+  constructor(contents: string[], dimensions = 8) {
+    contents.forEach((content, i) =>
+      this.jobs.set(i + 1, {
+        id: i + 1,
+        content,
+        status: "pending",
+        attempts: 0,
+        maxAttempts: 5,
+        lockedBy: null,
+        hash: null,
+        embedding: null,
+        error: null,
+        dimensions,
+        delayed: false,
+      })
+    );
+  }
+
+  claim(worker: string, limit: number): Promise<ClaimedJob[]> {
+    const out: ClaimedJob[] = [];
+    for (const j of this.jobs.values()) {
+      if (out.length >= limit) break;
+      if (j.status !== "pending" || j.delayed) continue;
+      j.status = "processing";
+      j.lockedBy = worker;
+      j.attempts++;
+      j.hash = `h:${j.content}`;
+      out.push({
+        id: j.id,
+        table_name: "sessions",
+        record_id: String(j.id),
+        embedding_column: "title_embedding",
+        content: j.content,
+        content_hash: j.hash,
+        attempts: j.attempts,
+        max_attempts: j.maxAttempts,
+        dimensions: j.dimensions,
+      });
+    }
+    this.claims.push(out.map((j) => j.id));
+    return Promise.resolve(out);
+  }
+
+  complete(worker: string, done: CompletedJob[]): Promise<Map<number, Outcome>> {
+    const m = new Map<number, Outcome>();
+    for (const d of done) {
+      const j = this.jobs.get(d.id)!;
+      if (j.lockedBy !== worker || j.status !== "processing" || j.hash !== d.contentHash) {
+        m.set(d.id, "lost");
+        continue;
+      }
+      j.status = "completed";
+      j.embedding = d.embedding;
+      j.lockedBy = null;
+      m.set(d.id, "completed");
+    }
+    return Promise.resolve(m);
+  }
+
+  fail(worker: string, failures: JobFailure[]): Promise<Map<number, string>> {
+    this.failures.push(...failures);
+    const m = new Map<number, string>();
+    for (const f of failures) {
+      const j = this.jobs.get(f.id)!;
+      if (j.lockedBy !== worker) continue;
+      j.lockedBy = null;
+      j.error = f.error;
+      j.delayed = true;
+      if (f.kind === "rate_limited") {
+        j.attempts--;
+        j.status = "pending";
+      } else if (f.kind === "permanent" || j.attempts >= j.maxAttempts) j.status = "failed";
+      else j.status = "pending";
+      m.set(f.id, j.status);
+    }
+    return Promise.resolve(m);
+  }
+
+  release(worker: string, ids?: number[]): Promise<number> {
+    let n = 0;
+    for (const j of this.jobs.values()) {
+      if (j.lockedBy === worker && (!ids || ids.includes(j.id))) {
+        j.lockedBy = null;
+        j.status = "pending";
+        j.attempts--;
+        this.released.push(j.id);
+        n++;
+      }
+    }
+    return Promise.resolve(n);
+  }
+
+  startRun(_worker: string, trigger: string): Promise<number> {
+    this.runs.push({ id: this.runs.length + 1, trigger });
+    return Promise.resolve(this.runs.length);
+  }
+
+  finishRun(runId: number, stats: RunRecord): Promise<void> {
+    this.runs[runId - 1].stats = stats;
+    return Promise.resolve();
+  }
+
+  pendingCount(): Promise<number> {
+    return Promise.resolve(
+      [...this.jobs.values()].filter((j) => j.status === "pending" || j.status === "processing").length,
+    );
+  }
+
+  queueSecret(): Promise<string | null> {
+    return Promise.resolve(this.secret);
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  byStatus(status: FakeJob["status"]): FakeJob[] {
+    return [...this.jobs.values()].filter((j) => j.status === status);
+  }
+}

@@ -1,0 +1,219 @@
+/**
+ * The run loop with fakes (in-memory queue, scripted provider, fake clock): packing, failure
+ * kinds, bisection of a bad input, auth stop, time budget, release on shutdown.
+ */
+import assert from "node:assert/strict";
+import { type RunOptions, runQueue } from "../../supabase/functions/embed-queue/worker.ts";
+import { ProviderError } from "../../supabase/functions/embed-queue/errors.ts";
+import type { EmbeddingProvider, EmbedResult } from "../../supabase/functions/embed-queue/provider.ts";
+import { loadConfig } from "../../supabase/functions/embed-queue/config.ts";
+import { toPgvector } from "../../supabase/functions/embed-queue/vectors.ts";
+import { FakeDb } from "./fake_db.ts";
+
+const DIMS = 8;
+const config = { ...loadConfig({}), dimensions: DIMS, concurrency: 2, maxRequestRetries: 2 };
+
+type Script = (inputs: string[], call: number) => EmbedResult | Error | Promise<EmbedResult | Error>;
+
+function vectorOf(text: string): Float32Array {
+  const v = new Float32Array(DIMS);
+  for (let i = 0; i < text.length; i++) v[i % DIMS] += text.charCodeAt(i) / 1000;
+  return v;
+}
+
+function provider(script: Script = () => ({ vectors: [], promptTokens: 0, rate: {} })) {
+  const calls: string[][] = [];
+  const p: EmbeddingProvider = {
+    name: "scripted",
+    model: "test-model",
+    dimensions: DIMS,
+    async embed(inputs: string[]) {
+      calls.push(inputs);
+      const r = await script(inputs, calls.length);
+      if (r instanceof Error) throw r;
+      return r.vectors.length
+        ? r
+        : { vectors: inputs.map(vectorOf), promptTokens: inputs.length * 3, rate: r.rate };
+    },
+  };
+  return { p, calls };
+}
+
+const ok = () => ({ vectors: [], promptTokens: 0, rate: {} });
+
+function clock() {
+  let t = 1_000_000;
+  return { now: () => t, sleep: (ms: number) => (t += ms, Promise.resolve()) };
+}
+
+const opts = (o: Partial<RunOptions> = {}): RunOptions => ({
+  trigger: "manual",
+  batchSize: 100,
+  timeBudgetMs: 60_000,
+  dryRun: false,
+  ...o,
+});
+
+const quiet = () => {};
+
+Deno.test("run: packs many jobs into few requests, identical texts sent once, all completed", async () => {
+  const texts = Array.from({ length: 250 }, (_, i) => (i % 50 === 0 ? "same text" : `row ${i}`));
+  const db = new FakeDb(texts, DIMS);
+  const { p, calls } = provider(ok);
+  const c = clock();
+  const s = await runQueue({ db, provider: p, config, ...c, log: quiet }, opts({ batchSize: 100 }));
+  assert.equal(s.completed, 250);
+  assert.equal(s.failed, 0);
+  assert.equal(s.claimed, 250);
+  assert.equal(calls.length, 3, "one request per claimed batch of 100");
+  assert.equal(calls.flat().filter((t) => t === "same text").length, 3, "duplicates in a request sent once");
+  for (const j of db.jobs.values()) {
+    assert.equal(j.embedding, toPgvector(vectorOf(j.content)), "each job got its own text's vector");
+  }
+  assert.equal(db.byStatus("completed").length, 250);
+  assert.equal(s.pending, 0);
+  assert.equal(s.stopped, "empty");
+  assert.equal(db.runs[0].stats?.completed, 250, "the run is recorded");
+});
+
+Deno.test("run: a bad input is bisected out and fails alone", async () => {
+  const texts = Array.from({ length: 37 }, (_, i) => (i === 23 ? "poison" : `row ${i}`));
+  const db = new FakeDb(texts, DIMS);
+  const { p, calls } = provider((inputs) =>
+    inputs.includes("poison") ? new ProviderError("bad_request", "invalid input", { status: 400 }) : ok()
+  );
+  const s = await runQueue({ db, provider: p, config, ...clock(), log: quiet }, opts());
+  assert.equal(s.completed, 36);
+  assert.equal(s.failed, 1);
+  const failed = db.byStatus("failed");
+  assert.equal(failed.length, 1);
+  assert.equal(failed[0].content, "poison");
+  assert.ok(!failed[0].error!.includes("poison"), "error message holds no user text");
+  assert.ok(
+    calls.length <= 2 * Math.ceil(Math.log2(37)) + 2,
+    `bisection, not one request per row (${calls.length})`,
+  );
+});
+
+Deno.test("run: the provider naming the bad input isolates it in three requests", async () => {
+  const texts = Array.from({ length: 20 }, (_, i) => `row ${i}`);
+  const db = new FakeDb(texts, DIMS);
+  const { p, calls } = provider((inputs) => {
+    const i = inputs.indexOf("row 13");
+    return i >= 0 && inputs.length > 1
+      ? new ProviderError("bad_request", `Invalid 'input[${i}]'`, { status: 400, badInputIndex: i })
+      : inputs.length === 1 && inputs[0] === "row 13"
+      ? new ProviderError("bad_request", "invalid", { status: 400 })
+      : ok();
+  });
+  const s = await runQueue({ db, provider: p, config, ...clock(), log: quiet }, opts());
+  assert.equal(s.completed, 19);
+  assert.equal(s.failed, 1);
+  assert.equal(calls.length, 4, "the batch, then before / the bad one / after");
+});
+
+Deno.test("run: 429s pause and resend without spending attempts; nothing fails", async () => {
+  const db = new FakeDb(Array.from({ length: 30 }, (_, i) => `row ${i}`), DIMS);
+  const c = clock();
+  const { p, calls } = provider((_inputs, call) =>
+    call <= 3 ? new ProviderError("rate_limited", "slow down", { status: 429, retryAfterMs: 2000 }) : ok()
+  );
+  const s = await runQueue(
+    { db, provider: p, config: { ...config, concurrency: 1 }, ...c, log: quiet },
+    opts(),
+  );
+  assert.equal(s.completed, 30);
+  assert.equal(s.failed, 0);
+  assert.equal(s.rate_limited, 3);
+  assert.equal(calls.length, 4);
+  for (const j of db.jobs.values()) assert.equal(j.attempts, 1, "one attempt each: the claim");
+});
+
+Deno.test("run: 5xx retried in the run, then failed back to the queue with backoff", async () => {
+  const db = new FakeDb(["a", "b"], DIMS);
+  const { p, calls } = provider(() => new ProviderError("retryable", "server error", { status: 500 }));
+  const s = await runQueue({ db, provider: p, config, ...clock(), random: () => 0.5, log: quiet }, opts());
+  assert.equal(calls.length, 1 + config.maxRequestRetries);
+  assert.equal(s.completed, 0);
+  assert.equal(s.retried_later, 2, "back to pending for a later attempt");
+  assert.equal(db.byStatus("pending").length, 2);
+  assert.ok(db.failures.every((f) => f.kind === "retryable" && /500/.test(f.error)));
+});
+
+Deno.test("run: an authentication error stops the run and refunds every attempt", async () => {
+  const db = new FakeDb(Array.from({ length: 10 }, (_, i) => `row ${i}`), DIMS);
+  const { p, calls } = provider(() =>
+    new ProviderError("auth", "Incorrect API key provided: sk-proj-abc123", { status: 401 })
+  );
+  const s = await runQueue({ db, provider: p, config, ...clock(), log: quiet }, opts());
+  assert.equal(s.stopped, "auth");
+  assert.match(String(s.error), /401|auth/i);
+  assert.ok(!String(s.error).includes("sk-proj-abc123"), "no key in the error");
+  assert.equal(calls.length, 1, "no more requests after the auth failure");
+  assert.equal(db.byStatus("pending").length, 10);
+  for (const j of db.jobs.values()) assert.equal(j.attempts, 0, "attempt refunded");
+  assert.equal(s.released, 10);
+});
+
+Deno.test("run: a vector size that does not match the column fails the jobs, writes nothing", async () => {
+  const db = new FakeDb(["a", "b", "c"], 1536);
+  const { p, calls } = provider(ok);
+  const s = await runQueue({ db, provider: p, config, ...clock(), log: quiet }, opts());
+  assert.equal(calls.length, 0);
+  assert.equal(s.failed, 3);
+  assert.match(db.failures[0].error, /1536 dimensions.*EMBEDDING_DIMENSIONS/);
+});
+
+Deno.test("run: stops at the time budget and releases what it did not send", async () => {
+  const db = new FakeDb(Array.from({ length: 40 }, (_, i) => `row ${i}`), DIMS);
+  const c = clock();
+  const { p } = provider(async () => {
+    await c.sleep(4000); // each request takes 4 s of the fake clock
+    return ok();
+  });
+  const s = await runQueue(
+    { db, provider: p, config: { ...config, concurrency: 1, maxInputsPerRequest: 5 }, ...c, log: quiet },
+    opts({ batchSize: 40, timeBudgetMs: 10_000 }),
+  );
+  assert.equal(s.stopped, "budget");
+  assert.ok(s.completed > 0 && s.completed < 40, `some but not all (${s.completed})`);
+  assert.equal(s.released, 40 - s.completed);
+  assert.equal(db.byStatus("processing").length, 0, "nothing left held");
+  assert.equal(db.byStatus("pending").length, 40 - s.completed);
+});
+
+Deno.test("run: shutdown (beforeunload) releases the claimed but unsent jobs", async () => {
+  const db = new FakeDb(Array.from({ length: 20 }, (_, i) => `row ${i}`), DIMS);
+  const ac = new AbortController();
+  const { p } = provider((_inputs, call) => {
+    if (call === 1) ac.abort();
+    return ok();
+  });
+  const s = await runQueue(
+    {
+      db,
+      provider: p,
+      config: { ...config, concurrency: 1, maxInputsPerRequest: 5 },
+      ...clock(),
+      signal: ac.signal,
+      log: quiet,
+    },
+    opts({ batchSize: 20 }),
+  );
+  assert.equal(s.stopped, "aborted");
+  assert.equal(s.completed, 5, "the answered request is written");
+  assert.equal(s.released, 15);
+  assert.equal(db.byStatus("processing").length, 0);
+});
+
+Deno.test("run: dry run plans requests and tokens, changes nothing", async () => {
+  const db = new FakeDb(Array.from({ length: 12 }, (_, i) => `row number ${i}`), DIMS);
+  const { p, calls } = provider(ok);
+  const s = await runQueue({ db, provider: p, config, ...clock(), log: quiet }, opts({ dryRun: true }));
+  assert.equal(calls.length, 0);
+  assert.equal(s.requests, 1);
+  assert.ok(s.tokens > 12);
+  assert.equal(db.byStatus("pending").length, 12);
+  for (const j of db.jobs.values()) assert.equal(j.attempts, 0);
+  assert.equal(db.runs.length, 0, "a dry run leaves no run record");
+});
