@@ -4,7 +4,7 @@
 -- the test clears that where it plays a new transaction.
 begin;
 set local search_path = public, extensions;
-select plan(9);
+select plan(11);
 
 update embed_queue.webhook_state set last_poke_at = null;
 delete from net.http_request_queue;
@@ -57,6 +57,19 @@ UPDATE embedding_queue
 SET status = 'pending', error_message = NULL 
 WHERE status = 'failed';
 select is((select count(*)::integer from net.http_request_queue), 3, 'the guide''s retry makes a call');
+
+-- A call that fails does not fail the writer's statement.
+set local embed_queue.poke_skip_until = '';
+update embed_queue.webhook_state set last_poke_at = null;
+create or replace function net.http_post(url text, body jsonb default '{}', params jsonb default '{}',
+  headers jsonb default '{}', timeout_milliseconds integer default 5000)
+returns bigint language plpgsql as $f$ begin raise exception 'simulated pg_net failure'; end $f$;
+set local client_min_messages = error;
+select lives_ok(
+  $$insert into public.sessions (user_id, title) values ('a11ce000-0000-4000-8000-000000000001', 'Written while the call fails')$$,
+  'a failing call does not fail the insert');
+select is((select status from embedding_queue where content = 'Written while the call fails'), 'pending',
+  'and the job is queued for pg_cron to pick up');
 
 select * from finish();
 rollback;
