@@ -36,7 +36,9 @@ function encodeRun(run: string, out: number[]): void {
 /** Tokens of well-formed text, long runs chunked (see the module comment). */
 function tokenize(text: string): number[] {
   LONG_RUN_RE.lastIndex = 0;
-  if (!LONG_RUN_RE.test(text)) return encode(text, PLAIN);
+  const found = LONG_RUN_RE.test(text);
+  LONG_RUN_RE.lastIndex = 0; // matchAll starts where the regex's lastIndex is
+  if (!found) return encode(text, PLAIN);
   const out: number[] = [];
   let last = 0;
   for (const m of text.matchAll(LONG_RUN_RE)) {
