@@ -91,3 +91,7 @@ create schema if not exists vault;
 create extension if not exists supabase_vault with schema vault;
 create extension if not exists pgtap with schema extensions;
 create extension if not exists plpgsql_check with schema extensions;
+
+-- As on Supabase: the extensions schema is on the default search path (supabase db lint
+-- calls plpgsql_check's functions unqualified).
+alter role postgres set search_path = "$user", public, extensions;
