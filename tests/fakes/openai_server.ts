@@ -14,9 +14,7 @@
  * it prints one JSON line `{"baseUrl":..., "apiKey":...}` when it listens.
  */
 import { createHash } from "node:crypto";
-// Inline until deno.json maps "gpt-tokenizer/" (that file belongs to another change).
-// deno-lint-ignore no-import-prefix
-import { countTokens as exactCount } from "npm:gpt-tokenizer@4.0.0/encoding/cl100k_base";
+import { countTokens as exactCount } from "gpt-tokenizer/encoding/cl100k_base";
 import { fakeVector } from "./fake_vector.ts";
 
 /** One scripted answer, consumed by the next authenticated embeddings request. */

@@ -217,3 +217,43 @@ Deno.test("run: dry run plans requests and tokens, changes nothing", async () =>
   for (const j of db.jobs.values()) assert.equal(j.attempts, 0);
   assert.equal(db.runs.length, 0, "a dry run leaves no run record");
 });
+
+Deno.test("run: a webhook run lingers once after the queue empties and takes late work", async () => {
+  const db = new FakeDb(["first"], DIMS);
+  const c = clock();
+  const { p, calls } = provider(ok);
+  let late = false;
+  const sleep = (ms: number) => {
+    if (!late) {
+      // A row committed while the run lingers (its webhook call was suppressed).
+      late = true;
+      db.jobs.set(2, {
+        ...db.jobs.get(1)!,
+        id: 2,
+        content: "late",
+        status: "pending",
+        attempts: 0,
+        lockedBy: null,
+        embedding: null,
+      });
+    }
+    return c.sleep(ms);
+  };
+  const s = await runQueue(
+    { db, provider: p, config, now: c.now, sleep, log: quiet },
+    opts({ trigger: "webhook", lingerMs: 2500 }),
+  );
+  assert.equal(s.completed, 2);
+  assert.deepEqual(calls, [["first"], ["late"]]);
+  const manual = new FakeDb(["only"], DIMS);
+  let slept = 0;
+  await runQueue({
+    db: manual,
+    provider: provider(ok).p,
+    config,
+    now: c.now,
+    sleep: (ms) => (slept += ms, c.sleep(ms)),
+    log: quiet,
+  }, opts({ lingerMs: 0 }));
+  assert.equal(slept, 0, "a manual run answers as soon as the queue is empty");
+});

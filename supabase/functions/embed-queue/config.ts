@@ -27,6 +27,8 @@ export interface Config {
   concurrency: number;
   /** EMBED_QUEUE_TIME_BUDGET_MS: stop claiming after this, default 100 000 (inside Supabase's 150 s), 1000..400 000. */
   timeBudgetMs: number;
+  /** EMBED_QUEUE_LINGER_MS: a cron or webhook run claims once more this long after the queue first comes up empty, default 2500, 0..60 000 (see worker.ts). */
+  lingerMs: number;
   /** EMBED_QUEUE_LEASE_SECONDS: how long a claim holds a job, default 120, 1..3600. */
   leaseSeconds: number;
   /** EMBED_QUEUE_REQUEST_TIMEOUT_MS: one provider request, default 60 000, 100..600 000. */
@@ -59,6 +61,7 @@ export const DEFAULTS: Omit<Config, Derived> = {
   maxTokensPerInput: 8191,
   concurrency: 4,
   timeBudgetMs: 100_000,
+  lingerMs: 2500,
   leaseSeconds: 120,
   requestTimeoutMs: 60_000,
   maxRequestRetries: 2,
@@ -188,6 +191,7 @@ export function loadConfig(env: Env): Config {
     maxTokensPerInput: int(env, "EMBED_QUEUE_MAX_TOKENS_PER_INPUT", DEFAULTS.maxTokensPerInput, 1, 8191),
     concurrency: int(env, "EMBED_QUEUE_CONCURRENCY", DEFAULTS.concurrency, 1, 64),
     timeBudgetMs: int(env, "EMBED_QUEUE_TIME_BUDGET_MS", DEFAULTS.timeBudgetMs, 1000, 400_000),
+    lingerMs: int(env, "EMBED_QUEUE_LINGER_MS", DEFAULTS.lingerMs, 0, 60_000),
     leaseSeconds: int(env, "EMBED_QUEUE_LEASE_SECONDS", DEFAULTS.leaseSeconds, 1, 3600),
     requestTimeoutMs: int(env, "EMBED_QUEUE_REQUEST_TIMEOUT_MS", DEFAULTS.requestTimeoutMs, 100, 600_000),
     maxRequestRetries: int(env, "EMBED_QUEUE_MAX_REQUEST_RETRIES", DEFAULTS.maxRequestRetries, 0, 10),

@@ -88,6 +88,7 @@ export function parseBody(text: string, config: Config): RunOptions & { wait: bo
       : int(body.time_budget_ms, "time_budget_ms", 1_000, 600_000),
     tables,
     dryRun: body.dry_run === true,
+    lingerMs: trigger === "manual" ? 0 : config.lingerMs,
     wait: typeof body.wait === "boolean" ? body.wait : trigger === "manual",
   };
 }

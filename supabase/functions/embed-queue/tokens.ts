@@ -11,9 +11,7 @@
  * Runs of LONG_RUN characters or more are therefore counted in chunks of LONG_RUN characters.
  * For such runs the count is a close upper estimate rather than exact; all other text is exact.
  */
-// Inline until deno.json maps "gpt-tokenizer/" (that file belongs to another change).
-// deno-lint-ignore no-import-prefix
-import { decode, encode } from "npm:gpt-tokenizer@4.0.0/encoding/cl100k_base";
+import { decode, encode } from "gpt-tokenizer/encoding/cl100k_base";
 
 const LONG_RUN = 1000;
 const LONG_RUN_RE = new RegExp(

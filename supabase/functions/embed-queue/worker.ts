@@ -33,6 +33,13 @@ export interface RunOptions {
   timeBudgetMs: number;
   tables?: string[];
   dryRun: boolean;
+  /**
+   * Claim once more this long after the queue first comes up empty (0: stop at once). The
+   * webhook calls at most once per webhook_min_interval_ms, so a row committed inside that
+   * interval is not announced; a run lingering longer than the interval still takes it,
+   * instead of the next pg_cron tick (a minute on pg_cron 1.4). Cron and webhook runs linger.
+   */
+  lingerMs?: number;
 }
 
 export interface RunSummary {
@@ -284,14 +291,24 @@ export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSumm
     }
   }
 
-  async function lane() {
+  async function lane(index: number) {
+    const linger = index === 0 ? opts.lingerMs ?? 0 : 0;
+    let lingered = false;
     while (!stop && !signal.aborted) {
       if (now() > deadline - MARGIN_MS) {
         stop ??= "budget";
         return;
       }
       const jobs = await db.claim(worker, opts.batchSize, config.leaseSeconds, opts.tables);
-      if (jobs.length === 0) return;
+      if (jobs.length === 0) {
+        if (linger > 0 && !lingered && now() + linger < deadline - MARGIN_MS) {
+          lingered = true;
+          await sleep(linger);
+          continue;
+        }
+        return;
+      }
+      lingered = false;
       s.claimed += jobs.length;
       for (const j of jobs) held.add(j.id);
       const leaseEnd = now() + config.leaseSeconds * 1000;
@@ -304,7 +321,9 @@ export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSumm
   }
 
   try {
-    await Promise.all(Array.from({ length: opts.dryRun ? 1 : Math.max(1, config.concurrency) }, lane));
+    await Promise.all(
+      Array.from({ length: opts.dryRun ? 1 : Math.max(1, config.concurrency) }, (_, i) => lane(i)),
+    );
   } catch (e) {
     s.error = `run stopped: ${(e as { code?: string }).code ?? (e as Error).name}`;
     throw e;

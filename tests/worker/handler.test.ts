@@ -1,0 +1,124 @@
+/** The HTTP handler, called directly (no server): auth, body validation, 202 for cron/webhook. */
+import assert from "node:assert/strict";
+import { createHandler, parseBody } from "../../supabase/functions/embed-queue/handler.ts";
+import { createAuthenticator } from "../../supabase/functions/embed-queue/auth.ts";
+import { loadConfig } from "../../supabase/functions/embed-queue/config.ts";
+import type { EmbeddingProvider } from "../../supabase/functions/embed-queue/provider.ts";
+import { FakeDb } from "./fake_db.ts";
+
+const config = { ...loadConfig({}), dimensions: 4, lingerMs: 0 };
+const provider: EmbeddingProvider = {
+  name: "fixed",
+  model: "m",
+  dimensions: 4,
+  embed: (inputs) =>
+    Promise.resolve({ vectors: inputs.map(() => new Float32Array([1, 0, 0, 0])), promptTokens: 1, rate: {} }),
+};
+
+function setup(contents = ["a", "b"]) {
+  const db = new FakeDb(contents, 4);
+  const background: Promise<unknown>[] = [];
+  const handler = createHandler({
+    config,
+    db,
+    provider,
+    auth: createAuthenticator("service-key", () => db.queueSecret()),
+    waitUntil: (p) => background.push(p),
+    log: () => {},
+  });
+  const call = (body: unknown, key: string | null = "service-key", method = "POST") =>
+    handler(
+      new Request("http://fn/embed-queue", {
+        method,
+        headers: key ? { authorization: `Bearer ${key}` } : {},
+        body: method === "POST" ? (typeof body === "string" ? body : JSON.stringify(body)) : undefined,
+      }),
+    );
+  return { db, background, call };
+}
+
+Deno.test("handler: credentials: service role key or the Vault queue secret, nothing else", async () => {
+  const { db, call } = setup();
+  for (const key of [null, "wrong", "service-key2", "queue-secre"]) {
+    const r = await call({}, key);
+    assert.equal(r.status, 401, `key ${key}`);
+    await r.body?.cancel();
+  }
+  assert.equal(db.claims.length, 0, "nothing claimed without a credential");
+  assert.equal((await call({}, "queue-secret")).status, 200);
+});
+
+Deno.test("auth: the Vault secret is cached for a minute; a removed secret stops working after that", async () => {
+  let t = 0;
+  let secret: string | null = "s1";
+  let loads = 0;
+  const auth = createAuthenticator(undefined, () => (loads++, Promise.resolve(secret)), () => t);
+  const req = (k: string) => new Request("http://x", { headers: { authorization: `Bearer ${k}` } });
+  assert.equal(await auth.check(req("s1")), true);
+  assert.equal(await auth.check(req("s1")), true);
+  assert.equal(loads, 1, "one Vault read for both");
+  secret = null;
+  t += 61_000;
+  assert.equal(await auth.check(req("s1")), false);
+  assert.equal(await auth.check(req("")), false);
+  secret = "";
+  t += 61_000;
+  assert.equal(await auth.check(req("")), false, "an empty secret never matches");
+});
+
+Deno.test("handler: a manual call waits and returns the summary", async () => {
+  const { call } = setup();
+  const r = await call({ batch_size: 10 });
+  assert.equal(r.status, 200);
+  const body = await r.json();
+  assert.equal(body.completed, 2);
+  assert.equal(body.pending, 0);
+  assert.equal(body.trigger, "manual");
+});
+
+Deno.test("handler: cron and webhook calls get 202 at once; the run goes on in the background", async () => {
+  const { db, background, call } = setup();
+  const r = await call({ trigger: "webhook" });
+  assert.equal(r.status, 202);
+  assert.deepEqual(await r.json(), { accepted: true, trigger: "webhook" });
+  assert.equal(background.length, 1);
+  await Promise.all(background);
+  assert.equal(db.byStatus("completed").length, 2);
+  assert.equal(db.runs[0].trigger, "webhook");
+});
+
+Deno.test("handler: malformed bodies get 400 with the reason; GET gets 405", async () => {
+  const { db, call } = setup();
+  const cases: Array<[unknown, RegExp]> = [
+    ["{not json", /not valid JSON/],
+    [[1, 2], /JSON object/],
+    [{ batch_size: 0 }, /batch_size/],
+    [{ batch_size: 1.5 }, /batch_size/],
+    [{ time_budget_ms: 10 }, /time_budget_ms/],
+    [{ tables: "sessions" }, /tables/],
+    [{ dry_run: "yes" }, /dry_run/],
+    [{ trigger: "hourly" }, /trigger/],
+    [{ bach_size: 5 }, /unknown field "bach_size"/],
+  ];
+  for (const [body, re] of cases) {
+    const r = await call(body);
+    assert.equal(r.status, 400, JSON.stringify(body));
+    assert.match((await r.json()).error, re);
+  }
+  const g = await call(null, "service-key", "GET");
+  assert.equal(g.status, 405);
+  await g.body?.cancel();
+  assert.equal(db.claims.length, 0);
+});
+
+Deno.test("handler: parseBody defaults come from the config; manual runs do not linger", () => {
+  const o = parseBody("", { ...config, lingerMs: 2500 });
+  assert.equal(o.batchSize, config.batchSize);
+  assert.equal(o.timeBudgetMs, config.timeBudgetMs);
+  assert.equal(o.trigger, "manual");
+  assert.equal(o.wait, true);
+  assert.equal(o.lingerMs, 0);
+  const w = parseBody('{"trigger":"cron"}', { ...config, lingerMs: 2500 });
+  assert.equal(w.wait, false);
+  assert.equal(w.lingerMs, 2500);
+});
