@@ -371,7 +371,8 @@ export function statusText(r: StatusReport): string {
     u.model ?? "-",
     u.completed,
     u.tokens,
-    u.cost_usd === null ? "unknown price" : fmtUsd(u.cost_usd),
+    // The offline model is free even where embed_queue.models does not list it.
+    u.cost_usd === null ? (u.model === LOCAL_MODEL ? fmtUsd(0) : "unknown price") : fmtUsd(u.cost_usd),
   ]);
   if (r.usage.length > 1) usageRows.push(["total", "", "", t.completed, t.tokens, fmtUsd(t.cost_usd)]);
   out.push(...section(

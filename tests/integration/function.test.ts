@@ -200,8 +200,9 @@ Deno.test({
     });
     const pid = Number(Deno.readTextFileSync(join(env.stateDir, "functions", "embed-queue.pid")).trim());
     Deno.kill(pid, "SIGKILL");
-    const r = await running;
-    assert.notEqual(r.status, 200, "the run died");
+    // The manual run may have died with the process, or found the rows already taken by a
+    // webhook run in the same process: either way the holder is gone now.
+    await running;
     const stuck = await sql`
       select q.id from public.embedding_queue q join public.sessions s on q.record_id = s.id::text
       where s.user_id = ${user} and q.status = 'processing'`;
