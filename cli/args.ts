@@ -37,7 +37,8 @@ export const GLOBAL_FLAGS: Record<string, FlagSpec> = {
   stack: {
     kind: "string",
     value: "NAME",
-    help: 'local stack to talk to (default "dev"); ignored when SUPABASE_URL / SUPABASE_DB_URL are set',
+    help:
+      'the local stack to talk to (default "dev"); without it, SUPABASE_URL / SUPABASE_DB_URL select a project',
   },
   help: { kind: "bool", help: "show this help" },
 };
@@ -313,7 +314,7 @@ export function commandHelp(spec: CommandSpec): string {
     for (const p of spec.positionals) lines.push(`  ${`<${p.name}>`.padEnd(w)}  ${p.help}`);
   }
   lines.push("", "options:", ...flagLines({ ...spec.flags, ...GLOBAL_FLAGS }));
-  lines.push("", `npm alias: npm run ${spec.name} -- [arguments]`);
+  lines.push("", `npm alias: ${spec.name === "start" ? "npm start" : `npm run ${spec.name}`} -- [arguments]`);
   return lines.join("\n");
 }
 

@@ -42,5 +42,4 @@ args=(drain)
 [ -z "${1:-}" ] || args+=(--batch-size "$1")
 [ -z "${2:-}" ] || args+=(--delay-ms "$2")
 echo "Starting Embedding Queue Processor"
-echo "Working directory: $here"
 exec node_modules/.bin/deno run -A cli/main.ts "${args[@]}"

@@ -112,7 +112,7 @@ Deno.test("args: every command has help naming its flags, and the main help list
       assert.ok(h.includes(`--${flag}`), `${spec.name} help names --${flag}`);
     }
     assert.ok(h.includes("--stack NAME"), "global flag");
-    assert.ok(h.includes(`npm run ${spec.name} --`), "npm alias");
+    assert.ok(h.includes(spec.name === "start" ? "npm start --" : `npm run ${spec.name} --`), "npm alias");
   }
   assert.match(commandHelp(COMMANDS.drain), /--batch-size 5 --delay-ms 1000/);
 });

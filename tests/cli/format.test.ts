@@ -351,6 +351,20 @@ Deno.test("format: status text has every section, failures on one line each", ()
   assert.ok(t.includes("input too long for the model"), "error message on one line");
   assert.ok(t.includes("2.5 s"), "run duration");
   assert.match(t, /total\s+32\s+400\s+\$0\.000008/);
+  const priced = (model: string) =>
+    statusText({
+      ...report,
+      usage: [{
+        table_name: "sessions",
+        embedding_column: "title_embedding",
+        model,
+        completed: 1,
+        tokens: 5,
+        cost_usd: null,
+      }],
+    });
+  assert.match(priced("local-hash-v1"), /local-hash-v1\s+1\s+5\s+\$0\.00/, "the offline model is free");
+  assert.match(priced("some-other-model"), /some-other-model\s+1\s+5\s+unknown price/);
   const empty = statusText({ queue: [], coverage: [], lag: [], failures: [], usage: [], runs: [] });
   assert.ok(empty.includes("  no runs yet") && empty.includes("  none"), empty);
 });
