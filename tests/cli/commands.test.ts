@@ -374,6 +374,13 @@ Deno.test({
         2,
         /^error: EMBEDDING_DIMENSIONS must be a whole number/,
       ],
+      [["drain"], { SUPABASE_SERVICE_ROLE_KEY: "" }, 2, /^error: drain needs SUPABASE_SERVICE_ROLE_KEY/],
+      [
+        ["search", "sessions", "secret words"],
+        { OPENAI_API_KEY: "sk-wrong-key-0123456789" },
+        1,
+        /^error: embedding the search text failed: authentication failed \(401\): check OPENAI_API_KEY$/,
+      ],
     ];
     for (const [args, envOverride, code, re] of cases) {
       const r = await cli(args, { env: envOverride });
@@ -381,7 +388,7 @@ Deno.test({
       assert.equal(r.code, code, `${what}: exit ${r.code}\n${r.stderr}`);
       const line = oneErrorLine(r);
       assert.match(line, re, what);
-      for (const secret of ["hunter2", "wrong-key-0123456789", "secret words"]) {
+      for (const secret of ["hunter2", "wrong-key-0123456789", "secret words", "sk-wrong"]) {
         assert.ok(!r.stderr.includes(secret), `${what}: leaks ${secret}`);
       }
       assert.equal(r.stdout.includes("PROCESSING SUMMARY"), false, `${what}: no work reported`);
