@@ -18,6 +18,7 @@ export const FUNCTION_NAME = "embed-queue";
 export interface RunRequest {
   trigger: "manual";
   batch_size?: number;
+  max_jobs?: number;
   tables?: string[];
   time_budget_ms?: number;
   dry_run?: boolean;

@@ -56,6 +56,9 @@ export async function drain(ctx: Ctx): Promise<number> {
 
     const body: RunRequest = { trigger: "manual" };
     if (batchSize !== undefined) body.batch_size = batchSize;
+    // With a pause between calls, each call takes one batch and stops (the guide's pacing);
+    // without one, a call keeps claiming until the queue is empty.
+    if (delayMs > 0 && batchSize !== undefined) body.max_jobs = batchSize;
     if (table) body.tables = [table];
 
     const t: DrainTotals = {

@@ -257,3 +257,22 @@ Deno.test("run: a webhook run lingers once after the queue empties and takes lat
   }, opts({ lingerMs: 0 }));
   assert.equal(slept, 0, "a manual run answers as soon as the queue is empty");
 });
+
+Deno.test("run: max_jobs stops claiming after that many (a paced drain)", async () => {
+  const db = new FakeDb(Array.from({ length: 23 }, (_, i) => `row ${i}`), DIMS);
+  const { p, calls } = provider(ok);
+  const s = await runQueue(
+    { db, provider: p, config, ...clock(), log: quiet },
+    opts({ batchSize: 5, maxJobs: 5 }),
+  );
+  assert.equal(s.claimed, 5);
+  assert.equal(s.completed, 5);
+  assert.equal(s.stopped, "max_jobs");
+  assert.equal(calls.length, 1);
+  assert.equal(s.pending, 18);
+  const s2 = await runQueue(
+    { db, provider: p, config, ...clock(), log: quiet },
+    opts({ batchSize: 4, maxJobs: 10 }),
+  );
+  assert.equal(s2.claimed, 10, "several lanes never claim past max_jobs together");
+});

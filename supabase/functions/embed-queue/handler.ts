@@ -1,8 +1,11 @@
 /**
  * The HTTP face of the function. POST only; every field of the JSON body is optional:
  *
- *   { "batch_size": 1000, "time_budget_ms": 100000, "tables": ["sessions"], "dry_run": false,
- *     "trigger": "manual", "wait": true }
+ *   { "batch_size": 1000, "max_jobs": null, "time_budget_ms": 100000, "tables": ["sessions"],
+ *     "dry_run": false, "trigger": "manual", "wait": true }
+ *
+ * batch_size: jobs claimed at a time per lane; max_jobs: stop after claiming this many (a
+ * paced drain); tables: only these targets' tables; dry_run: claim, plan, release.
  *
  * cron and webhook calls (trigger "cron" | "webhook") are answered 202 at once and the run goes
  * on in the background (EdgeRuntime.waitUntil), so pg_net's worker is not held; a manual call
@@ -32,7 +35,7 @@ export interface HandlerDeps {
 export class BadRequest extends Error {}
 
 const TRIGGERS: Trigger[] = ["cron", "webhook", "manual"];
-const FIELDS = new Set(["batch_size", "time_budget_ms", "tables", "dry_run", "trigger", "wait"]);
+const FIELDS = new Set(["batch_size", "max_jobs", "time_budget_ms", "tables", "dry_run", "trigger", "wait"]);
 
 function int(v: unknown, name: string, min: number, max: number): number {
   if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
@@ -89,6 +92,9 @@ export function parseBody(text: string, config: Config): RunOptions & { wait: bo
     tables,
     dryRun: body.dry_run === true,
     lingerMs: trigger === "manual" ? 0 : config.lingerMs,
+    maxJobs: body.max_jobs === undefined || body.max_jobs === null
+      ? undefined
+      : int(body.max_jobs, "max_jobs", 1, 1_000_000),
     wait: typeof body.wait === "boolean" ? body.wait : trigger === "manual",
   };
 }

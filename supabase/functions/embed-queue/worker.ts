@@ -40,6 +40,8 @@ export interface RunOptions {
    * instead of the next pg_cron tick (a minute on pg_cron 1.4). Cron and webhook runs linger.
    */
   lingerMs?: number;
+  /** Stop claiming once this many jobs were claimed (a paced drain: one batch per call). */
+  maxJobs?: number;
 }
 
 export interface RunSummary {
@@ -61,7 +63,7 @@ export interface RunSummary {
   estimated_cost_usd: number;
   duration_ms: number;
   pending: number | null;
-  stopped: "empty" | "budget" | "auth" | "aborted" | "dry_run";
+  stopped: "empty" | "budget" | "max_jobs" | "auth" | "aborted" | "dry_run";
   error: string | null;
 }
 
@@ -291,6 +293,8 @@ export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSumm
     }
   }
 
+  let reserved = 0; // jobs asked for so far, against opts.maxJobs
+  let reachedMax = false;
   async function lane(index: number) {
     const linger = index === 0 ? opts.lingerMs ?? 0 : 0;
     let lingered = false;
@@ -299,7 +303,14 @@ export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSumm
         stop ??= "budget";
         return;
       }
-      const jobs = await db.claim(worker, opts.batchSize, config.leaseSeconds, opts.tables);
+      const want = Math.min(opts.batchSize, (opts.maxJobs ?? Infinity) - reserved);
+      if (want <= 0) {
+        reachedMax = true; // this lane ends; the others finish what they hold
+        return;
+      }
+      reserved += want;
+      const jobs = await db.claim(worker, want, config.leaseSeconds, opts.tables);
+      reserved -= want - jobs.length;
       if (jobs.length === 0) {
         if (linger > 0 && !lingered && now() + linger < deadline - MARGIN_MS) {
           lingered = true;
@@ -336,7 +347,7 @@ export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSumm
       held.clear();
     }
     if (signal.aborted) stop = "aborted";
-    s.stopped = stop ?? "empty";
+    s.stopped = stop ?? (reachedMax ? "max_jobs" : "empty");
     s.estimated_cost_usd = Number((s.tokens * config.usdPerMillionTokens / 1e6).toFixed(8));
     s.duration_ms = Math.round(now() - started);
     s.pending = await db.pendingCount(opts.tables).catch(() => null);
