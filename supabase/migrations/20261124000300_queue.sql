@@ -49,7 +49,8 @@ insert into embed_queue.models (model, usd_per_million_tokens) values
   ('text-embedding-3-small', 0.02),
   ('text-embedding-3-large', 0.13),
   ('text-embedding-ada-002', 0.10),
-  ('local', 0);
+  ('local', 0),
+  ('local-hash-v1', 0);
 
 comment on table embed_queue.models is 'Embedding models and their price, for embed_queue.usage and run costs.';
 
@@ -177,3 +178,8 @@ revoke all on all functions in schema embed_queue from public, anon, authenticat
 grant execute on function embed_queue.default_max_attempts() to service_role;
 grant select on embed_queue.settings, embed_queue.models to service_role;
 grant select, insert, update on embed_queue.runs to service_role;
+
+-- The queue's identity sequence got the default grants of schema public (usage for anon and
+-- authenticated): they could burn job ids with nextval(). Nobody but service_role needs it.
+revoke all on sequence public.embedding_queue_id_seq from public, anon, authenticated;
+grant usage, select on sequence public.embedding_queue_id_seq to service_role;

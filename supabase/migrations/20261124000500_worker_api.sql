@@ -347,9 +347,9 @@ begin
         end,
         attempts = case when f.kind = 'rate_limited' then greatest(q.attempts - 1, 0) else q.attempts end,
         run_at = case
-          when f.kind = 'rate_limited' then pg_catalog.now() + coalesce(
-            greatest(f.retry_after_ms, 0) * interval '1 millisecond',
-            s.rate_limited_default_seconds * interval '1 second')
+          when f.kind = 'rate_limited' and f.retry_after_ms is not null
+            then pg_catalog.now() + greatest(f.retry_after_ms, 0) * interval '1 millisecond'
+          when f.kind = 'rate_limited' then pg_catalog.now() + s.rate_limited_default_seconds * interval '1 second'
           when f.kind = 'retryable' and q.attempts < q.max_attempts then pg_catalog.now() + embed_queue.backoff_delay(q.attempts)
           else q.run_at
         end,

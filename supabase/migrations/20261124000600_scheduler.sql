@@ -75,8 +75,11 @@ comment on function embed_queue.tick_schedule() is
 
 select cron.schedule('embed-queue-tick', embed_queue.tick_schedule(), 'select embed_queue.tick()');
 
--- The webhook: a statement that leaves runnable pending jobs calls the function, at most
--- once per settings.webhook_min_interval_ms across all sessions.
+-- The webhook: a statement that leaves runnable pending jobs calls the function, at most once
+-- per transaction (all of a transaction's calls leave together at commit, so one is enough;
+-- remembered in the transaction-local setting embed_queue.poke_skip_until) and at most once per
+-- settings.webhook_min_interval_ms across all sessions. A failing call is only a warning: a
+-- user's write never fails because the function could not be called; pg_cron picks the work up.
 create table embed_queue.webhook_state (
   id boolean primary key default true check (id),
   last_poke_at timestamptz,
@@ -123,22 +126,46 @@ create function embed_queue.poke()
 returns trigger
 language plpgsql volatile security definer set search_path = ''
 as $$
+declare
+  v_skip_until text := pg_catalog.current_setting('embed_queue.poke_skip_until', true);
+  v_interval interval;
+  v_last timestamptz;
 begin
+  if v_skip_until is not null and v_skip_until <> ''
+     and v_skip_until::timestamptz > pg_catalog.clock_timestamp() then
+    return null;
+  end if;
   if coalesce(pg_catalog.current_setting('embed_queue.internal', true), '') = 'on' then
     return null;
   end if;
   if not exists (select 1 from new_rows r where r.status = 'pending' and r.run_at <= pg_catalog.now()) then
     return null;
   end if;
+
+  select s.webhook_min_interval_ms * interval '1 millisecond' into v_interval from embed_queue.settings s;
+  select w.last_poke_at into v_last from embed_queue.webhook_state w where w.id;
+  if v_last is not null and v_last > pg_catalog.clock_timestamp() - v_interval then
+    return null;
+  end if;
+
   if embed_queue.take_poke_slot() then
-    perform embed_queue.invoke('webhook');
+    begin
+      perform embed_queue.invoke('webhook');
+    exception
+      when others then
+        raise warning 'embed_queue webhook: the function could not be called (%); pg_cron will pick the work up', sqlerrm;
+    end;
+    perform pg_catalog.set_config('embed_queue.poke_skip_until', 'infinity', true);
+  else
+    perform pg_catalog.set_config('embed_queue.poke_skip_until', (pg_catalog.clock_timestamp() + v_interval)::text, true);
   end if;
   return null;
 end
 $$;
 comment on function embed_queue.poke() is
   'Statement trigger (webhook) on embedding_queue: calls the function when the statement left runnable pending jobs, '
-  'at most once per webhook_min_interval_ms; the worker API''s own updates never call.';
+  'at most once per transaction and once per webhook_min_interval_ms overall; the worker API''s own updates never call; '
+  'a failing call is a warning, never the writer''s error.';
 
 -- Transition tables need one trigger per event.
 create trigger embedding_queue_poke_insert after insert on public.embedding_queue

@@ -68,13 +68,13 @@ create view embed_queue.usage with (security_invoker = true) as
          q.model,
          pg_catalog.count(*) as completed,
          coalesce(pg_catalog.sum(q.tokens), 0) as tokens,
-         pg_catalog.round(coalesce(pg_catalog.sum(q.tokens), 0) * m.usd_per_million_tokens / 1000000, 6) as cost_usd
+         coalesce(pg_catalog.sum(q.tokens), 0) * m.usd_per_million_tokens / 1000000 as cost_usd
   from public.embedding_queue q
   left join embed_queue.models m on m.model = q.model
   where q.status = 'completed'
   group by q.table_name, q.embedding_column, q.model, m.usd_per_million_tokens
   order by q.table_name, q.embedding_column, q.model;
-comment on view embed_queue.usage is 'Completed embeddings per target and model, their tokens and cost (price from embed_queue.models).';
+comment on view embed_queue.usage is 'Completed embeddings per target and model, their tokens and cost in USD (price from embed_queue.models, not rounded).';
 
 create function embed_queue.retry(p_table text default null, p_record_id text default null)
 returns integer

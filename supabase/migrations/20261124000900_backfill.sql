@@ -72,48 +72,11 @@ comment on function embed_queue.backfill_page(text, text, integer) is
   'Queues one page of a table''s rows (keys after p_after, p_limit of them) that are live and have no embedding, for every target '
   'of the table; existing jobs are left alone. Returns the jobs queued and the key to continue after (null when done).';
 
--- A procedure, so it can commit between pages. PostgreSQL does not let a procedure with a SET
--- clause commit, so this one has no pinned search_path: every name in it is qualified and it
--- only calls embed_queue.backfill_page, which has one.
-create procedure embed_queue.backfill(p_table text default null, p_page_size integer default 1000)
-language plpgsql security invoker
-as $$
-declare
-  v_tables text[];
-  v_table text;
-  v_after text;
-  v_page record;
-  v_total bigint;
-begin
-  select pg_catalog.array_agg(distinct t.queue_table order by t.queue_table) into v_tables
-  from embed_queue.targets t
-  where p_table is null or t.queue_table = p_table or pg_catalog.concat_ws('.', t.schema_name, t.table_name) = p_table;
-
-  if v_tables is null then
-    raise exception 'embed_queue.backfill: no target is registered for table %', pg_catalog.quote_literal(p_table)
-      using errcode = 'P0002';
-  end if;
-
-  foreach v_table in array v_tables loop
-    v_after := null;
-    v_total := 0;
-    loop
-      select b.queued, b.last_key into v_page from embed_queue.backfill_page(v_table, v_after, p_page_size) b;
-      v_total := v_total + v_page.queued;
-      commit;
-      exit when v_page.last_key is null;
-      v_after := v_page.last_key;
-    end loop;
-    raise notice 'embed_queue.backfill: % jobs queued for %', v_total, v_table;
-  end loop;
-end
-$$;
-comment on procedure embed_queue.backfill(text, integer) is
-  'Queues every live row without an embedding, of one table or of all targets, page by page with a commit after each page. '
-  'Call it outside a transaction block: call embed_queue.backfill();';
+-- No procedure that loops the pages with a commit between them: PostgreSQL refuses COMMIT in a
+-- procedure with a SET clause, so it could not pin its search_path. Callers loop
+-- backfill_page() instead, one page per transaction (the CLI's `backfill` does).
 
 revoke all on function embed_queue.backfill_page(text, text, integer) from public, anon, authenticated;
-revoke all on procedure embed_queue.backfill(text, integer) from public, anon, authenticated;
 
 -- Rows that existed before the targets were registered (idempotent: existing jobs stay).
 do $$
