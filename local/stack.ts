@@ -218,9 +218,17 @@ export async function psql(dbUrl: string, sql: string): Promise<string> {
 async function push(dbUrl: string, withSeed: boolean) {
   const args = ["db", "push", `--remote=${dbUrl}`, "--yes"];
   if (withSeed) args.push("--include-seed");
-  await must(SUPABASE, args, "supabase db push", {
+  const r = await run(SUPABASE, args, {
     env: { SUPABASE_TELEMETRY_DISABLED: "1", DO_NOT_TRACK: "1", PGSSLMODE: "disable" },
   });
+  if (r.ok) return;
+  if (/Remote migration versions not found/.test(r.text)) {
+    throw new Error(
+      "this stack's database was migrated with migration files that no longer exist here " +
+        "(the migrations changed since it was made): start it afresh with `npm run stack -- reset`",
+    );
+  }
+  throw new Error(`supabase db push failed (exit ${r.code}):\n${r.text.trim()}`);
 }
 
 /** Vault secrets the scheduler and the webhook use to call the function on this stack's port. */
