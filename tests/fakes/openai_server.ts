@@ -8,7 +8,10 @@
  * - `POST {origin}/_admin/script` sets any of the FakeScript fields below (others are kept);
  * - `GET  {origin}/_admin/stats`  returns FakeStats;
  * - `POST {origin}/_admin/reset`  clears the script, the stats and the rate-limit windows, and
- *   releases hung requests.
+ *   releases hung requests;
+ * - `POST {origin}/_admin/prefill` `{"share": 1}` fills the rate-limit windows to that share of
+ *   rpm and tpm, spread evenly over the last 60 s, as if a client had been sending at that rate
+ *   for a minute: from then on capacity comes back at the steady rate, with no first-minute burst.
  *
  * Run on its own: `deno run --allow-net --allow-env tests/fakes/openai_server.ts [--port N]`;
  * it prints one JSON line `{"baseUrl":..., "apiKey":...}` when it listens.
@@ -38,6 +41,23 @@ export interface FakeScript {
   tpm: number | null;
   /** Answer with vectors of this length whatever was asked (to test a wrong-dimension answer). */
   force_dimensions: number | null;
+  /**
+   * Chances of a fault for each request that reaches the fail queue and finds it empty, drawn
+   * from a seeded PRNG (`seed`): "429" (rate limited, retry-after 1 s), "500", "hang" (no
+   * answer for `hang_ms`, then 504; a reset or close ends it sooner). They are shares of all
+   * such requests and add up to at most 1; e.g. {"429": 0.2, "500": 0.1, "hang": 0.02}.
+   */
+  rates: FaultRates;
+  /** How long a hang drawn from `rates` lasts before it is answered 504. */
+  hang_ms: number;
+  /** Seed of the PRNG behind `rates`; setting it (even to the same value) restarts the sequence. */
+  seed: number;
+}
+
+export interface FaultRates {
+  "429"?: number;
+  "500"?: number;
+  hang?: number;
 }
 
 export interface FakeStats {
@@ -78,6 +98,21 @@ function emptyScript(): FakeScript {
     rpm: null,
     tpm: null,
     force_dimensions: null,
+    rates: {},
+    hang_ms: 30_000,
+    seed: 1,
+  };
+}
+
+/** mulberry32: the fault draws are reproducible for a given seed and request order. */
+function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 
@@ -175,6 +210,26 @@ function checkScript(body: unknown): Partial<FakeScript> {
         if (typeof v !== "number" || !(v >= 0)) throw new Error(`${k}: a number >= 0`);
         out[k] = v;
         break;
+      case "rates": {
+        const keys = ["429", "500", "hang"];
+        if (
+          typeof v !== "object" || v === null || Array.isArray(v) ||
+          !Object.entries(v).every(([rk, rv]) =>
+            keys.includes(rk) && typeof rv === "number" && rv >= 0 && rv <= 1
+          ) ||
+          Object.values(v as Record<string, number>).reduce((a, b) => a + b, 0) > 1
+        ) throw new Error('rates: {"429"?, "500"?, "hang"?} with shares from 0 to 1 adding up to at most 1');
+        out.rates = v as FaultRates;
+        break;
+      }
+      case "hang_ms":
+        if (typeof v !== "number" || !(v >= 0)) throw new Error(`${k}: a number >= 0`);
+        out.hang_ms = v;
+        break;
+      case "seed":
+        if (!Number.isInteger(v)) throw new Error("seed: an integer");
+        out.seed = v as number;
+        break;
       case "rpm":
       case "tpm":
       case "force_dimensions":
@@ -189,6 +244,7 @@ function checkScript(body: unknown): Partial<FakeScript> {
 export function startFakeOpenAI(opts: { port?: number; apiKey?: string } = {}): Promise<FakeOpenAI> {
   const apiKey = opts.apiKey ?? `sk-fake-${crypto.randomUUID().replaceAll("-", "")}`;
   let script = emptyScript();
+  let random = seededRandom(script.seed);
   let stats = emptyStats();
   let requestsWindow = new Window();
   let tokensWindow = new Window();
@@ -289,6 +345,24 @@ export function startFakeOpenAI(opts: { port?: number; apiKey?: string } = {}): 
     if (step && "hang" in step) {
       await pause(Infinity, AbortSignal.any([closing.signal, hangs.signal]));
       return apiError(504, "hung request released");
+    }
+    if (!step) {
+      const x = random();
+      const r429 = script.rates["429"] ?? 0, r500 = script.rates["500"] ?? 0, rHang = script.rates.hang ?? 0;
+      if (x < r429) {
+        return apiError(429, "Rate limit reached (drawn). Please try again later.", {
+          type: "requests",
+          code: "rate_limit_exceeded",
+          headers: retryHeaders(1000),
+        });
+      }
+      if (x < r429 + r500) {
+        return apiError(500, "The server had an error while processing your request. Sorry about that!");
+      }
+      if (x < r429 + r500 + rHang) {
+        await pause(script.hang_ms, AbortSignal.any([closing.signal, hangs.signal]));
+        return apiError(504, "hung request released");
+      }
     }
     if (step) {
       const headers = step.status === 429 ? retryHeaders(step.retry_after_ms ?? 1000) : {};
@@ -435,6 +509,7 @@ export function startFakeOpenAI(opts: { port?: number; apiKey?: string } = {}): 
       hangs.abort();
       hangs = new AbortController();
       script = emptyScript();
+      random = seededRandom(script.seed);
       stats = emptyStats();
       requestsWindow = new Window();
       tokensWindow = new Window();
@@ -442,11 +517,37 @@ export function startFakeOpenAI(opts: { port?: number; apiKey?: string } = {}): 
     }
     if (url.pathname === "/_admin/script" && req.method === "POST") {
       try {
-        script = { ...script, ...checkScript(await req.json()) };
+        const change = checkScript(await req.json());
+        script = { ...script, ...change };
+        if (change.seed !== undefined) random = seededRandom(change.seed);
       } catch (e) {
         return plain(400, { error: (e as Error).message });
       }
       return plain(200, { ok: true, script });
+    }
+    if (url.pathname === "/_admin/prefill" && req.method === "POST") {
+      let share: unknown;
+      try {
+        share = (await req.json())?.share;
+      } catch { /* checked below */ }
+      if (typeof share !== "number" || !(share >= 0 && share <= 1)) {
+        return plain(400, { error: 'prefill: {"share": a number from 0 to 1}' });
+      }
+      // Evenly spread entries over the last window, oldest first: SLICES per window, so the
+      // capacity comes back in steps of 1/SLICES of a minute (100 ms).
+      const SLICES = 600;
+      const now = Date.now();
+      requestsWindow = new Window();
+      tokensWindow = new Window();
+      const rpm = script.rpm ?? DEFAULT_RPM, tpm = script.tpm ?? DEFAULT_TPM;
+      for (let i = 0; i < SLICES; i++) {
+        const t = now - WINDOW_MS + ((i + 1) * WINDOW_MS) / SLICES;
+        const part = (total: number) =>
+          Math.floor((total * share * (i + 1)) / SLICES) - Math.floor((total * share * i) / SLICES);
+        requestsWindow.entries.push({ t, n: part(rpm) });
+        tokensWindow.entries.push({ t, n: part(tpm) });
+      }
+      return plain(200, { ok: true, requests: requestsWindow.used(now), tokens: tokensWindow.used(now) });
     }
     if (url.pathname === "/v1/embeddings" && req.method === "POST") return await embeddings(req);
     await req.body?.cancel();
