@@ -448,6 +448,21 @@ export async function down(opts: Partial<StackOptions> = {}) {
   }
 }
 
+/**
+ * Restarts this stack's PostgreSQL with pg_ctl: every connection drops, pg_cron and the
+ * services reconnect by themselves. `mode` is pg_ctl's shutdown mode: "fast" (default) or
+ * "immediate" (no shutdown checkpoint: crash recovery at start, as after a crash).
+ */
+export async function restartDatabase(opts: Partial<StackOptions> & { mode?: "fast" | "immediate" } = {}) {
+  const o = { ...DEFAULTS, ...opts };
+  const st = readState(o.name);
+  if (!st) throw new Error(`stack "${o.name}" does not exist`);
+  await must(`${PG_BIN}/pg_ctl`, [
+    "-D", st.pgData, "-l", join(st.pgData, "server.log"), "-m", opts.mode ?? "fast", "-w", "-t", "60", "restart",
+  ], "pg_ctl restart", { asPostgres: true });
+  log(o, `PostgreSQL restarted (${opts.mode ?? "fast"})`);
+}
+
 /** Removes the cluster and every file of this stack. */
 export async function destroy(opts: Partial<StackOptions> = {}) {
   const o = { ...DEFAULTS, ...opts };
