@@ -124,6 +124,11 @@ interface DrainResult {
   failed_reasons: Record<string, number>;
   vectors_checked: number;
   vectors_wrong: number;
+  /**
+   * Every 10 s from the commit: [seconds, tokens written so far, tokens the limit allowed so far]
+   * (the bound: with full windows at the start, tpm/60 per second).
+   */
+  timeline: Array<[number, number, number]>;
 }
 
 async function checkVectors(b: Bench, ids: string[], texts: string[], tables: string[], sample: number) {
@@ -184,6 +189,19 @@ async function drainHandsOff(b: Bench, n: number, prefill: boolean, seed: number
   const ceilingPerMin = Math.min(LIMITS.rpm * (inputsPerRequest || 2048), LIMITS.tpm / avgTokens);
   const ceiling = ceilingPerMin / 60;
   const v = await checkVectors(b, ids, rows.map((r) => r.text), rows.map((r) => r.table), 200);
+  const done = await b.sql`
+    select (extract(epoch from completed_at) * 1000)::float8 as t, tokens from public.embedding_queue
+    where status = 'completed' order by completed_at`;
+  const timeline: Array<[number, number, number]> = [];
+  let k = 0, acc = 0;
+  for (let sec = 10; sec < seconds + 10; sec += 10) {
+    while (k < done.length && Number(done[k].t) - t0 <= sec * 1000) acc += Number(done[k++].tokens ?? 0);
+    timeline.push([
+      sec,
+      acc,
+      prefill ? Math.round((LIMITS.tpm / 60) * sec) : LIMITS.tpm * (Math.floor(sec / 60) + 1),
+    ]);
+  }
   const res: DrainResult = {
     knobs: knobLabel(b.knobs),
     prefilled: prefill,
@@ -201,6 +219,7 @@ async function drainHandsOff(b: Bench, n: number, prefill: boolean, seed: number
     failed_reasons: Object.fromEntries(failed.map((f) => [f.e, f.n])),
     vectors_checked: v.checked,
     vectors_wrong: v.wrong,
+    timeline,
   };
   log(
     `  ${res.rows_per_s} rows/s in ${res.seconds} s = ${
