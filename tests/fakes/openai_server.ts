@@ -9,6 +9,8 @@
  * - `GET  {origin}/_admin/stats`  returns FakeStats;
  * - `POST {origin}/_admin/reset`  clears the script, the stats and the rate-limit windows, and
  *   releases hung requests;
+ * - `GET  {origin}/_admin/admitted` returns `[[epoch ms, tokens], ...]`: each request let through
+ *   the rate limits since the last reset (at most the last 10,000), to see pacing over time;
  * - `POST {origin}/_admin/prefill` `{"share": 1}` fills the rate-limit windows to that share of
  *   rpm and tpm, spread evenly over the last 60 s, as if a client had been sending at that rate
  *   for a minute: from then on capacity comes back at the steady rate, with no first-minute burst.
@@ -246,6 +248,7 @@ export function startFakeOpenAI(opts: { port?: number; apiKey?: string } = {}): 
   let script = emptyScript();
   let random = seededRandom(script.seed);
   let stats = emptyStats();
+  let admitted: Array<[number, number]> = [];
   let requestsWindow = new Window();
   let tokensWindow = new Window();
   const closing = new AbortController();
@@ -480,6 +483,8 @@ export function startFakeOpenAI(opts: { port?: number; apiKey?: string } = {}): 
     }
     requestsWindow.entries.push({ t: now, n: 1 });
     tokensWindow.entries.push({ t: now, n: tokens });
+    admitted.push([now, tokens]);
+    if (admitted.length > 10_000) admitted.shift();
 
     const delay = script.latency_ms + (tokens * script.per_token_latency_us) / 1000;
     if (delay > 0) await pause(delay);
@@ -504,6 +509,7 @@ export function startFakeOpenAI(opts: { port?: number; apiKey?: string } = {}): 
     const plain = (status: number, body: unknown) =>
       new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
     if (url.pathname === "/_admin/stats" && req.method === "GET") return plain(200, stats);
+    if (url.pathname === "/_admin/admitted" && req.method === "GET") return plain(200, admitted);
     if (url.pathname === "/_admin/reset" && req.method === "POST") {
       await req.body?.cancel();
       hangs.abort();
@@ -511,6 +517,7 @@ export function startFakeOpenAI(opts: { port?: number; apiKey?: string } = {}): 
       script = emptyScript();
       random = seededRandom(script.seed);
       stats = emptyStats();
+      admitted = [];
       requestsWindow = new Window();
       tokensWindow = new Window();
       return plain(200, { ok: true });
