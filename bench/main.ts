@@ -125,10 +125,16 @@ interface DrainResult {
   vectors_checked: number;
   vectors_wrong: number;
   /**
-   * Every 10 s from the commit: [seconds, tokens written so far, tokens the limit allowed so far]
-   * (the bound: with full windows at the start, tpm/60 per second).
+   * Every 10 s from the commit: [seconds, tokens written so far, tokens the provider admitted so
+   * far, tokens the limit allowed so far] (the bound: with full windows at the start, tpm/60 a
+   * second).
    */
-  timeline: Array<[number, number, number]>;
+  timeline: Array<[number, number, number, number]>;
+  /** When the provider admitted the first and the last request, from the commit. */
+  first_admission_s: number;
+  last_admission_s: number;
+  /** When the last request could have been admitted at the earliest: all tokens / (tpm/60). */
+  earliest_last_admission_s: number;
 }
 
 /**
@@ -200,13 +206,18 @@ async function drainHandsOff(b: Bench, n: number, prefill: boolean, seed: number
   const done = await b.sql`
     select (extract(epoch from completed_at) * 1000)::float8 as t, tokens from public.embedding_queue
     where status = 'completed' order by completed_at`;
-  const timeline: Array<[number, number, number]> = [];
-  let k = 0, acc = 0;
+  const admitted: Array<[number, number]> =
+    await (await fetch(`${new URL(b.fake.adminUrl).origin}/_admin/admitted`)).json();
+  const totalAdmitted = admitted.reduce((n, x) => n + x[1], 0);
+  const timeline: Array<[number, number, number, number]> = [];
+  let k = 0, acc = 0, ka = 0, accA = 0;
   for (let sec = 10; sec < seconds + 10; sec += 10) {
     while (k < done.length && Number(done[k].t) - t0 <= sec * 1000) acc += Number(done[k++].tokens ?? 0);
+    while (ka < admitted.length && admitted[ka][0] - t0 <= sec * 1000) accA += admitted[ka++][1];
     timeline.push([
       sec,
       acc,
+      accA,
       prefill ? Math.round((LIMITS.tpm / 60) * sec) : LIMITS.tpm * (Math.floor(sec / 60) + 1),
     ]);
   }
@@ -228,6 +239,9 @@ async function drainHandsOff(b: Bench, n: number, prefill: boolean, seed: number
     vectors_checked: v.checked,
     vectors_wrong: v.wrong,
     timeline,
+    first_admission_s: admitted.length ? r1((admitted[0][0] - t0) / 1000) : -1,
+    last_admission_s: admitted.length ? r1((admitted[admitted.length - 1][0] - t0) / 1000) : -1,
+    earliest_last_admission_s: r1(totalAdmitted / (LIMITS.tpm / 60)),
   };
   log(
     `  ${res.rows_per_s} rows/s in ${res.seconds} s = ${
