@@ -36,12 +36,19 @@ async function runTap(
     .spawn();
   const dec = new TextDecoder();
   let buf = "";
+  let fileFailed = 0; // `not ok` lines seen in the current pg_prove file
   const handle = (line: string) => {
     console.log(line);
+    if (/^\S+\.sql \.+/.test(line)) fileFailed = 0;
+    // pg_prove's count for a file, which includes tests that never ran (the file died early).
+    const summary = line.match(/^Failed (\d+)\/\d+ subtests/);
+    if (summary) tally.failed += Math.max(0, Number(summary[1]) - fileFailed);
     const m = line.match(indentOk);
     if (m) {
-      if (m[1]) tally.failed++;
-      else if (/# SKIP/i.test(line)) tally.skipped++;
+      if (m[1]) {
+        tally.failed++;
+        fileFailed++;
+      } else if (/# SKIP/i.test(line)) tally.skipped++;
       else tally.passed++;
     }
   };
@@ -55,6 +62,11 @@ async function runTap(
   }
   if (buf) handle(buf);
   return (await child.status).code;
+}
+
+/** A runner that failed without a counted failure (a crash, a type error) still counts one. */
+function noteExit(tally: Tally, failedBefore: number) {
+  if (tally.failed === failedBefore) tally.failed++;
 }
 
 async function main(): Promise<number> {
@@ -92,6 +104,7 @@ async function main(): Promise<number> {
       .filter((e) => e.name.endsWith(".sql")).map((e) => join("supabase/tests", e.name)).sort();
     if (sqlFiles.length) {
       const u = new URL(info.dbUrl);
+      const failedBefore = tally.failed;
       const code = await runTap(
         "pg_prove",
         [
@@ -110,7 +123,7 @@ async function main(): Promise<number> {
         tally,
         /^(?:.*\.sql \.+ )?(not )?ok \d+/,
       );
-      if (code !== 0) failures++;
+      if (code !== 0) noteExit(tally, failedBefore);
     }
 
     // Then the gateway and the pg_net worker: the seed's webhook call goes out and the
@@ -119,6 +132,7 @@ async function main(): Promise<number> {
     for (const [title, paths] of [["hands-off", ["tests/e2e/"]], ["all other", ["tests/"]]] as const) {
       console.log(`\n# deno test (${title})`);
       const ignoreE2e = title === "hands-off" ? [] : ["--ignore=tests/e2e/"];
+      const failedBefore = tally.failed;
       const code = await runTap(
         Deno.execPath(),
         [
@@ -134,7 +148,7 @@ async function main(): Promise<number> {
         tally,
         /^(not )?ok \d+/,
       );
-      if (code !== 0) failures++;
+      if (code !== 0) noteExit(tally, failedBefore);
     }
   } catch (e) {
     console.error(`\ntest run aborted: ${(e as Error).message}`);

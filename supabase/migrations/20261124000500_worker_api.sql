@@ -238,7 +238,7 @@ begin
         select q.id, q.record_id, i.hash, i.embedding
         from unnest($1::bigint[], $2::text[], $3::text[]) as i (id, hash, embedding)
         join public.embedding_queue q on q.id = i.id
-        where q.table_name = $4 and q.embedding_column = $5
+        where q.id = any ($1) and q.table_name = $4 and q.embedding_column = $5
           and q.status = 'processing' and q.locked_by = $6 and q.content_hash = i.hash
       ),
       written as (
@@ -259,25 +259,24 @@ begin
     v_written := v_written || v_batch;
   end loop;
 
+  -- The two queue updates select rows by primary key and read each job's values by its place
+  -- in the input arrays: no join, so no plan can loop over every job the worker holds (the
+  -- planner takes "held by this worker" for about one row).
   return query
-    with input as (
-      select i.id, i.hash, i.tokens, i.truncated, i.ord
-      from unnest(p_ids, p_hashes, p_tokens, p_truncated) with ordinality as i (id, hash, tokens, truncated, ord)
-    ),
-    done as (
+    with done as (
       update public.embedding_queue q set
         status = 'completed',
         completed_at = pg_catalog.now(),
         model = p_model,
         dimensions = p_dimensions,
-        tokens = input.tokens,
-        truncated = coalesce(input.truncated, false),
+        tokens = p_tokens[pg_catalog.array_position(p_ids, q.id)],
+        truncated = coalesce(p_truncated[pg_catalog.array_position(p_ids, q.id)], false),
         error_message = null,
         locked_by = null,
         locked_until = null
-      from input
-      where q.id = input.id and q.id = any (v_written)
-        and q.status = 'processing' and q.locked_by = p_worker and q.content_hash = input.hash
+      where q.id = any (v_written)
+        and q.status = 'processing' and q.locked_by = p_worker
+        and q.content_hash = p_hashes[pg_catalog.array_position(p_ids, q.id)]
       returning q.id
     ),
     stale as (
@@ -289,17 +288,18 @@ begin
         locked_by = null,
         locked_until = null,
         content_hash = null
-      from input
-      where q.id = input.id and not (q.id = any (v_written))
+      where q.id = any (p_ids) and not (q.id = any (v_written))
         and q.status = 'processing' and q.locked_by = p_worker
       returning q.id
     )
-    select input.id,
-           case when exists (select 1 from done where done.id = input.id) then 'completed'
-                when exists (select 1 from stale where stale.id = input.id) then 'stale'
+    select i.id,
+           case when d.id is not null then 'completed'
+                when st.id is not null then 'stale'
                 else 'lost' end
-    from input
-    order by input.ord;
+    from unnest(p_ids) with ordinality as i (id, ord)
+    left join done d on d.id = i.id
+    left join stale st on st.id = i.id
+    order by i.ord;
 
   perform pg_catalog.set_config('embed_queue.internal', v_internal, true);
 end

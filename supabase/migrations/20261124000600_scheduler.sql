@@ -44,6 +44,11 @@ language plpgsql volatile security invoker set search_path = ''
 as $$
 begin
   perform embed_queue.rescue();
+  -- A run whose process died never finishes its record: close it once no run can still be
+  -- alive (Supabase ends a request after 400 s at most).
+  update embed_queue.runs r set finished_at = pg_catalog.now(),
+    error = coalesce(r.error, 'abandoned: the function process ended before the run finished (see function logs)')
+  where r.finished_at is null and r.started_at < pg_catalog.now() - interval '15 minutes';
   if exists (
     select 1 from public.embedding_queue q
     where q.status = 'pending' and q.run_at <= pg_catalog.now()
@@ -54,7 +59,7 @@ begin
 end
 $$;
 comment on function embed_queue.tick() is
-  'Run by pg_cron (job embed-queue-tick): takes back expired leases, then calls the function if runnable work exists. Returns the pg_net request id or null.';
+  'Run by pg_cron (job embed-queue-tick): takes back expired leases, closes the records of runs whose process died, then calls the function if runnable work exists. Returns the pg_net request id or null.';
 
 create function embed_queue.tick_schedule()
 returns text

@@ -143,6 +143,12 @@ export class FakeDb implements QueueDb {
     );
   }
 
+  handOvers = 0;
+  handOver(): Promise<void> {
+    this.handOvers++;
+    return Promise.resolve();
+  }
+
   queueSecret(): Promise<string | null> {
     return Promise.resolve(this.secret);
   }

@@ -177,6 +177,7 @@ Deno.test("run: stops at the time budget and releases what it did not send", asy
   );
   assert.equal(s.stopped, "budget");
   assert.ok(s.completed > 0 && s.completed < 40, `some but not all (${s.completed})`);
+  assert.equal(db.handOvers, 0, "a manual run leaves the rest to its caller");
   assert.equal(s.released, 40 - s.completed);
   assert.equal(db.byStatus("processing").length, 0, "nothing left held");
   assert.equal(db.byStatus("pending").length, 40 - s.completed);
@@ -275,4 +276,25 @@ Deno.test("run: max_jobs stops claiming after that many (a paced drain)", async 
     opts({ batchSize: 4, maxJobs: 10 }),
   );
   assert.equal(s2.claimed, 10, "several lanes never claim past max_jobs together");
+});
+
+Deno.test("run: a background run out of time with work left calls the next run itself", async () => {
+  const db = new FakeDb(Array.from({ length: 40 }, (_, i) => `row ${i}`), DIMS);
+  const c = clock();
+  const { p } = provider(async () => {
+    await c.sleep(4000);
+    return ok();
+  });
+  const s = await runQueue(
+    { db, provider: p, config: { ...config, concurrency: 1, maxInputsPerRequest: 5 }, ...c, log: quiet },
+    opts({ trigger: "cron", batchSize: 40, timeBudgetMs: 10_000 }),
+  );
+  assert.equal(s.stopped, "budget");
+  assert.equal(db.handOvers, 1);
+  const empty = new FakeDb(["one"], DIMS);
+  await runQueue(
+    { db: empty, provider: provider(ok).p, config, ...clock(), log: quiet },
+    opts({ trigger: "cron" }),
+  );
+  assert.equal(empty.handOvers, 0, "no successor when the queue is empty");
 });

@@ -65,6 +65,8 @@ export interface QueueDb {
   finishRun(runId: number, stats: RunRecord): Promise<void>;
   pendingCount(tables?: string[]): Promise<number>;
   queueSecret(): Promise<string | null>;
+  /** Calls the function again through pg_net (embed_queue.invoke), as pg_cron would. */
+  handOver(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -140,6 +142,10 @@ export function createDb(dbUrl: string, opts: { max?: number } = {}): QueueDb {
     async queueSecret() {
       const [{ s }] = await sql`select embed_queue.queue_secret() as s`;
       return s ?? null;
+    },
+
+    async handOver() {
+      await sql`select embed_queue.invoke('cron')`;
     },
 
     async close() {

@@ -122,7 +122,8 @@ export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSumm
     stopped: "empty",
     error: null,
   };
-  let stop: RunSummary["stopped"] | null = null;
+  // Set from the lanes (closures), so declared without an initial narrowing to null.
+  let stop = null as RunSummary["stopped"] | null;
 
   s.run_id = opts.dryRun ? null : await db.startRun(worker, opts.trigger);
   log("run.start", { run_id: s.run_id, trigger: opts.trigger, worker, model: provider.model });
@@ -351,6 +352,11 @@ export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSumm
     s.estimated_cost_usd = Number((s.tokens * config.usdPerMillionTokens / 1e6).toFixed(8));
     s.duration_ms = Math.round(now() - started);
     s.pending = await db.pendingCount(opts.tables).catch(() => null);
+    // A background run that ran out of time with work left calls the next one itself, instead
+    // of leaving the rest to the next pg_cron tick (a minute on pg_cron 1.4).
+    if (s.stopped === "budget" && opts.trigger !== "manual" && (s.pending ?? 0) > 0) {
+      await db.handOver().then(() => log("run.hand_over", { run_id: s.run_id }), () => {});
+    }
     if (s.run_id !== null) {
       await db.finishRun(s.run_id, {
         claimed: s.claimed,
