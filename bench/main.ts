@@ -13,9 +13,8 @@
  *              --rows N  --runs R  --baseline-seconds S  --knob-sets "default;EMBED_QUEUE_TIME_BUDGET_MS=140000"
  *              --cold    also one drain from empty windows (the first minute's burst allowed)
  * db         N rows (default 50,000, 1,536 dimensions) through an instant provider, next to one
- *            plain UPDATE ... FROM of the same vector texts in the same run; each run also with
- *            the proposed complete() (bench/lib/proposals.ts, bench cluster only).
- *              --db-rows N  --db-runs R  --no-proposal
+ *            plain UPDATE ... FROM of the same vector texts in the same run.
+ *              --db-rows N  --db-runs R
  * cpu        CPU per 1,000 rows inside the function, by stage (bench/cpu.ts).
  * freshness  commit-to-readable latency of single-row inserts on an idle system.
  *              --fresh-count N  --fresh-gap-ms MS
@@ -33,7 +32,6 @@ import { guideScript, recipe } from "./baselines.ts";
 import { runCpu } from "./cpu.ts";
 import { fakeVector } from "../tests/fakes/fake_vector.ts";
 import { toPgvector } from "../supabase/functions/embed-queue/vectors.ts";
-import { useComplete } from "./lib/proposals.ts";
 
 const NAME = "bench";
 const DB_PORT = 57522;
@@ -49,7 +47,6 @@ interface Args {
   cold: boolean;
   dbRows: number;
   dbRuns: number;
-  proposal: boolean;
   freshCount: number;
   freshGapMs: number;
   out: string;
@@ -93,7 +90,6 @@ function parseArgs(a: string[]): Args {
     cold: a.includes("--cold"),
     dbRows: num("--db-rows", quick ? 5000 : 50_000),
     dbRuns: num("--db-runs", quick ? 1 : 3),
-    proposal: !a.includes("--no-proposal"),
     freshCount: num("--fresh-count", quick ? 10 : 50),
     freshGapMs: num("--fresh-gap-ms", 3000),
     out: get("--out") ?? `.cache/bench/bench-${stamp}.json`,
@@ -343,11 +339,7 @@ async function partCeiling(b: Bench, a: Args) {
 
 async function partDb(b: Bench, a: Args) {
   const results: Array<Awaited<ReturnType<typeof dbOnce>>> = [];
-  const variants: Array<"shipped" | "proposed"> = a.proposal ? ["shipped", "proposed"] : ["shipped"];
-  for (let run = 0; run < a.dbRuns; run++) {
-    for (const variant of variants) results.push(await dbOnce(b, a, run, variant));
-  }
-  await useComplete(b.sql, "shipped");
+  for (let run = 0; run < a.dbRuns; run++) results.push(await dbOnce(b, a, run, "shipped"));
   const of = (v: string) => results.filter((x) => x.complete === v);
   const summary = (v: string) => ({
     runs: of(v).length,
@@ -357,13 +349,12 @@ async function partDb(b: Bench, a: Args) {
     median_postgres_cpu_s: h.median(of(v).map((x) => x.cpu_seconds.postgres)),
     median_function_cpu_ms_per_1000_rows: h.median(of(v).map((x) => x.function_cpu_ms_per_1000_rows)),
   });
-  return { results, shipped: summary("shipped"), ...(a.proposal ? { proposed: summary("proposed") } : {}) };
+  return { results, shipped: summary("shipped") };
 }
 
-async function dbOnce(b: Bench, a: Args, run: number, variant: "shipped" | "proposed") {
+async function dbOnce(b: Bench, a: Args, run: number, variant: "shipped") {
   {
     log(`--- database-bound, run ${run + 1} of ${a.dbRuns}, complete() ${variant}: ${a.dbRows} rows`);
-    await useComplete(b.sql, variant);
     await h.stopProcessing(b);
     await h.clean(b);
     const rows = makeRows(a.dbRows, { seed: 4000 + run });
