@@ -108,13 +108,24 @@ function writeState(name: string, st: State) {
   Deno.writeTextFileSync(join(stateDir(name), "state.json"), JSON.stringify(st, null, 2) + "\n");
 }
 
-async function run(cmd: string, args: string[], opts: { asPostgres?: boolean; env?: Record<string, string>; cwd?: string } = {}) {
+async function run(
+  cmd: string,
+  args: string[],
+  opts: { asPostgres?: boolean; env?: Record<string, string>; cwd?: string } = {},
+) {
   let c = cmd, a = args;
   if (opts.asPostgres && isRoot) {
     c = "runuser";
     a = ["-u", "postgres", "--", cmd, ...args];
   }
-  const out = await new Deno.Command(c, { args: a, env: opts.env, cwd: opts.cwd ?? ROOT, stdin: "null", stdout: "piped", stderr: "piped" })
+  const out = await new Deno.Command(c, {
+    args: a,
+    env: opts.env,
+    cwd: opts.cwd ?? ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  })
     .output();
   const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
   return { ok: out.success, code: out.code, text };
@@ -179,10 +190,22 @@ async function initCluster(o: StackOptions, pgData: string) {
     await must("chown", ["-R", "postgres:postgres", join(pgData, "..")], "chown data folder");
   }
   Deno.chmodSync(pgData, 0o700);
-  await must(`${PG_BIN}/initdb`, [
-    "-D", pgData, "-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256",
-    `--pwfile=${pw}`, "--encoding=UTF8", "--locale=C.UTF-8",
-  ], "initdb", { asPostgres: true });
+  await must(
+    `${PG_BIN}/initdb`,
+    [
+      "-D",
+      pgData,
+      "-U",
+      "postgres",
+      "--auth-local=trust",
+      "--auth-host=scram-sha-256",
+      `--pwfile=${pw}`,
+      "--encoding=UTF8",
+      "--locale=C.UTF-8",
+    ],
+    "initdb",
+    { asPostgres: true },
+  );
   Deno.removeSync(pw);
   const conf = [
     "",
@@ -309,7 +332,9 @@ export async function up(opts: Partial<StackOptions> = {}): Promise<StackInfo> {
 
   if (!(await pgRunning(pgData))) {
     if (portInUse(o.dbPort)) {
-      throw new Error(`port ${o.dbPort} is already in use by another program: stop it, or choose another with --db-port`);
+      throw new Error(
+        `port ${o.dbPort} is already in use by another program: stop it, or choose another with --db-port`,
+      );
     }
     if (fresh) {
       log(o, `initdb (PostgreSQL ${PG_MAJOR})`);
@@ -317,9 +342,14 @@ export async function up(opts: Partial<StackOptions> = {}): Promise<StackInfo> {
     }
     writeState(o.name, st);
     log(o, `starting PostgreSQL on 127.0.0.1:${o.dbPort}`);
-    await must(`${PG_BIN}/pg_ctl`, ["-D", pgData, "-l", join(pgData, "server.log"), "-w", "-t", "60", "start"], "pg_ctl start", {
-      asPostgres: true,
-    });
+    await must(
+      `${PG_BIN}/pg_ctl`,
+      ["-D", pgData, "-l", join(pgData, "server.log"), "-w", "-t", "60", "start"],
+      "pg_ctl start",
+      {
+        asPostgres: true,
+      },
+    );
   }
   writeState(o.name, st);
 
@@ -351,15 +381,26 @@ export async function startServices(opts: Partial<StackOptions>, inf?: StackInfo
   const gwPidFile = join(dir, "gateway.pid");
   if (!pidAlive(readPid(gwPidFile))) {
     if (portInUse(o.apiPort)) {
-      throw new Error(`port ${o.apiPort} is already in use by another program: stop it, or choose another with --api-port`);
+      throw new Error(
+        `port ${o.apiPort} is already in use by another program: stop it, or choose another with --api-port`,
+      );
     }
     const envFile = join(ROOT, "supabase/functions/.env");
     const args = [
-      DENO, "run", "-A", "--config", join(ROOT, "deno.json"), join(ROOT, "local/gateway.ts"),
-      "--port", String(o.apiPort),
-      "--functions-dir", join(ROOT, "supabase/functions"),
-      "--config", join(ROOT, "supabase/config.toml"),
-      "--state-dir", dir,
+      DENO,
+      "run",
+      "-A",
+      "--config",
+      join(ROOT, "deno.json"),
+      join(ROOT, "local/gateway.ts"),
+      "--port",
+      String(o.apiPort),
+      "--functions-dir",
+      join(ROOT, "supabase/functions"),
+      "--config",
+      join(ROOT, "supabase/config.toml"),
+      "--state-dir",
+      dir,
     ];
     if (exists(envFile)) args.push("--env-file", envFile);
     const logFile = join(dir, "logs/gateway.log");
@@ -380,7 +421,14 @@ export async function startServices(opts: Partial<StackOptions>, inf?: StackInfo
   if (!pidAlive(readPid(nwPidFile))) {
     const logFile = join(dir, "logs/net_worker.log");
     const pid = spawnDetached("net_worker", logFile, [
-      DENO, "run", "-A", "--config", join(ROOT, "deno.json"), join(ROOT, "local/net_worker.ts"), "--db-url", inf.dbUrl,
+      DENO,
+      "run",
+      "-A",
+      "--config",
+      join(ROOT, "deno.json"),
+      join(ROOT, "local/net_worker.ts"),
+      "--db-url",
+      inf.dbUrl,
     ], passThroughEnv());
     Deno.writeTextFileSync(nwPidFile, `${pid}\n`);
     log(o, "pg_net worker started");
@@ -443,7 +491,9 @@ export async function down(opts: Partial<StackOptions> = {}) {
   await stopServices(o);
   const st = readState(o.name);
   if (st && await pgRunning(st.pgData)) {
-    await must(`${PG_BIN}/pg_ctl`, ["-D", st.pgData, "-m", "fast", "-w", "stop"], "pg_ctl stop", { asPostgres: true });
+    await must(`${PG_BIN}/pg_ctl`, ["-D", st.pgData, "-m", "fast", "-w", "stop"], "pg_ctl stop", {
+      asPostgres: true,
+    });
     log(o, "PostgreSQL stopped");
   }
 }
@@ -457,9 +507,23 @@ export async function restartDatabase(opts: Partial<StackOptions> & { mode?: "fa
   const o = { ...DEFAULTS, ...opts };
   const st = readState(o.name);
   if (!st) throw new Error(`stack "${o.name}" does not exist`);
-  await must(`${PG_BIN}/pg_ctl`, [
-    "-D", st.pgData, "-l", join(st.pgData, "server.log"), "-m", opts.mode ?? "fast", "-w", "-t", "60", "restart",
-  ], "pg_ctl restart", { asPostgres: true });
+  await must(
+    `${PG_BIN}/pg_ctl`,
+    [
+      "-D",
+      st.pgData,
+      "-l",
+      join(st.pgData, "server.log"),
+      "-m",
+      opts.mode ?? "fast",
+      "-w",
+      "-t",
+      "60",
+      "restart",
+    ],
+    "pg_ctl restart",
+    { asPostgres: true },
+  );
   log(o, `PostgreSQL restarted (${opts.mode ?? "fast"})`);
 }
 
@@ -524,7 +588,9 @@ function parseArgs(args: string[]): { cmd: string; o: Partial<StackOptions>; jso
     const a = args[i];
     const num = (flag: string) => {
       const n = Number(args[++i]);
-      if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`${flag} needs a port number, got '${args[i] ?? ""}'`);
+      if (!Number.isInteger(n) || n < 1 || n > 65535) {
+        throw new Error(`${flag} needs a port number, got '${args[i] ?? ""}'`);
+      }
       return n;
     };
     if (a === "--name") o.name = args[++i];
@@ -539,7 +605,8 @@ function parseArgs(args: string[]): { cmd: string; o: Partial<StackOptions>; jso
   return { cmd, o, json };
 }
 
-const USAGE = `usage: stack <up|down|status|reset|env> [--name dev] [--db-port 54322] [--api-port 54321] [--no-functions] [--json]
+const USAGE =
+  `usage: stack <up|down|status|reset|env> [--name dev] [--db-port 54322] [--api-port 54321] [--no-functions] [--json]
   up      start PostgreSQL, apply migrations and seed with the Supabase CLI, start the functions gateway and the pg_net worker
   down    stop everything this stack started (no process is left)
   status  what is running, with URLs and keys

@@ -22,13 +22,35 @@ async function supabase(args: string[]) {
 }
 
 Deno.test({ name: "supabase db lint: no schema errors in public and embed_queue", ignore }, async () => {
-  const r = await supabase(["db", "lint", "--db-url", DB_URL!, "--schema", "public,embed_queue", "--level", "warning"]);
+  const r = await supabase([
+    "db",
+    "lint",
+    "--db-url",
+    DB_URL!,
+    "--schema",
+    "public,embed_queue",
+    "--level",
+    "warning",
+  ]);
   assert.equal(r.code, 0, r.text);
   assert.match(r.text, /No schema errors found/);
 });
 
-Deno.test({ name: "supabase db advisors --type security: no issues at warn level or above", ignore }, async () => {
-  const r = await supabase(["db", "advisors", `--remote=${DB_URL}`, "--type", "security", "--level", "warn", "--fail-on", "warn"]);
-  assert.equal(r.code, 0, r.text);
-  assert.match(r.text, /No issues found/);
-});
+Deno.test(
+  { name: "supabase db advisors --type security: no issues at warn level or above", ignore },
+  async () => {
+    const r = await supabase([
+      "db",
+      "advisors",
+      `--remote=${DB_URL}`,
+      "--type",
+      "security",
+      "--level",
+      "warn",
+      "--fail-on",
+      "warn",
+    ]);
+    assert.equal(r.code, 0, r.text);
+    assert.match(r.text, /No issues found/);
+  },
+);
