@@ -298,3 +298,25 @@ Deno.test("run: a background run out of time with work left calls the next run i
   );
   assert.equal(empty.handOvers, 0, "no successor when the queue is empty");
 });
+
+Deno.test("run: a 429 whose retry-after outlasts the budget releases the rest and hands over", async () => {
+  const db = new FakeDb(Array.from({ length: 10 }, (_, i) => `row ${i}`), DIMS);
+  const { p, calls } = provider(() =>
+    new ProviderError("rate_limited", "slow down", { status: 429, retryAfterMs: 30_000 })
+  );
+  const s = await runQueue(
+    { db, provider: p, config: { ...config, concurrency: 1 }, ...clock(), log: quiet },
+    opts({ trigger: "webhook", timeBudgetMs: 10_000 }),
+  );
+  assert.equal(calls.length, 1);
+  assert.equal(s.stopped, "budget");
+  assert.equal(s.rate_limited, 1);
+  assert.equal(s.failed + s.retried_later, 0, "no job is failed for a rate limit");
+  assert.equal(s.released, 10);
+  for (const j of db.jobs.values()) {
+    assert.equal(j.status, "pending");
+    assert.equal(j.attempts, 0, "attempt refunded");
+    assert.equal(j.delayed, false, "runnable at once by the next run");
+  }
+  assert.equal(db.handOvers, 1, "the next run is called");
+});

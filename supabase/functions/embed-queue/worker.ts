@@ -5,7 +5,8 @@
  *
  * Failure handling, by the kind of the provider's error (errors.ts):
  * - rate_limited: everyone pauses for retry-after and the request is sent again; if the budget
- *   runs out first its jobs are rescheduled without spending an attempt;
+ *   runs out first, the run stops, its unsent jobs are released without spending an attempt,
+ *   and (cron or webhook) it calls the next run;
  * - retryable (5xx, timeouts): retried in the run with backoff, then failed back to the queue
  *   (the attempt spent at claim stays spent; the queue backs off further);
  * - bad_request: the request is split (around the input the provider named, else in halves)
@@ -153,18 +154,8 @@ export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSumm
     }
   }
 
-  const failuresFor = (
-    req: ProviderRequest,
-    kind: JobFailure["kind"],
-    error: string,
-    retryAfterMs?: number,
-  ) =>
-    req.owners.flat().map((id) => ({
-      id,
-      kind,
-      error,
-      ...(retryAfterMs ? { retry_after_ms: retryAfterMs } : {}),
-    }));
+  const failuresFor = (req: ProviderRequest, kind: JobFailure["kind"], error: string): JobFailure[] =>
+    req.owners.flat().map((id) => ({ id, kind, error }));
 
   function split(req: ProviderRequest, at?: number): ProviderRequest[] {
     const parts: Array<[number, number]> = at !== undefined && at >= 0 && at < req.inputs.length
@@ -264,8 +255,14 @@ export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSumm
             s.rate_limited++;
             const wait = pe.retryAfterMs ?? 1000;
             limiter.pauseFor(wait);
-            if (now() + wait < batchDeadline - MARGIN_MS) tasks.unshift(task);
-            else await failJobs(failuresFor(req, "rate_limited", message, wait));
+            tasks.unshift(task);
+            if (now() + wait >= batchDeadline - MARGIN_MS) {
+              // Out of time before the provider takes more: stop here. What is unsent is
+              // released (attempt refunded, runnable at once) and the next run, called by
+              // this one, sends it when the provider allows.
+              stop ??= "budget";
+              return;
+            }
             break;
           }
           case "retryable": {
