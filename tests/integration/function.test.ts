@@ -6,8 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { adminReset, adminScript, adminStats } from "../fakes/openai_process.ts";
-import { db, env, ignore, invoke, isVectorOf, makeUser, waitFor } from "./helpers.ts";
+import { adminScript, adminStats } from "../fakes/openai_process.ts";
+import { db, env, ignore, invoke, isVectorOf, scenario, waitFor } from "./helpers.ts";
 
 const sha256 = async (s: string) =>
   Array.from(new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(s))))
@@ -52,49 +52,40 @@ Deno.test({ name: "function: no or wrong credential gets 401 and changes nothing
   }
 });
 
-Deno.test({ name: "function: four concurrent runs never send the same job twice", ignore }, async () => {
-  const sql = db();
-  await adminReset(env.fakeAdminUrl);
-  try {
-    const user = await makeUser(sql);
-    const tag = crypto.randomUUID();
-    const titles = Array.from({ length: 400 }, (_, i) => `concurrency ${tag} row ${i}`);
-    await adminScript(env.fakeAdminUrl, { latency_ms: 50 });
-    await sql`insert into public.sessions (user_id, title) select ${user}, unnest(${
-      sql.array(titles)
-    }::text[])`;
-    const runs = await Promise.all(
-      Array.from(
-        { length: 4 },
-        () => invoke({ tables: ["sessions"], batch_size: 25, time_budget_ms: 60_000 }),
-      ),
-    );
-    for (const r of runs) assert.equal(r.status, 200, JSON.stringify(r.body));
-    await drain();
-    const rows =
-      await sql`select title, title_embedding::text as v from public.sessions where user_id = ${user}`;
-    assert.equal(rows.length, 400);
-    for (const r of rows) assert.ok(isVectorOf(r.v, r.title), `vector of "${r.title}"`);
-    const stats = await adminStats(env.fakeAdminUrl);
-    for (const t of titles) {
-      assert.equal(stats.inputs_by_text_hash[await sha256(t)], 1, "each text sent exactly once");
-    }
-    const claimedTotal = runs.reduce((n, r) => n + Number(r.body.claimed), 0);
-    assert.ok(claimedTotal <= 400, "no job claimed by two of these runs");
-  } finally {
-    await adminReset(env.fakeAdminUrl);
-    await sql.end();
-  }
-});
+Deno.test(
+  { name: "function: four concurrent runs never send the same job twice", ignore },
+  () =>
+    scenario(async ({ sql, user, tag }) => {
+      const titles = Array.from({ length: 400 }, (_, i) => `concurrency ${tag} row ${i}`);
+      await adminScript(env.fakeAdminUrl, { latency_ms: 50 });
+      await sql`insert into public.sessions (user_id, title) select ${user}, unnest(${
+        sql.array(titles)
+      }::text[])`;
+      const runs = await Promise.all(
+        Array.from(
+          { length: 4 },
+          () => invoke({ tables: ["sessions"], batch_size: 25, time_budget_ms: 60_000 }),
+        ),
+      );
+      for (const r of runs) assert.equal(r.status, 200, JSON.stringify(r.body));
+      await drain();
+      const rows =
+        await sql`select title, title_embedding::text as v from public.sessions where user_id = ${user}`;
+      assert.equal(rows.length, 400);
+      for (const r of rows) assert.ok(isVectorOf(r.v, r.title), `vector of "${r.title}"`);
+      const stats = await adminStats(env.fakeAdminUrl);
+      for (const t of titles) {
+        assert.equal(stats.inputs_by_text_hash[await sha256(t)], 1, "each text sent exactly once");
+      }
+      const claimedTotal = runs.reduce((n, r) => n + Number(r.body.claimed), 0);
+      assert.ok(claimedTotal <= 400, "no job claimed by two of these runs");
+    }),
+);
 
 Deno.test(
   { name: "function: a poisoned input fails alone; the guide's retry runs it again", ignore },
-  async () => {
-    const sql = db();
-    await adminReset(env.fakeAdminUrl);
-    try {
-      const user = await makeUser(sql);
-      const tag = crypto.randomUUID();
+  () =>
+    scenario(async ({ sql, user, tag }) => {
       const poison = `POISON-${tag}`;
       await adminScript(env.fakeAdminUrl, { poison });
       const titles = Array.from({ length: 12 }, (_, i) => i === 7 ? `bad ${poison} row` : `good ${tag} ${i}`);
@@ -130,21 +121,13 @@ Deno.test(
       where s.user_id = ${user} and s.title like ${"%" + poison + "%"}`;
       assert.equal(after.status, "completed");
       assert.ok(isVectorOf(after.v, after.title));
-    } finally {
-      await adminReset(env.fakeAdminUrl);
-      await sql.end();
-    }
-  },
+    }),
 );
 
 Deno.test(
   { name: "function: rows edited during a drain end with the vector of their final content", ignore },
-  async () => {
-    const sql = db();
-    await adminReset(env.fakeAdminUrl);
-    try {
-      const user = await makeUser(sql);
-      const tag = crypto.randomUUID();
+  () =>
+    scenario(async ({ sql, user, tag }) => {
       await adminScript(env.fakeAdminUrl, { latency_ms: 300 });
       const ids = (await sql`
       insert into public.sessions (user_id, title)
@@ -171,22 +154,14 @@ Deno.test(
         );
       }
       assert.equal(rows.filter((r) => r.title.includes(" v3 ")).length, 20);
-    } finally {
-      await adminReset(env.fakeAdminUrl);
-      await sql.end();
-    }
-  },
+    }),
 );
 
 Deno.test({
   name: "function: a function process killed mid-batch loses nothing once its lease expires",
   ignore,
-}, async () => {
-  const sql = db();
-  await adminReset(env.fakeAdminUrl);
-  try {
-    const user = await makeUser(sql);
-    const tag = crypto.randomUUID();
+}, () =>
+  scenario(async ({ sql, user, tag }) => {
     await adminScript(env.fakeAdminUrl, { latency_ms: 5000 });
     await sql`insert into public.sessions (user_id, title)
               select ${user}, 'crash ' || ${tag} || ' ' || g from generate_series(1, 30) g`;
@@ -223,8 +198,4 @@ Deno.test({
       assert.equal(row.status, "completed");
       assert.ok(isVectorOf(row.v, row.title));
     }
-  } finally {
-    await adminReset(env.fakeAdminUrl);
-    await sql.end();
-  }
-});
+  }));

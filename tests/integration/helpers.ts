@@ -1,6 +1,7 @@
 /** Shared by the integration tests: the test stack's URLs, keys and small waiting helpers. */
 import postgres from "postgres";
 import { fakeVector } from "../fakes/fake_vector.ts";
+import { adminReset } from "../fakes/openai_process.ts";
 
 export const env = {
   dbUrl: Deno.env.get("EQ_TEST_DB_URL") ?? "",
@@ -67,4 +68,21 @@ export async function makeUser(sql: postgres.Sql): Promise<string> {
   const id = crypto.randomUUID();
   await sql`insert into auth.users (id, email) values (${id}, ${`t-${id}@example.test`})`;
   return id;
+}
+
+/**
+ * A test's own world: a connection, a user of its own, a unique tag for its texts, and the
+ * test server's script reset before and after.
+ */
+export async function scenario(
+  f: (ctx: { sql: postgres.Sql; user: string; tag: string }) => Promise<void>,
+): Promise<void> {
+  const sql = db();
+  await adminReset(env.fakeAdminUrl);
+  try {
+    await f({ sql, user: await makeUser(sql), tag: crypto.randomUUID() });
+  } finally {
+    await adminReset(env.fakeAdminUrl);
+    await sql.end();
+  }
 }
