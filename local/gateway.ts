@@ -156,6 +156,17 @@ export function startGateway(args: Args) {
 
   const jwtSecret = Deno.env.get("JWT_SECRET") ?? JWT_SECRET;
 
+  async function exitedWithin(r: Running, ms: number) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      r.child.status.then(() => r.exited = true),
+      new Promise((res) => timer = setTimeout(res, ms)),
+    ]);
+    clearTimeout(timer);
+  }
+
+  const refused = (e: unknown) => /Connection refused/i.test(String((e as Error)?.cause ?? e));
+
   async function handle(req: Request): Promise<Response> {
     const url = new URL(req.url);
     if (url.pathname === "/health") return json(200, { ok: true });
@@ -173,23 +184,33 @@ export function startGateway(args: Args) {
       if (!token) return json(401, { msg: "Error: Missing authorization header" });
       if (!(await verifyJwt(token, jwtSecret))) return json(401, { msg: "Invalid JWT" });
     }
-    const r = ensure(name);
-    try {
-      await r.ready;
-    } catch {
-      return json(503, { code: "BOOT_ERROR", message: "Function failed to start (please check logs)" });
-    }
-    const target = `http://127.0.0.1:${r.port}${m[2] ?? "/"}${url.search}`;
-    try {
-      const res = await fetch(target, {
-        method: req.method,
-        headers: req.headers,
-        body: req.body,
-        signal: req.signal,
-      });
-      return new Response(res.body, { status: res.status, headers: res.headers });
-    } catch {
-      return json(502, { code: "WORKER_ERROR", message: "Function exited before responding" });
+    // Function requests are small; buffering the body lets a request that never reached a dead
+    // process be sent again to its replacement, as the edge runtime boots a new worker.
+    const body = req.body ? new Uint8Array(await req.arrayBuffer()) : undefined;
+    for (let attempt = 0;; attempt++) {
+      const r = ensure(name);
+      try {
+        await r.ready;
+      } catch {
+        return json(503, { code: "BOOT_ERROR", message: "Function failed to start (please check logs)" });
+      }
+      const target = `http://127.0.0.1:${r.port}${m[2] ?? "/"}${url.search}`;
+      try {
+        const res = await fetch(target, {
+          method: req.method,
+          headers: req.headers,
+          body,
+          signal: req.signal,
+        });
+        return new Response(res.body, { status: res.status, headers: res.headers });
+      } catch (e) {
+        if (req.signal.aborted) return json(499, { message: "client closed request" });
+        // The process may have died a moment ago without its exit being seen yet: wait for it,
+        // so that this or the next request starts a new one instead of hitting the dead port.
+        await exitedWithin(r, 2_000);
+        if (attempt === 0 && r.exited && refused(e)) continue;
+        return json(502, { code: "WORKER_ERROR", message: "Function exited before responding" });
+      }
     }
   }
 
