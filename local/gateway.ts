@@ -165,6 +165,10 @@ export function startGateway(args: Args) {
     clearTimeout(timer);
   }
 
+  // No pooled connections to function processes: a pooled connection to a process that has just
+  // died fails in ways that do not say whether the request was delivered; a new connection to a
+  // dead process is refused, which says it was not.
+  const upstream = Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
   const refused = (e: unknown) => /Connection refused/i.test(String((e as Error)?.cause ?? e));
 
   async function handle(req: Request): Promise<Response> {

@@ -138,6 +138,18 @@ Deno.test("gateway: JWT enforced, env passed, waitUntil, errors contained", asyn
     assert.equal(r.status, 200, "gateway still serves after the function exited");
     const again = await r.json();
     assert.notEqual(again.pid, pid1, "a new function process");
+    // Killed with no pause before the next request: the gateway has not seen the exit yet when
+    // the request arrives, and must still start a new process rather than answer 502.
+    Deno.kill(again.pid, "SIGKILL");
+    r = await fetch(url, {
+      method: "POST",
+      headers: { authorization: `Bearer ${await anonKey()}` },
+      body: "x",
+    });
+    assert.equal(r.status, 200, "a request right after a hard kill reaches a new process");
+    const third = await r.json();
+    assert.notEqual(third.pid, again.pid);
+    assert.equal(third.body, "x", "the body is sent again intact");
     r = await fetch(`${gw.base}/health`);
     assert.equal(r.status, 200);
     await r.body?.cancel();
