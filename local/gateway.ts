@@ -211,7 +211,7 @@ export function startGateway(args: Args) {
         if (req.signal.aborted) return json(499, { message: "client closed request" });
         // The process may have died a moment ago without its exit being seen yet: wait for it,
         // so that this or the next request starts a new one instead of hitting the dead port.
-        await exitedWithin(r, 2_000);
+        await exitedWithin(r, 5_000);
         if (attempt === 0 && r.exited && refused(e)) continue;
         return json(502, { code: "WORKER_ERROR", message: "Function exited before responding" });
       }

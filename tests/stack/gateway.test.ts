@@ -67,6 +67,20 @@ async function startGateway() {
   };
 }
 
+/** Until the process is dead: a zombie (state Z) or gone. */
+async function waitDead(pid: number) {
+  for (let i = 0; i < 1000; i++) {
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+      if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) return;
+    } catch {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  throw new Error(`process ${pid} did not die`);
+}
+
 Deno.test("gateway: env file and verify_jwt parsing", () => {
   assert.deepEqual(parseEnvFile("A=1\n# c\nexport B='x y'\nC=\"q\" # note\nD=v # note\n\nbad line"), {
     A: "1",
@@ -138,9 +152,12 @@ Deno.test("gateway: JWT enforced, env passed, waitUntil, errors contained", asyn
     assert.equal(r.status, 200, "gateway still serves after the function exited");
     const again = await r.json();
     assert.notEqual(again.pid, pid1, "a new function process");
-    // Killed with no pause before the next request: the gateway has not seen the exit yet when
-    // the request arrives, and must still start a new process rather than answer 502.
+    // Killed, and called as soon as the process is dead (a zombie its parent, the gateway, may
+    // not have reaped yet): the gateway has not seen the exit, and must still start a new
+    // process rather than answer 502. (A request that races the kill itself may get 502: it
+    // may have been delivered, as with a request in flight.)
     Deno.kill(again.pid, "SIGKILL");
+    await waitDead(again.pid);
     r = await fetch(url, {
       method: "POST",
       headers: { authorization: `Bearer ${await anonKey()}` },
