@@ -205,6 +205,7 @@ export function startGateway(args: Args) {
           headers: req.headers,
           body,
           signal: req.signal,
+          client: upstream,
         });
         return new Response(res.body, { status: res.status, headers: res.headers });
       } catch (e) {
