@@ -94,8 +94,10 @@ begin
 
   select coalesce(p_lease_seconds, s.lease_seconds) into v_lease from embed_queue.settings s;
 
-  -- Take runnable jobs oldest first; jobs another worker is taking right now are skipped.
-  with picked as (
+  -- Take runnable jobs oldest first; jobs another worker is taking right now are skipped. The
+  -- row locks hold them for this transaction; each job row is then written once, below.
+  select coalesce(pg_catalog.array_agg(picked.id), '{}') into v_ids
+  from (
     select q.id
     from public.embedding_queue q
     where q.status = 'pending'
@@ -104,21 +106,11 @@ begin
     order by q.run_at, q.id
     limit p_limit
     for update skip locked
-  ),
-  taken as (
-    update public.embedding_queue q set
-      status = 'processing',
-      locked_by = p_worker,
-      locked_until = pg_catalog.now() + pg_catalog.make_interval(secs => v_lease),
-      attempts = q.attempts + 1
-    from picked
-    where q.id = picked.id
-    returning q.id
-  )
-  select coalesce(pg_catalog.array_agg(taken.id), '{}') into v_ids from taken;
+  ) as picked;
 
-  -- Read the current content from each source row (one statement per target): rows gone or
-  -- soft-deleted lose their job; empty content is skipped; the rest get their content_hash.
+  -- Per target, one statement reads each source row's current content and leases the job with
+  -- it and its hash: rows gone or soft-deleted lose their job; empty content is skipped (no
+  -- attempt counted); the rest become processing for p_worker with the attempt counted.
   for v_target in
     select t.* from embed_queue.targets t
     where exists (
@@ -143,29 +135,30 @@ begin
         content = src.content,
         content_hash = case when embed_queue.is_blank(src.content) then null
                             else pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(src.content, 'UTF8')), 'hex') end,
-        status = case when embed_queue.is_blank(src.content) then 'skipped' else q.status end,
+        status = case when embed_queue.is_blank(src.content) then 'skipped' else 'processing' end,
         error_message = case when embed_queue.is_blank(src.content) then 'content is empty: nothing to embed'
                              else q.error_message end,
-        attempts = case when embed_queue.is_blank(src.content) then greatest(q.attempts - 1, 0)
-                        else q.attempts end,
-        locked_by = case when embed_queue.is_blank(src.content) then null else q.locked_by end,
-        locked_until = case when embed_queue.is_blank(src.content) then null else q.locked_until end
+        attempts = case when embed_queue.is_blank(src.content) then q.attempts else q.attempts + 1 end,
+        locked_by = case when embed_queue.is_blank(src.content) then null else $4 end,
+        locked_until = case when embed_queue.is_blank(src.content) then null
+                            else pg_catalog.now() + pg_catalog.make_interval(secs => $5) end
       from src
       where q.id = src.id and src.found and not src.deleted
     $f$,
       v_target.pk_column, embed_queue.deleted_sql(v_target, 's'), embed_queue.content_sql(v_target, 's'),
       v_target.schema_name, v_target.table_name, v_target.pk_type, v_target.pk_type)
-    using v_ids, v_target.queue_table, v_target.embedding_column;
+    using v_ids, v_target.queue_table, v_target.embedding_column, p_worker, v_lease;
   end loop;
 
   -- Jobs naming no registered target cannot be done: say so instead of retrying forever.
   update public.embedding_queue q set
     status = 'failed',
+    attempts = q.attempts + 1,
     error_message = pg_catalog.format('no target is registered for %s.%s: see embed_queue.targets', q.table_name, q.embedding_column),
     locked_by = null,
     locked_until = null
   where q.id = any (v_ids)
-    and q.status = 'processing'
+    and q.status = 'pending'
     and not exists (
       select 1 from embed_queue.targets t
       where t.queue_table = q.table_name and t.embedding_column = q.embedding_column
