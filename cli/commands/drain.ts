@@ -110,7 +110,7 @@ export async function drain(ctx: Ctx): Promise<number> {
         t.pending = s.pending;
         show();
         if (s.stopped === "auth") {
-          authError = s.error ?? "the embeddings provider refused the function's API key";
+          authError = s.error ?? "its key or account was refused";
           break;
         }
         if (s.pending === 0) break;
@@ -154,7 +154,9 @@ export async function drain(ctx: Ctx): Promise<number> {
         extra,
       })
     ) console.log(line);
-    if (authError) throw new CliError(`the function's embeddings provider refused its key: ${authError}`);
+    if (authError) {
+      throw new CliError(`the embeddings provider refused the function's requests: ${authError}`);
+    }
     if (ctx.signal.aborted) return 130;
     if (t.failed > 0) {
       console.error(`${t.failed} job(s) failed: see \`status\` for the errors, then \`retry\``);

@@ -24,7 +24,7 @@ import { fakeVector } from "./fake_vector.ts";
 
 /** One scripted answer, consumed by the next authenticated embeddings request. */
 export type FailStep =
-  | { status: number; retry_after_ms?: number; message?: string }
+  | { status: number; retry_after_ms?: number; message?: string; code?: string }
   /** No answer until the admin reset or the server closes; the client's timeout ends it. */
   | { hang: true };
 
@@ -375,6 +375,14 @@ export function startFakeOpenAI(opts: { port?: number; apiKey?: string } = {}): 
       }
     }
     if (step) {
+      if (step.status === 429 && step.code === "insufficient_quota") {
+        // OpenAI's answer for an account out of credit: a 429 with no retry-after.
+        return apiError(
+          429,
+          "You exceeded your current quota, please check your plan and billing details.",
+          { type: "insufficient_quota", code: "insufficient_quota" },
+        );
+      }
       const headers = step.status === 429 ? retryHeaders(step.retry_after_ms ?? 1000) : {};
       const message = step.message ??
         (step.status === 429

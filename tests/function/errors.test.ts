@@ -37,10 +37,11 @@ function apiError(
   message: string,
   headers: Record<string, string> = {},
   param: string | null = null,
+  code: string | null = null,
 ) {
   return APIError.generate(
     status,
-    { error: { message, type: "x", param, code: null } },
+    { error: { message, type: code ?? "x", param, code } },
     undefined,
     new Headers(headers),
   );
@@ -57,6 +58,12 @@ Deno.test("toProviderError maps the openai SDK's errors by status and class", ()
       retryAfterMs: 3000,
     }],
     [apiError(401, "Incorrect API key provided: sk-abc***wxyz"), "auth", { status: 401 }],
+    // Out of credit: a 429 that waiting cannot fix stops the run like a bad key.
+    [apiError(429, "You exceeded your current quota", {}, null, "insufficient_quota"), "auth", {
+      status: 429,
+      retryAfterMs: undefined,
+    }],
+    [apiError(429, "Rate limit reached", {}, null, "rate_limit_exceeded"), "rate_limited", { status: 429 }],
     [apiError(500, "The server had an error"), "retryable", { status: 500 }],
     [apiError(503, "overloaded"), "retryable", { status: 503 }],
     [apiError(400, "Invalid 'input[3]': rejected"), "bad_request", { status: 400, badInputIndex: 3 }],
@@ -139,6 +146,7 @@ Deno.test("operatorMessage: short, says what to check, never carries user or pro
       /authentication failed \(401\): check OPENAI_API_KEY/,
     ],
     [new ProviderError("auth", userText, { status: 403 }), /access denied \(403\)/],
+    [new ProviderError("auth", userText, { status: 429 }), /quota exhausted \(429 insufficient_quota\)/],
     [new ProviderError("bad_request", userText, { status: 404 }), /EMBEDDING_MODEL and OPENAI_BASE_URL/],
     [
       new ProviderError("rate_limited", userText, { status: 429, retryAfterMs: 1500 }),

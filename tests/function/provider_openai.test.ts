@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { type Config, loadConfig } from "../../supabase/functions/embed-queue/config.ts";
-import { ProviderError } from "../../supabase/functions/embed-queue/errors.ts";
+import { operatorMessage, ProviderError } from "../../supabase/functions/embed-queue/errors.ts";
 import { createProvider } from "../../supabase/functions/embed-queue/provider.ts";
 import { countTokens } from "../../supabase/functions/embed-queue/tokens.ts";
 import { fakeVector } from "../fakes/fake_vector.ts";
@@ -112,6 +112,19 @@ Deno.test("openai provider: a bad key is kind auth (401)", async () => {
       assert.equal(e.status, 401);
       assert.ok(!e.message.includes("0123456789"), e.message);
     });
+  });
+});
+
+Deno.test("openai provider: a 429 insufficient_quota is kind auth, not a rate limit to wait out", async () => {
+  await withFake(async (fake, cfg) => {
+    const p = createProvider(cfg({}));
+    await adminScript(fake.baseUrl, { fail: [{ status: 429, code: "insufficient_quota" }, { status: 429 }] });
+    await rejectsWith(p.embed(["x"]), (e) => {
+      assert.equal(e.kind, "auth");
+      assert.equal(e.status, 429);
+      assert.match(operatorMessage(e), /quota exhausted/);
+    });
+    await rejectsWith(p.embed(["x"]), (e) => assert.equal(e.kind, "rate_limited", "a plain 429 still waits"));
   });
 });
 

@@ -5,7 +5,9 @@
  *
  * - retryable:    the same request may succeed later (5xx, 408, 409, timeouts, connection errors)
  * - rate_limited: 429; wait (retryAfterMs when the provider said) and the attempt is refunded
- * - auth:         401/403; no job can succeed until the operator fixes the key
+ * - auth:         401/403, or a 429 that says the account's quota is spent (`insufficient_quota`:
+ *                 waiting does not help); no job can succeed until the operator fixes the key or
+ *                 the account, so the run stops and no attempt is spent
  * - bad_request:  400/404/413/422; the request as sent will never succeed
  * - permanent:    other 4xx, or an answer we must not write (e.g. a vector of the wrong length)
  */
@@ -53,6 +55,12 @@ export function classifyStatus(status: number): ErrorKind {
   return "retryable";
 }
 
+/** OpenAI's 429 for an account out of credit or over its spend limit, by its code or type. */
+function isQuotaExhausted(e: APIError): boolean {
+  const body = e.error as { code?: unknown; type?: unknown } | undefined;
+  return [e.code, e.type, body?.code, body?.type].includes("insufficient_quota");
+}
+
 const INPUT_INDEX = /input\[(\d+)\]/;
 
 function badInputIndexOf(e: APIError): number | undefined {
@@ -73,6 +81,9 @@ export function toProviderError(e: unknown): ProviderError {
   }
   if (e instanceof APIError) {
     if (typeof e.status !== "number") return new ProviderError("retryable", e.message, { cause: e });
+    if (e.status === 429 && isQuotaExhausted(e)) {
+      return new ProviderError("auth", e.message, { status: 429, cause: e });
+    }
     const kind = classifyStatus(e.status);
     const ra = e.headers instanceof Headers ? readRetryAfter(e.headers) : null;
     return new ProviderError(kind, e.message, {
@@ -134,6 +145,8 @@ export function operatorMessage(e: ProviderError): string {
     case "auth":
       msg = e.status === 403
         ? `access denied${st}: check that OPENAI_API_KEY may use EMBEDDING_MODEL`
+        : e.status === 429
+        ? `quota exhausted (429 insufficient_quota): check the account's plan, credit and spend limit`
         : `authentication failed${st}: check OPENAI_API_KEY`;
       break;
     case "bad_request":
