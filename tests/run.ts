@@ -69,10 +69,25 @@ function noteExit(tally: Tally, failedBefore: number) {
   if (tally.failed === failedBefore) tally.failed++;
 }
 
+function printLogTails(dir: string, lines: number) {
+  let names: string[] = [];
+  try {
+    names = [...Deno.readDirSync(dir)].filter((e) => e.isFile).map((e) => e.name).sort();
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const text = Deno.readTextFileSync(join(dir, name)).trimEnd();
+    console.log(`\n# the last ${lines} lines of ${name}`);
+    for (const line of text.split("\n").slice(-lines)) console.log(`#   ${line}`);
+  }
+}
+
 async function main(): Promise<number> {
   const tally: Tally = { passed: 0, failed: 0, skipped: 0 };
   const started = performance.now();
   let failures = 0;
+  let logsDir: string | null = null;
   const fake = await startFakeOpenAIProcess();
   try {
     await stack.destroy({ name: NAME, quiet: true });
@@ -86,6 +101,7 @@ async function main(): Promise<number> {
     };
     // The database first, with nothing processing: pgTAP sees the seeded state (55 pending).
     const info = await stack.up({ ...stackOpts, functions: false });
+    logsDir = join(info.stateDir, "logs");
     const env: Record<string, string> = {
       ...Deno.env.toObject(),
       EQ_TEST_DB_URL: info.dbUrl,
@@ -155,6 +171,9 @@ async function main(): Promise<number> {
     failures++;
     tally.failed++;
   } finally {
+    // On a failure, the end of the stack's logs (the function's, the gateway's, the pg_net
+    // worker's) before the ephemeral stack and its logs are removed.
+    if (tally.failed > 0 && logsDir) printLogTails(logsDir, 60);
     await stack.destroy({ name: NAME, quiet: true }).catch((e) => console.error(`teardown: ${e.message}`));
     await fake.close();
   }

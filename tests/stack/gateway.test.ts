@@ -4,6 +4,7 @@
  * handler gives 500 and a crashed function process is started again.
  */
 import assert from "node:assert/strict";
+import { waitDead } from "../lib/process.ts";
 import { join } from "node:path";
 import { SignJWT } from "jose";
 import { anonKey, JWT_SECRET, serviceRoleKey } from "../../local/keys.ts";
@@ -66,28 +67,6 @@ async function startGateway() {
       await Deno.remove(stateDir, { recursive: true }).catch(() => {});
     },
   };
-}
-
-/**
- * Until the process is dead and its sockets closed: gone, or a zombie whose files are released
- * (its parent has not reaped it; a multi-threaded process shows Z for its main thread while other threads still hold them).
- */
-async function waitDead(pid: number) {
-  for (let i = 0; i < 2000; i++) {
-    try {
-      const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-      if (
-        stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z") &&
-        [...Deno.readDirSync(`/proc/${pid}/fd`)].length === 0
-      ) {
-        return;
-      }
-    } catch {
-      return;
-    }
-    await new Promise((r) => setTimeout(r, 1));
-  }
-  throw new Error(`process ${pid} did not die`);
 }
 
 Deno.test("gateway: env file and verify_jwt parsing", () => {
