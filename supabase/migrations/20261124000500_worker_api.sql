@@ -198,6 +198,8 @@ declare
   v_target embed_queue.targets;
   v_written bigint[] := array[]::bigint[];
   v_batch bigint[];
+  v_records text[];
+  v_positions integer[];
 begin
   if pg_catalog.cardinality(p_ids) is distinct from pg_catalog.cardinality(p_hashes)
      or pg_catalog.cardinality(p_ids) is distinct from pg_catalog.cardinality(p_embeddings)
@@ -226,28 +228,34 @@ begin
               hint = 'Configure the model''s dimensions to match the vector column.';
     end if;
 
+    -- First the jobs this worker still holds under the same hash, found by primary key alone;
+    -- then the write joins only those (by the source's key) to their place in the input. Kept
+    -- apart so no plan can walk the queue's other indexes or hash the whole source table.
+    select coalesce(pg_catalog.array_agg(q.record_id), '{}'),
+           coalesce(pg_catalog.array_agg(pg_catalog.array_position(p_ids, q.id)), '{}')
+      into v_records, v_positions
+    from public.embedding_queue q
+    where q.id = any (p_ids) and q.table_name = v_target.queue_table
+      and q.embedding_column = v_target.embedding_column
+      and q.status = 'processing' and q.locked_by = p_worker
+      and q.content_hash = p_hashes[pg_catalog.array_position(p_ids, q.id)];
+
     execute pg_catalog.format($f$
-      with held as (
-        select q.id, q.record_id, i.hash, i.embedding
-        from unnest($1::bigint[], $2::text[], $3::text[]) as i (id, hash, embedding)
-        join public.embedding_queue q on q.id = i.id
-        where q.id = any ($1) and q.table_name = $4 and q.embedding_column = $5
-          and q.status = 'processing' and q.locked_by = $6 and q.content_hash = i.hash
-      ),
-      written as (
-        update %1$I.%2$I as s set %3$I = (held.embedding)::extensions.vector
-        from held
-        where s.%4$I = (held.record_id)::%5$s
+      with written as (
+        update %1$I.%2$I as s set %3$I = ($3[h.ord])::extensions.vector
+        from unnest($1::text[], $2::integer[]) as h (record_id, ord)
+        where s.%4$I = (h.record_id)::%5$s
+          and s.%4$I = any (($1::text[])::%5$s[])
           and not %6$s
-          and pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(%7$s, 'UTF8')), 'hex') = held.hash
-        returning held.id
+          and pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(%7$s, 'UTF8')), 'hex') = $4[h.ord]
+        returning $5[h.ord] as id
       )
       select coalesce(pg_catalog.array_agg(written.id), '{}') from written
     $f$,
       v_target.schema_name, v_target.table_name, v_target.embedding_column, v_target.pk_column,
       v_target.pk_type, embed_queue.deleted_sql(v_target, 's'), embed_queue.content_sql(v_target, 's'))
     into v_batch
-    using p_ids, p_hashes, p_embeddings, v_target.queue_table, v_target.embedding_column, p_worker;
+    using v_records, v_positions, p_embeddings, p_hashes, p_ids;
 
     v_written := v_written || v_batch;
   end loop;
