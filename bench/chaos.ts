@@ -3,7 +3,7 @@
  *
  *   npm run chaos -- [--rows 10000] [--runs 1] [--seed 1] [--chaos-seconds 75]
  *
- * On a stack of its own (stack "chaos", ports 57622/57621, a fresh cluster with durable commits,
+ * On a stack of its own (stack "chaos", ports 27622/27621, a fresh cluster with durable commits,
  * so that a crash-like restart loses nothing that was committed), for --chaos-seconds:
  * - the function process is SIGKILLed every 4 to 9 s (the pid in the gateway's pid file; the
  *   gateway starts a new one on the next request);
@@ -42,8 +42,8 @@ import { fakeVector } from "../tests/fakes/fake_vector.ts";
 import { toPgvector } from "../supabase/functions/embed-queue/vectors.ts";
 
 const NAME = "chaos";
-const DB_PORT = 57622;
-const API_PORT = 57621;
+const DB_PORT = 27622;
+const API_PORT = 27621;
 const KNOBS = {
   EMBED_QUEUE_LEASE_SECONDS: "15",
   EMBED_QUEUE_REQUEST_TIMEOUT_MS: "5000",

@@ -213,7 +213,7 @@ if (import.meta.main) {
   };
   if (a.includes("--whole-run")) {
     // deno run -A [--cpu-prof] bench/cpu.ts --whole-run [--rows 10000]: a stack of its own.
-    const b = await h.startBench({ name: "bench", dbPort: 57522, apiPort: 57521 });
+    const b = await h.startBench({ name: "bench", dbPort: 27522, apiPort: 27521 });
     try {
       console.log(JSON.stringify(await wholeRunInProcess(b, num("--rows", 10_000)), null, 2));
     } finally {

@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: the function's throughput, cost and latency on a local stack of its own
- * (stack "bench", ports 57522/57521, a fresh ephemeral cluster) with the fake OpenAI server.
+ * (stack "bench", ports 27522/27521, a fresh ephemeral cluster) with the fake OpenAI server.
  * Prints what it measures as it goes and a JSON report at the end (also written to --out).
  *
  *   npm run bench -- [--parts ceiling,db,cpu,freshness] [--quick]
@@ -34,8 +34,8 @@ import { fakeVector } from "../tests/fakes/fake_vector.ts";
 import { toPgvector } from "../supabase/functions/embed-queue/vectors.ts";
 
 const NAME = "bench";
-const DB_PORT = 57522;
-const API_PORT = 57521;
+const DB_PORT = 27522;
+const API_PORT = 27521;
 const LIMITS = { rpm: 3000, tpm: 1_000_000, latency_ms: 150, per_token_latency_us: 10 };
 
 interface Args {

@@ -24,7 +24,7 @@ const arg = (name: string, dflt: number) => {
 };
 const N = arg("--rows", 2000);
 const REPS = arg("--reps", 3);
-const base = { name: "packing", dbPort: 57722, apiPort: 57721, ephemeral: true, quiet: true };
+const base = { name: "packing", dbPort: 27722, apiPort: 27721, ephemeral: true, quiet: true };
 
 const fake = await startFakeOpenAIProcess();
 

@@ -33,10 +33,10 @@ Deno.test("args: valid command lines parse into command, positionals and typed f
       positionals: ["sessions", "--not a flag"],
       flags: {},
     }],
-    [["start", "--stack", "cli-start", "--db-port", "58422", "--api-port", "58421", "--exit-after-drain"], {
+    [["start", "--stack", "cli-start", "--db-port", "25522", "--api-port", "25521", "--exit-after-drain"], {
       command: "start",
       positionals: [],
-      flags: { stack: "cli-start", "db-port": 58422, "api-port": 58421, "exit-after-drain": true },
+      flags: { stack: "cli-start", "db-port": 25522, "api-port": 25521, "exit-after-drain": true },
     }],
     [["backfill", "--page-size", "+10"], {
       command: "backfill",

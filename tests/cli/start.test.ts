@@ -8,8 +8,8 @@ import * as stack from "../../local/stack.ts";
 import { cliEnv, env, ignore } from "./helpers.ts";
 
 const NAME = "cli-start";
-const DB_PORT = 58422;
-const API_PORT = 58421;
+const DB_PORT = 25522;
+const API_PORT = 25521;
 const START = [
   "run",
   "-A",

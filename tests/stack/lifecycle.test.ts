@@ -8,7 +8,7 @@ import * as stack from "../../local/stack.ts";
 
 const ignore = !Deno.env.get("EQ_TEST_DB_URL");
 const NAME = "lifecycle";
-const opts = { name: NAME, dbPort: 58322, apiPort: 58321, ephemeral: true, quiet: true };
+const opts = { name: NAME, dbPort: 25422, apiPort: 25421, ephemeral: true, quiet: true };
 
 function pids(): number[] {
   const dir = join(stack.ROOT, ".stack", NAME);
@@ -34,7 +34,7 @@ function alive(pid: number): boolean {
 async function leftovers(): Promise<string[]> {
   const out = await new Deno.Command("ps", { args: ["-eo", "pid,args"], stdout: "piped" }).output();
   return new TextDecoder().decode(out.stdout).split("\n")
-    .filter((l) => l.includes(`.stack/${NAME}`) || l.includes("58321") || l.includes("58322"))
+    .filter((l) => l.includes(`.stack/${NAME}`) || l.includes("25421") || l.includes("25422"))
     .filter((l) => !l.includes(" ps "));
 }
 
@@ -58,8 +58,8 @@ Deno.test(
 
       // Another stack asking for the same database port gets a clear message, not a hang.
       await assert.rejects(
-        stack.up({ ...opts, name: "lifecycle-conflict", dbPort: 58322, apiPort: 58331 }),
-        /port 58322 is already in use/,
+        stack.up({ ...opts, name: "lifecycle-conflict", dbPort: 25422, apiPort: 25431 }),
+        /port 25422 is already in use/,
       );
       await stack.destroy({ name: "lifecycle-conflict", quiet: true });
 
