@@ -1,7 +1,7 @@
 -- Triggers on a registered table keep its jobs in step with its rows.
 begin;
 set local search_path = public, extensions;
-select plan(21);
+select plan(26);
 
 create function pg_temp.vec(x float8) returns extensions.vector language sql as $$
   select ('[' || array_to_string(array_fill(x, array[1536]), ',') || ']')::extensions.vector
@@ -121,6 +121,41 @@ select is((select status from embedding_queue where record_id = '00000000-0000-4
 delete from auth.users where id = 'b0b00000-0000-4000-8000-000000000002';
 select is((select count(*)::integer from embedding_queue where user_id = 'b0b00000-0000-4000-8000-000000000002'), 0,
   'deleting a user removes the jobs of their rows');
+
+-- One statement inserting many rows: queued by one statement-level trigger, row by row as the
+-- single insert: live rows pending, empty content skipped, soft-deleted rows not queued.
+insert into public.sessions (id, user_id, title, deleted_at)
+select ('00000000-0000-4000-8000-0000000b' || lpad(g::text, 4, '0'))::uuid,
+       'a11ce000-0000-4000-8000-000000000001',
+       case when g = 2 then '   ' else 'Bulk row ' || g end,
+       case when g = 3 then now() end
+from generate_series(1, 500) g;
+select is((select count(*)::integer from embedding_queue where record_id like '00000000-0000-4000-8000-0000000b%'), 499,
+  'a 500-row insert queues 499 jobs (the soft-deleted row none)');
+select results_eq(
+  $$select status, count(*)::integer from embedding_queue where record_id like '00000000-0000-4000-8000-0000000b%'
+    group by status order by status$$,
+  $$values ('pending'::text, 498), ('skipped'::text, 1)$$,
+  'bulk insert: blank content skipped, the rest pending');
+select results_eq(
+  $$select content, user_id from embedding_queue where record_id = '00000000-0000-4000-8000-0000000b0007'$$,
+  $$values ('Bulk row 7'::text, 'a11ce000-0000-4000-8000-000000000001'::uuid)$$,
+  'bulk insert: each job holds its own row''s content and user');
+
+-- A job left under a key (failed, attempts spent) starts afresh when a row is inserted with it.
+insert into public.embedding_queue (table_name, record_id, embedding_column, content, status, attempts, error_message)
+values ('sessions', '00000000-0000-4000-8000-00000000a009', 'title_embedding', 'old text', 'failed', 5, 'earlier failure');
+insert into public.sessions (id, user_id, title)
+values ('00000000-0000-4000-8000-00000000a009', 'a11ce000-0000-4000-8000-000000000001', 'New row, old key');
+select results_eq(
+  $$select status, content, attempts, error_message from embedding_queue where record_id = '00000000-0000-4000-8000-00000000a009'$$,
+  $$values ('pending'::text, 'New row, old key'::text, 0, null::text)$$,
+  'insert over an old job: pending again with the new content and fresh attempts');
+
+select ok(
+  (select (tgtype & 1) = 0 and tgnewtable = 'new_rows' from pg_trigger
+   where tgrelid = 'public.sessions'::regclass and tgname = 'embed_queue_title_embedding_insert'),
+  'the insert trigger runs once per statement, over its transition table');
 
 select * from finish();
 rollback;

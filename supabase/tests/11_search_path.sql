@@ -19,8 +19,8 @@ select is_empty(
   $$select p.oid::regprocedure::text from pg_proc p
     where p.pronamespace = 'embed_queue'::regnamespace and p.prosecdef
       and p.proname not in ('default_max_attempts', 'queue_secret', 'invoke', 'poke')
-      and p.proname not like '%\_\_sync'$$,
-  'security definer only where a lower role must write or read what it cannot: the listed ones and the generated sync triggers');
+      and p.proname not like '%\_\_sync' and p.proname not like '%\_\_insert'$$,
+  'security definer only where a lower role must write or read what it cannot: the listed ones and the generated sync and insert triggers');
 
 -- Generated trigger functions follow the same rule.
 create table public.sp_check (id int primary key, body text, emb extensions.vector(3));
