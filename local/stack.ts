@@ -57,6 +57,23 @@ interface State {
   apiPort: number;
   pgData: string;
   pushedSeed: boolean;
+  /** sha256 of each migration file as this stack applied it (the CLI records versions only). */
+  migrations?: Record<string, string>;
+}
+
+/** sha256 of each file in supabase/migrations, by file name. */
+export async function migrationHashes(): Promise<Record<string, string>> {
+  const dir = join(ROOT, "supabase/migrations");
+  const names = [...Deno.readDirSync(dir)].filter((e) => e.isFile && e.name.endsWith(".sql")).map((e) =>
+    e.name
+  )
+    .sort();
+  const out: Record<string, string> = {};
+  for (const name of names) {
+    const digest = await crypto.subtle.digest("SHA-256", await Deno.readFile(join(dir, name)));
+    out[name] = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+  return out;
 }
 
 const isRoot = Deno.uid() === 0;
@@ -326,8 +343,25 @@ export async function up(opts: Partial<StackOptions> = {}): Promise<StackInfo> {
   }
   const pgData = st?.pgData ?? await choosePgData(o.name);
   const fresh = !exists(join(pgData, "PG_VERSION"));
-  st = { dbPort: o.dbPort, apiPort: o.apiPort, pgData, pushedSeed: st?.pushedSeed ?? false };
-  if (fresh) st.pushedSeed = false;
+  st = {
+    dbPort: o.dbPort,
+    apiPort: o.apiPort,
+    pgData,
+    pushedSeed: fresh ? false : st?.pushedSeed ?? false,
+    migrations: fresh ? undefined : st?.migrations,
+  };
+  // The CLI skips a migration whose version it has applied, whatever the file says now: a file
+  // edited since would leave this database running the old SQL without a word.
+  const hashes = await migrationHashes();
+  const changed = Object.keys(st.migrations ?? {}).filter((n) =>
+    n in hashes && hashes[n] !== st!.migrations![n]
+  );
+  if (changed.length) {
+    throw new Error(
+      `migration ${changed[0]} changed since this stack applied it: start the stack afresh with ` +
+        "`npm run stack -- reset` (its data is lost)",
+    );
+  }
   const inf = await info(o);
 
   if (!(await pgRunning(pgData))) {
@@ -362,6 +396,7 @@ export async function up(opts: Partial<StackOptions> = {}): Promise<StackInfo> {
   log(o, st.pushedSeed ? "supabase db push (new migrations)" : "supabase db push --include-seed");
   await push(inf.dbUrl, !st.pushedSeed);
   st.pushedSeed = true;
+  st.migrations = hashes;
   writeState(o.name, st);
 
   if (o.functions) await startServices(o, inf);

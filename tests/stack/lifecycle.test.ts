@@ -1,6 +1,6 @@
 /**
  * Stack lifecycle on its own ports: up from nothing, a second up is a no-op, a taken port is
- * refused with a clear message, down leaves no process behind.
+ * refused with a clear message, so is an edited migration, and down leaves no process behind.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -62,6 +62,21 @@ Deno.test(
         /port 25422 is already in use/,
       );
       await stack.destroy({ name: "lifecycle-conflict", quiet: true });
+
+      // A migration file edited after this stack applied it (simulated by the recorded hash):
+      // refused with the way out, rather than running the old SQL silently.
+      const statePath = join(stack.ROOT, ".stack", NAME, "state.json");
+      const saved = Deno.readTextFileSync(statePath);
+      const state = JSON.parse(saved);
+      const [first] = Object.keys(state.migrations);
+      assert.deepEqual(state.migrations, await stack.migrationHashes(), "the applied files are recorded");
+      state.migrations[first] = "0".repeat(64);
+      Deno.writeTextFileSync(statePath, JSON.stringify(state));
+      await assert.rejects(
+        stack.up(opts),
+        new RegExp(`migration ${first} changed since this stack applied it`),
+      );
+      Deno.writeTextFileSync(statePath, saved);
 
       await stack.down(opts);
       for (const pid of before) assert.equal(alive(pid), false, `process ${pid} still running after down`);
