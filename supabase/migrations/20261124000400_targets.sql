@@ -97,25 +97,24 @@ $$;
 comment on function embed_queue.find_targets(text) is
   'Targets of a table given as it appears in embedding_queue.table_name, or as schema.table; first registered first.';
 
--- Upsert of one job, as the source triggers need it: new content means a fresh pending job
+-- Upsert of jobs, as the source triggers need it: new content means a fresh pending job
 -- (attempts 0, lease and content_hash cleared, which fences an in-flight run).
-create function embed_queue.enqueue(
+create function embed_queue.enqueue_many(
   p_table_name text,
-  p_record_id text,
   p_embedding_column text,
-  p_content text,
-  p_user_id uuid
+  p_record_ids text[],
+  p_contents text[],
+  p_user_ids uuid[]
 )
 returns void
 language sql volatile security invoker set search_path = ''
 as $$
   insert into public.embedding_queue as q
     (table_name, record_id, embedding_column, content, user_id, status, error_message)
-  values (
-    p_table_name, p_record_id, p_embedding_column, p_content, p_user_id,
-    case when embed_queue.is_blank(p_content) then 'skipped' else 'pending' end,
-    case when embed_queue.is_blank(p_content) then 'content is empty: nothing to embed' end
-  )
+  select p_table_name, r.record_id, p_embedding_column, r.content, r.user_id,
+         case when embed_queue.is_blank(r.content) then 'skipped' else 'pending' end,
+         case when embed_queue.is_blank(r.content) then 'content is empty: nothing to embed' end
+  from unnest(p_record_ids, p_contents, p_user_ids) as r (record_id, content, user_id)
   on conflict (table_name, record_id, embedding_column) do update set
     content = excluded.content,
     user_id = excluded.user_id,
@@ -127,8 +126,23 @@ as $$
     locked_until = null,
     content_hash = null
 $$;
+comment on function embed_queue.enqueue_many(text, text, text[], text[], uuid[]) is
+  'Queues (or re-queues) rows'' embeddings, one job per record id: pending with a fresh start, or skipped when the content is empty.';
+
+create function embed_queue.enqueue(
+  p_table_name text,
+  p_record_id text,
+  p_embedding_column text,
+  p_content text,
+  p_user_id uuid
+)
+returns void
+language sql volatile security invoker set search_path = ''
+as $$
+  select embed_queue.enqueue_many(p_table_name, p_embedding_column, array[p_record_id], array[p_content], array[p_user_id])
+$$;
 comment on function embed_queue.enqueue(text, text, text, text, uuid) is
-  'Queues (or re-queues) one row''s embedding: pending with a fresh start, or skipped when the content is empty.';
+  'Queues (or re-queues) one row''s embedding: enqueue_many for one row.';
 
 create function embed_queue.register_target(
   p_table text,
@@ -401,24 +415,11 @@ begin
     language plpgsql volatile security definer set search_path = ''
     as $body$
     begin
-      insert into public.embedding_queue as q
-        (table_name, record_id, embedding_column, content, user_id, status, error_message)
-      select %2$L, (n.%4$I)::text, %3$L, c.content, %5$s,
-             case when embed_queue.is_blank(c.content) then 'skipped' else 'pending' end,
-             case when embed_queue.is_blank(c.content) then 'content is empty: nothing to embed' end
+      perform embed_queue.enqueue_many(%2$L, %3$L,
+        pg_catalog.array_agg((n.%4$I)::text), pg_catalog.array_agg(c.content), pg_catalog.array_agg(%5$s))
       from new_rows as n
       cross join lateral (select %6$s as content) as c
-      where not %7$s
-      on conflict (table_name, record_id, embedding_column) do update set
-        content = excluded.content,
-        user_id = excluded.user_id,
-        status = excluded.status,
-        error_message = excluded.error_message,
-        attempts = 0,
-        run_at = pg_catalog.now(),
-        locked_by = null,
-        locked_until = null,
-        content_hash = null;
+      where not %7$s;
       return null;
     end
     $body$
