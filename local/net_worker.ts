@@ -40,7 +40,7 @@ export async function send(req: QueuedRequest): Promise<Outcome> {
     const res = await fetch(req.url, {
       method: req.method,
       headers: req.headers,
-      body: req.method === "POST" && req.body ? req.body : undefined,
+      body: req.method === "POST" && req.body ? new Uint8Array(req.body) : undefined,
       signal: AbortSignal.timeout(req.timeout_milliseconds),
     });
     const content = await res.text();
