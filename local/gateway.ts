@@ -156,12 +156,10 @@ export function startGateway(args: Args) {
 
   const jwtSecret = Deno.env.get("JWT_SECRET") ?? JWT_SECRET;
 
+  /** Waits up to `ms` for the process to exit; ensure()'s exit handler sets `r.exited`. */
   async function exitedWithin(r: Running, ms: number) {
     let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      r.child.status.then(() => r.exited = true),
-      new Promise((res) => timer = setTimeout(res, ms)),
-    ]);
+    await Promise.race([r.child.status, new Promise((res) => timer = setTimeout(res, ms))]);
     clearTimeout(timer);
   }
 
@@ -190,7 +188,7 @@ export function startGateway(args: Args) {
     }
     // Function requests are small; buffering the body lets a request that never reached a dead
     // process be sent again to its replacement, as the edge runtime boots a new worker.
-    const body = req.body ? new Uint8Array(await req.arrayBuffer()) : undefined;
+    const body = req.body ? await req.arrayBuffer() : undefined;
     for (let attempt = 0;; attempt++) {
       const r = ensure(name);
       try {

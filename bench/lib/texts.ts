@@ -11,17 +11,9 @@
  * which with this vocabulary is almost never.
  */
 
-/** mulberry32: small, fast, good enough for test data; the same seed gives the same stream. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 as prng } from "../../tests/lib/prng.ts";
+
+export { prng };
 
 const NOUNS = (
   "roadmap review incident deploy release migration schema index query cache queue worker " +

@@ -3,15 +3,10 @@
  * the CLI run as a subprocess against it, and rows of our own (own user, unique titles).
  */
 import postgres from "postgres";
+import { testEnv } from "../lib/env.ts";
 import { ROOT } from "../../local/stack.ts";
 
-export const env = {
-  dbUrl: Deno.env.get("EQ_TEST_DB_URL") ?? "",
-  apiUrl: Deno.env.get("EQ_TEST_API_URL") ?? "",
-  serviceRoleKey: Deno.env.get("EQ_TEST_SERVICE_ROLE_KEY") ?? "",
-  fakeOpenAIUrl: Deno.env.get("EQ_TEST_FAKE_OPENAI_URL") ?? "",
-  fakeOpenAIKey: Deno.env.get("EQ_TEST_FAKE_OPENAI_KEY") ?? "",
-};
+export const env = testEnv;
 export const ignore = !env.dbUrl || !env.apiUrl;
 if (ignore) {
   console.error(

@@ -21,6 +21,7 @@
 import { createHash } from "node:crypto";
 import { countTokens as exactCount } from "gpt-tokenizer/encoding/cl100k_base";
 import { fakeVector } from "./fake_vector.ts";
+import { mulberry32 } from "../lib/prng.ts";
 
 /** One scripted answer, consumed by the next authenticated embeddings request. */
 export type FailStep =
@@ -106,18 +107,6 @@ function emptyScript(): FakeScript {
   };
 }
 
-/** mulberry32: the fault draws are reproducible for a given seed and request order. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function emptyStats(): FakeStats {
   return { requests: 0, inputs: 0, tokens: 0, by_status: {}, texts_seen: 0, inputs_by_text_hash: {} };
 }
@@ -148,16 +137,10 @@ function toBase64(v: Float32Array): string {
   const bytes = new Uint8Array(v.length * 4);
   const view = new DataView(bytes.buffer);
   for (let i = 0; i < v.length; i++) view.setFloat32(i * 4, v[i], true);
-  // The runtime's own encoder where it has one (Uint8Array.prototype.toBase64): building a
+  // The runtime's own encoder (Uint8Array.prototype.toBase64, in the pinned Deno): building a
   // binary string a byte at a time cost ~100 µs per 1,536-float vector, the fake's largest share
   // of CPU in the benchmarks, which share the machine with the system they measure.
-  const native = (bytes as unknown as { toBase64?: () => string }).toBase64;
-  if (typeof native === "function") return native.call(bytes);
-  let bin = "";
-  for (let i = 0; i < bytes.length; i += 0x2000) {
-    bin += String.fromCharCode(...bytes.subarray(i, i + 0x2000));
-  }
-  return btoa(bin);
+  return (bytes as unknown as { toBase64(): string }).toBase64();
 }
 
 function defaultDimensions(model: string): number {
@@ -253,7 +236,7 @@ function checkScript(body: unknown): Partial<FakeScript> {
 export function startFakeOpenAI(opts: { port?: number; apiKey?: string } = {}): Promise<FakeOpenAI> {
   const apiKey = opts.apiKey ?? `sk-fake-${crypto.randomUUID().replaceAll("-", "")}`;
   let script = emptyScript();
-  let random = seededRandom(script.seed);
+  let random = mulberry32(script.seed);
   let stats = emptyStats();
   let admitted: Array<[number, number]> = [];
   let requestsWindow = new Window();
@@ -530,7 +513,7 @@ export function startFakeOpenAI(opts: { port?: number; apiKey?: string } = {}): 
       hangs.abort();
       hangs = new AbortController();
       script = emptyScript();
-      random = seededRandom(script.seed);
+      random = mulberry32(script.seed);
       stats = emptyStats();
       admitted = [];
       requestsWindow = new Window();
@@ -541,7 +524,7 @@ export function startFakeOpenAI(opts: { port?: number; apiKey?: string } = {}): 
       try {
         const change = checkScript(await req.json());
         script = { ...script, ...change };
-        if (change.seed !== undefined) random = seededRandom(change.seed);
+        if (change.seed !== undefined) random = mulberry32(change.seed);
       } catch (e) {
         return plain(400, { error: (e as Error).message });
       }

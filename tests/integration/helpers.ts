@@ -1,16 +1,10 @@
 /** Shared by the integration tests: the test stack's URLs, keys and small waiting helpers. */
 import postgres from "postgres";
+import { testEnv } from "../lib/env.ts";
 import { fakeVector } from "../fakes/fake_vector.ts";
 import { adminReset } from "../fakes/openai_process.ts";
 
-export const env = {
-  dbUrl: Deno.env.get("EQ_TEST_DB_URL") ?? "",
-  functionsUrl: Deno.env.get("EQ_TEST_FUNCTIONS_URL") ?? "",
-  serviceRoleKey: Deno.env.get("EQ_TEST_SERVICE_ROLE_KEY") ?? "",
-  anonKey: Deno.env.get("EQ_TEST_ANON_KEY") ?? "",
-  stateDir: Deno.env.get("EQ_TEST_STATE_DIR") ?? "",
-  fakeAdminUrl: Deno.env.get("EQ_TEST_FAKE_OPENAI_ADMIN_URL") ?? "",
-};
+export const env = testEnv;
 export const ignore = !env.dbUrl;
 
 export function db() {
