@@ -57,8 +57,7 @@ export function classifyStatus(status: number): ErrorKind {
 
 /** OpenAI's 429 for an account out of credit or over its spend limit, by its code or type. */
 function isQuotaExhausted(e: APIError): boolean {
-  const body = e.error as { code?: unknown; type?: unknown } | undefined;
-  return [e.code, e.type, body?.code, body?.type].includes("insufficient_quota");
+  return e.code === "insufficient_quota" || e.type === "insufficient_quota";
 }
 
 const INPUT_INDEX = /input\[(\d+)\]/;
