@@ -6,12 +6,13 @@
 import { join } from "node:path";
 import * as stack from "../local/stack.ts";
 import { startFakeOpenAIProcess } from "./fakes/openai_process.ts";
+import { portOffset } from "./lib/env.ts";
 
 const NAME = "test";
 // Fixed ports below Linux's ephemeral range (32768–60999): no outgoing connection can be holding
 // them when the stack binds (as with every stack the tests and benchmarks start).
-const DB_PORT = Number(Deno.env.get("EQ_TEST_DB_PORT") ?? 25322);
-const API_PORT = Number(Deno.env.get("EQ_TEST_API_PORT") ?? 25321);
+const DB_PORT = Number(Deno.env.get("EQ_TEST_DB_PORT") ?? 25322 + portOffset);
+const API_PORT = Number(Deno.env.get("EQ_TEST_API_PORT") ?? 25321 + portOffset);
 
 interface Tally {
   passed: number;

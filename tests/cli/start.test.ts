@@ -6,10 +6,11 @@
 import assert from "node:assert/strict";
 import * as stack from "../../local/stack.ts";
 import { cliEnv, env, ignore } from "./helpers.ts";
+import { portOffset } from "../lib/env.ts";
 
 const NAME = "cli-start";
-const DB_PORT = 25522;
-const API_PORT = 25521;
+const DB_PORT = 25522 + portOffset;
+const API_PORT = 25521 + portOffset;
 const START = [
   "run",
   "-A",

@@ -12,3 +12,9 @@ export const testEnv = {
   fakeOpenAIKey: get("FAKE_OPENAI_KEY"),
   fakeAdminUrl: get("FAKE_OPENAI_ADMIN_URL"),
 };
+
+/**
+ * Added to every fixed port the tests use, so two checkouts can run `npm test` side by side
+ * (EQ_PORT_OFFSET=1000 npm test). 0 by default.
+ */
+export const portOffset = Number(Deno.env.get("EQ_PORT_OFFSET") ?? 0);

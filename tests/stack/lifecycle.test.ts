@@ -5,10 +5,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import * as stack from "../../local/stack.ts";
+import { portOffset } from "../lib/env.ts";
 
 const ignore = !Deno.env.get("EQ_TEST_DB_URL");
 const NAME = "lifecycle";
-const opts = { name: NAME, dbPort: 25422, apiPort: 25421, ephemeral: true, quiet: true };
+const opts = { name: NAME, dbPort: 25422 + portOffset, apiPort: 25421 + portOffset, ephemeral: true, quiet: true };
 
 function pids(): number[] {
   const dir = join(stack.ROOT, ".stack", NAME);
@@ -34,7 +35,7 @@ function alive(pid: number): boolean {
 async function leftovers(): Promise<string[]> {
   const out = await new Deno.Command("ps", { args: ["-eo", "pid,args"], stdout: "piped" }).output();
   return new TextDecoder().decode(out.stdout).split("\n")
-    .filter((l) => l.includes(`.stack/${NAME}`) || l.includes("25421") || l.includes("25422"))
+    .filter((l) => l.includes(`.stack/${NAME}`) || l.includes(String(opts.apiPort)) || l.includes(String(opts.dbPort)))
     .filter((l) => !l.includes(" ps "));
 }
 
@@ -58,8 +59,8 @@ Deno.test(
 
       // Another stack asking for the same database port gets a clear message, not a hang.
       await assert.rejects(
-        stack.up({ ...opts, name: "lifecycle-conflict", dbPort: 25422, apiPort: 25431 }),
-        /port 25422 is already in use/,
+        stack.up({ ...opts, name: "lifecycle-conflict", dbPort: opts.dbPort, apiPort: 25431 + portOffset }),
+        new RegExp(`port ${opts.dbPort} is already in use`),
       );
       await stack.destroy({ name: "lifecycle-conflict", quiet: true });
 
