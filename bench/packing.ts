@@ -42,7 +42,7 @@ async function drainOnce(label: string, extraEnv: Record<string, string>) {
       if (n === 0) break;
       await new Promise((r) => setTimeout(r, 100));
     }
-    await sql`update cron.job set active = false where jobname = 'embed-queue-tick'`;
+    await sql`select cron.alter_job(jobid, active := false) from cron.job where jobname = 'embed-queue-tick'`;
     await sql`update embed_queue.webhook_state set last_poke_at = now() + interval '1 hour'`;
     const [{ id: user }] = await sql`select id from auth.users limit 1`;
     const texts = rows(N, { unique: "p" }).map((r) => r.text);

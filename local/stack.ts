@@ -26,7 +26,10 @@ export interface StackOptions {
   functions: boolean;
   /** Throwaway cluster: durability settings off for speed. */
   ephemeral: boolean;
-  /** Extra environment for the functions (OPENAI_*, EMBEDDING_*, EMBED_QUEUE_*). */
+  /**
+   * Variables for the functions on top of supabase/functions/.env (OPENAI_*, EMBEDDING_*,
+   * EMBED_QUEUE_*), written to the env file the gateway reads; never taken from the shell.
+   */
   functionEnv: Record<string, string>;
   quiet: boolean;
 }
@@ -43,7 +46,10 @@ export const DEFAULTS: StackOptions = {
 
 export interface StackInfo {
   name: string;
+  /** As `postgres`, the non-superuser that runs migrations, as on hosted Supabase. */
   dbUrl: string;
+  /** As `supabase_admin`, the superuser: the platform's own services (the pg_net worker) only. */
+  adminDbUrl: string;
   apiUrl: string;
   functionsUrl: string;
   anonKey: string;
@@ -103,6 +109,7 @@ export async function info(opts: Partial<StackOptions> = {}): Promise<StackInfo>
   return {
     name: o.name,
     dbUrl: `postgresql://postgres:postgres@127.0.0.1:${dbPort}/postgres`,
+    adminDbUrl: `postgresql://supabase_admin:postgres@127.0.0.1:${dbPort}/postgres`,
     apiUrl,
     functionsUrl: `${apiUrl}/functions/v1`,
     anonKey: await anonKey(),
@@ -212,8 +219,10 @@ async function initCluster(o: StackOptions, pgData: string) {
     [
       "-D",
       pgData,
+      // The bootstrap superuser is supabase_admin, as in Supabase's image (POSTGRES_USER);
+      // local/sql/bootstrap.sql creates `postgres` and demotes it.
       "-U",
-      "postgres",
+      "supabase_admin",
       "--auth-local=trust",
       "--auth-host=scram-sha-256",
       `--pwfile=${pw}`,
@@ -387,10 +396,19 @@ export async function up(opts: Partial<StackOptions> = {}): Promise<StackInfo> {
   }
   writeState(o.name, st);
 
-  const bootstrapped = await psql(inf.dbUrl, "select to_regclass('auth.users') is not null").catch(() => "f");
+  const bootstrapped = await psql(inf.adminDbUrl, "select to_regclass('auth.users') is not null").catch(() =>
+    "f"
+  );
   if (bootstrapped !== "t") {
-    log(o, "bootstrapping roles, schemas and extensions");
-    await psqlFile(inf.dbUrl, join(ROOT, "local/sql/bootstrap.sql"));
+    log(o, "bootstrapping roles, schemas and extensions (as supabase_admin)");
+    await psqlFile(inf.adminDbUrl, join(ROOT, "local/sql/bootstrap.sql"));
+  } else if (await psql(inf.adminDbUrl, "select rolsuper from pg_roles where rolname = 'postgres'") !== "f") {
+    // Made before `postgres` lost SUPERUSER (as on hosted Supabase): its migrations ran with powers
+    // the platform does not give, so nothing it says about a deploy can be trusted.
+    throw new Error(
+      "this stack was made when `postgres` was a superuser, which it is not on Supabase: start it " +
+        "afresh with `npm run stack -- reset` (its data is lost)",
+    );
   }
   await setQueueSecrets(inf.dbUrl, inf.functionsUrl, inf.serviceRoleKey);
   log(o, st.pushedSeed ? "supabase db push (new migrations)" : "supabase db push --include-seed");
@@ -420,7 +438,7 @@ export async function startServices(opts: Partial<StackOptions>, inf?: StackInfo
         `port ${o.apiPort} is already in use by another program: stop it, or choose another with --api-port`,
       );
     }
-    const envFile = join(ROOT, "supabase/functions/.env");
+    const envFile = writeFunctionEnv(dir, o.functionEnv);
     const args = [
       DENO,
       "run",
@@ -436,12 +454,14 @@ export async function startServices(opts: Partial<StackOptions>, inf?: StackInfo
       join(ROOT, "supabase/config.toml"),
       "--state-dir",
       dir,
+      "--env-file",
+      envFile,
     ];
-    if (exists(envFile)) args.push("--env-file", envFile);
     const logFile = join(dir, "logs/gateway.log");
+    // The gateway's own environment: what Deno needs to run, and the platform's variables by
+    // name. Nothing else of the caller's shell reaches a function (see writeFunctionEnv).
     const pid = spawnDetached("gateway", logFile, args, {
-      ...passThroughEnv(),
-      ...o.functionEnv,
+      ...runtimeEnv(),
       SUPABASE_URL: inf.apiUrl,
       SUPABASE_DB_URL: inf.dbUrl,
       SUPABASE_ANON_KEY: inf.anonKey,
@@ -463,19 +483,45 @@ export async function startServices(opts: Partial<StackOptions>, inf?: StackInfo
       join(ROOT, "deno.json"),
       join(ROOT, "local/net_worker.ts"),
       "--db-url",
-      inf.dbUrl,
-    ], passThroughEnv());
+      inf.adminDbUrl,
+    ], runtimeEnv());
     Deno.writeTextFileSync(nwPidFile, `${pid}\n`);
     log(o, "pg_net worker started");
   }
 }
 
-function passThroughEnv(): Record<string, string> {
+/** What a Deno process needs to find itself and its module cache; no setting of the project's. */
+function runtimeEnv(): Record<string, string> {
   const keep: Record<string, string> = {};
   for (const [k, v] of Object.entries(Deno.env.toObject())) {
-    if (/^(PATH|HOME|LANG|LC_ALL|TZ|DENO_DIR|NO_COLOR|OPENAI_|EMBEDDING_|EMBED_QUEUE_)/.test(k)) keep[k] = v;
+    if (/^(PATH|HOME|LANG|LC_ALL|TZ|DENO_DIR|NO_COLOR)$/.test(k)) keep[k] = v;
   }
   return keep;
+}
+
+/**
+ * The functions' environment file, as `supabase functions serve --env-file` takes one:
+ * supabase/functions/.env, then the variables the caller names explicitly (tests, benchmarks,
+ * and `start`, which says which of the shell's OPENAI_*, EMBEDDING_* and EMBED_QUEUE_* it
+ * passes). The shell itself never reaches a function, as under the CLI and on hosted Supabase.
+ */
+function writeFunctionEnv(dir: string, extra: Record<string, string>): string {
+  let text = "";
+  try {
+    text = Deno.readTextFileSync(join(ROOT, "supabase/functions/.env"));
+  } catch { /* none */ }
+  const lines = Object.entries(extra).map(([k, v]) => {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k) || /[\n\r"]/.test(v)) {
+      throw new Error(`function variable ${k} cannot be written to an env file`);
+    }
+    return `${k}="${v}"`;
+  });
+  const file = join(dir, "functions.env");
+  Deno.writeTextFileSync(file, [text.trimEnd(), "# passed explicitly by the caller", ...lines].join("\n") + "\n", {
+    mode: 0o600,
+  });
+  Deno.chmodSync(file, 0o600);
+  return file;
 }
 
 function exists(p: string): boolean {

@@ -88,6 +88,16 @@ for ext in local/extensions/*/; do
   done
 done
 
+# supautils' privileged extensions, reproduced with PostgreSQL's trusted extensions: a trusted
+# extension's script runs as the bootstrap superuser (supabase_admin, as supautils'
+# privileged_extensions_superuser), so the non-superuser `postgres` can create the allow-listed
+# extensions the project and its tests use and nothing else (local/sql/bootstrap.sql says more).
+for ext in vector pg_cron moddatetime dblink; do
+  f="$sharedir/extension/$ext.control"
+  [ -f "$f" ] || { log "missing $f"; exit 1; }
+  grep -qE '^\s*trusted\s*=' "$f" || printf 'trusted = true\n' | "${SUDO[@]}" tee -a "$f" >/dev/null
+done
+
 # npm packages (the deno and supabase binaries ship inside them).
 if [ ! -x node_modules/.bin/deno ] || [ ! -x node_modules/.bin/supabase ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log "npm install (from the lock file)"

@@ -57,8 +57,12 @@ export async function start(ctx: Ctx): Promise<number> {
   const exitAfterDrain = bool(ctx.args, "exit-after-drain");
   const stallMs = (int(ctx.args, "stall-timeout") ?? 600) * 1000;
   const stack = await import("../../local/stack.ts");
+  // The function never sees this shell (as under the Supabase CLI); the provider settings a user
+  // has exported, OPENAI_API_KEY above all, are handed over by name, and said so below.
+  const handed = shellFunctionSettings();
   const opts = {
     name,
+    functionEnv: handed,
     ...(int(ctx.args, "db-port") ? { dbPort: int(ctx.args, "db-port") } : {}),
     ...(int(ctx.args, "api-port") ? { apiPort: int(ctx.args, "api-port") } : {}),
   };
@@ -92,6 +96,11 @@ export async function start(ctx: Ctx): Promise<number> {
     }, functions ${info.functionsUrl}`,
   );
   console.log(`Function: ${providerLine}`);
+  if (Object.keys(handed).length) {
+    console.log(
+      `Handed from this shell to the function (it reads nothing else of it): ${Object.keys(handed).sort().join(", ")}`,
+    );
+  }
   console.log(
     "Watching the hands-off path (database webhook and pg_cron → pg_net → embed-queue); this command makes no call itself.",
   );
@@ -216,4 +225,16 @@ async function stallHint(db: CliDb, since: Date): Promise<string> {
       (r.timed_out ? "timeouts" : r.error ? "connection errors" : `HTTP ${r.status_code}`) + ` ×${r.count}`
     ).join(", ")
   })`;
+}
+
+/**
+ * The shell's OPENAI_*, EMBEDDING_* and EMBED_QUEUE_* variables: what `start` hands to the local
+ * function explicitly, as `supabase functions serve --env-file` would from a file.
+ */
+export function shellFunctionSettings(env = Deno.env.toObject()): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) {
+    if (/^(OPENAI_|EMBEDDING_|EMBED_QUEUE_)[A-Z0-9_]+$/.test(k)) out[k] = v;
+  }
+  return out;
 }

@@ -1,9 +1,12 @@
 -- The worker API: what the Edge Function calls (as postgres over SUPABASE_DB_URL).
 -- Every state change is conditional on the lock owner (locked_by = p_worker); whole batches
--- are handled in one statement per target. The functions that change jobs mark their own
--- queue updates with the setting embed_queue.internal = 'on' (a SET clause: on for the call,
--- the previous value back after it, error or not), so neither the manual-reset trigger nor
--- the webhook reacts to them.
+-- are handled in one statement per target. The functions mark their own queue updates with
+-- the transaction-local setting embed_queue.internal = 'on', so neither the manual-reset
+-- trigger nor the webhook reacts to them, and put the previous value back at their end.
+-- set_config() at run time, not a SET clause: PostgreSQL refuses a custom parameter in a
+-- function's SET clause to a role that is not a superuser ("permission denied to set
+-- parameter"), and on Supabase `postgres`, which runs the migrations, is not one. An error
+-- needs no restore: it aborts the transaction or the subtransaction, and the setting with it.
 
 create function embed_queue.backoff_delay(attempts integer)
 returns interval
@@ -25,11 +28,14 @@ comment on function embed_queue.backoff_delay(integer) is
 
 create function embed_queue.rescue()
 returns integer
-language plpgsql volatile security invoker set search_path = '' set embed_queue.internal = 'on'
+language plpgsql volatile security invoker set search_path = ''
 as $$
 declare
+  v_internal text := coalesce(nullif(pg_catalog.current_setting('embed_queue.internal', true), ''), 'off');
   v_count integer;
 begin
+  perform pg_catalog.set_config('embed_queue.internal', 'on', true);
+
   with rescued as (
     update public.embedding_queue q set
       status = case when q.attempts >= q.max_attempts then 'failed' else 'pending' end,
@@ -47,6 +53,7 @@ begin
   )
   select pg_catalog.count(*)::integer into v_count from rescued;
 
+  perform pg_catalog.set_config('embed_queue.internal', v_internal, true);
   return v_count;
 end
 $$;
@@ -70,10 +77,11 @@ returns table (
   max_attempts integer,
   dimensions integer
 )
-language plpgsql volatile security invoker set search_path = '' set embed_queue.internal = 'on'
+language plpgsql volatile security invoker set search_path = ''
 as $$
 #variable_conflict use_column
 declare
+  v_internal text := coalesce(nullif(pg_catalog.current_setting('embed_queue.internal', true), ''), 'off');
   v_lease integer;
   v_ids bigint[];
   v_target embed_queue.targets;
@@ -86,6 +94,7 @@ begin
   end if;
 
   perform embed_queue.rescue();
+  perform pg_catalog.set_config('embed_queue.internal', 'on', true);
 
   select coalesce(p_lease_seconds, s.lease_seconds) into v_lease from embed_queue.settings s;
 
@@ -159,6 +168,8 @@ begin
       where t.queue_table = q.table_name and t.embedding_column = q.embedding_column
     );
 
+  perform pg_catalog.set_config('embed_queue.internal', v_internal, true);
+
   return query
     select q.id, q.table_name, q.record_id, q.embedding_column, q.content, q.content_hash,
            q.attempts, q.max_attempts, t.dimensions
@@ -183,10 +194,11 @@ create function embed_queue.complete(
   p_dimensions integer
 )
 returns table (id bigint, outcome text)
-language plpgsql volatile security invoker set search_path = '' set embed_queue.internal = 'on'
+language plpgsql volatile security invoker set search_path = ''
 as $$
 #variable_conflict use_column
 declare
+  v_internal text := coalesce(nullif(pg_catalog.current_setting('embed_queue.internal', true), ''), 'off');
   v_target embed_queue.targets;
   v_written bigint[] := array[]::bigint[];
   v_batch bigint[];
@@ -200,6 +212,8 @@ begin
     raise exception 'embed_queue.complete: ids, hashes, embeddings (and tokens, truncated when given) must have the same length'
       using errcode = '22023';
   end if;
+
+  perform pg_catalog.set_config('embed_queue.internal', 'on', true);
 
   -- One UPDATE of the source table per target: the vector is written only where the job is
   -- still held by this worker under the same hash and the row's current content hashes to it.
@@ -291,6 +305,8 @@ begin
     left join done d on d.id = i.id
     left join stale st on st.id = i.id
     order by i.ord;
+
+  perform pg_catalog.set_config('embed_queue.internal', v_internal, true);
 end
 $$;
 comment on function embed_queue.complete(text, bigint[], text[], text[], integer[], boolean[], text, integer) is
@@ -299,10 +315,11 @@ comment on function embed_queue.complete(text, bigint[], text[], text[], integer
 
 create function embed_queue.fail(p_worker text, p_failures jsonb)
 returns table (id bigint, status text)
-language plpgsql volatile security invoker set search_path = '' set embed_queue.internal = 'on'
+language plpgsql volatile security invoker set search_path = ''
 as $$
 #variable_conflict use_column
 declare
+  v_internal text := coalesce(nullif(pg_catalog.current_setting('embed_queue.internal', true), ''), 'off');
   v_bad text;
 begin
   if p_failures is null or pg_catalog.jsonb_typeof(p_failures) <> 'array' then
@@ -317,6 +334,8 @@ begin
     raise exception 'embed_queue.fail: unknown failure kind %', coalesce(pg_catalog.quote_literal(v_bad), 'null')
       using errcode = '22023', hint = 'kind is one of retryable, permanent, rate_limited.';
   end if;
+
+  perform pg_catalog.set_config('embed_queue.internal', 'on', true);
 
   return query
     with f as (
@@ -347,6 +366,8 @@ begin
       returning q.id, q.status
     )
     select updated.id, updated.status from updated order by updated.id;
+
+  perform pg_catalog.set_config('embed_queue.internal', v_internal, true);
 end
 $$;
 comment on function embed_queue.fail(text, jsonb) is
@@ -355,11 +376,14 @@ comment on function embed_queue.fail(text, jsonb) is
 
 create function embed_queue.release(p_worker text, p_ids bigint[] default null)
 returns integer
-language plpgsql volatile security invoker set search_path = '' set embed_queue.internal = 'on'
+language plpgsql volatile security invoker set search_path = ''
 as $$
 declare
+  v_internal text := coalesce(nullif(pg_catalog.current_setting('embed_queue.internal', true), ''), 'off');
   v_count integer;
 begin
+  perform pg_catalog.set_config('embed_queue.internal', 'on', true);
+
   update public.embedding_queue q set
     status = 'pending',
     attempts = greatest(q.attempts - 1, 0),
@@ -370,6 +394,7 @@ begin
     and (p_ids is null or q.id = any (p_ids));
   get diagnostics v_count = row_count;
 
+  perform pg_catalog.set_config('embed_queue.internal', v_internal, true);
   return v_count;
 end
 $$;

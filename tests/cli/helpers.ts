@@ -119,7 +119,7 @@ export async function waitCompleted(sql: postgres.Sql, table: string, recordId: 
  * files one after another, so nothing else needs the path meanwhile; it is restored after.
  */
 export async function withHandsOffPaused<T>(sql: postgres.Sql, f: () => Promise<T>): Promise<T> {
-  await sql`update cron.job set active = false where jobname = 'embed-queue-tick'`;
+  await sql`select cron.alter_job(jobid, active := false) from cron.job where jobname = 'embed-queue-tick'`;
   await sql`update embed_queue.webhook_state set last_poke_at = now() + interval '1 hour'`;
   try {
     await waitFor("running runs to finish", async () => {
@@ -131,7 +131,7 @@ export async function withHandsOffPaused<T>(sql: postgres.Sql, f: () => Promise<
     return await f();
   } finally {
     await sql`update embed_queue.webhook_state set last_poke_at = null`;
-    await sql`update cron.job set active = true where jobname = 'embed-queue-tick'`;
+    await sql`select cron.alter_job(jobid, active := true) from cron.job where jobname = 'embed-queue-tick'`;
   }
 }
 
