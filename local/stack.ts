@@ -517,9 +517,13 @@ function writeFunctionEnv(dir: string, extra: Record<string, string>): string {
     return `${k}="${v}"`;
   });
   const file = join(dir, "functions.env");
-  Deno.writeTextFileSync(file, [text.trimEnd(), "# passed explicitly by the caller", ...lines].join("\n") + "\n", {
-    mode: 0o600,
-  });
+  Deno.writeTextFileSync(
+    file,
+    [text.trimEnd(), "# passed explicitly by the caller", ...lines].join("\n") + "\n",
+    {
+      mode: 0o600,
+    },
+  );
   Deno.chmodSync(file, 0o600);
   return file;
 }

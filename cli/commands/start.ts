@@ -98,7 +98,9 @@ export async function start(ctx: Ctx): Promise<number> {
   console.log(`Function: ${providerLine}`);
   if (Object.keys(handed).length) {
     console.log(
-      `Handed from this shell to the function (it reads nothing else of it): ${Object.keys(handed).sort().join(", ")}`,
+      `Handed from this shell to the function (it reads nothing else of it): ${
+        Object.keys(handed).sort().join(", ")
+      }`,
     );
   }
   console.log(

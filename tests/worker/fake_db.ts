@@ -34,6 +34,18 @@ export class FakeDb implements QueueDb {
   failures: JobFailure[] = [];
   released: number[] = [];
   secret: string | null = "queue-secret";
+  /** Calls of each write, and errors to throw from the next ones (in order), for failure tests. */
+  calls = { complete: 0, fail: 0, release: 0 };
+  throwNext: { complete: unknown[]; fail: unknown[]; release: unknown[] } = {
+    complete: [],
+    fail: [],
+    release: [],
+  };
+
+  private injected(op: "complete" | "fail" | "release"): unknown {
+    this.calls[op]++;
+    return this.throwNext[op].shift();
+  }
 
   constructor(contents: string[], dimensions = 8) {
     contents.forEach((content, i) =>
@@ -79,6 +91,8 @@ export class FakeDb implements QueueDb {
   }
 
   complete(worker: string, done: CompletedJob[]): Promise<Map<number, Outcome>> {
+    const err = this.injected("complete");
+    if (err) return Promise.reject(err);
     const m = new Map<number, Outcome>();
     for (const d of done) {
       const j = this.jobs.get(d.id)!;
@@ -95,6 +109,8 @@ export class FakeDb implements QueueDb {
   }
 
   fail(worker: string, failures: JobFailure[]): Promise<Map<number, string>> {
+    const err = this.injected("fail");
+    if (err) return Promise.reject(err);
     this.failures.push(...failures);
     const m = new Map<number, string>();
     for (const f of failures) {
@@ -114,6 +130,8 @@ export class FakeDb implements QueueDb {
   }
 
   release(worker: string, ids?: number[]): Promise<number> {
+    const err = this.injected("release");
+    if (err) return Promise.reject(err);
     let n = 0;
     for (const j of this.jobs.values()) {
       if (j.lockedBy === worker && (!ids || ids.includes(j.id))) {

@@ -13,6 +13,12 @@
  *   until the bad input fails alone and the rest complete;
  * - auth: the run stops and every job it holds is released with its attempt refunded;
  * - permanent: the request's jobs fail with a reason an operator can act on.
+ *
+ * Each request goes send → decide → report: `send` talks to the provider only, `decide`
+ * (decide.ts, pure) picks what to do about an error, and `report` writes the outcome to the
+ * queue. A database error while reporting is never taken for a provider error: the write is
+ * retried, not the request, so nothing is paid for twice. If the write cannot be made in time
+ * the vectors are dropped, the jobs released, and the run's record says so.
  */
 import type { ClaimedJob, CompletedJob, JobFailure, QueueDb } from "./db.ts";
 import type { Config } from "./config.ts";
@@ -20,6 +26,7 @@ import type { EmbeddingProvider } from "./provider.ts";
 import { packRequests, type ProviderRequest } from "./batching.ts";
 import { truncateToTokens } from "./tokens.ts";
 import { backoffMs } from "./backoff.ts";
+import { decide } from "./decide.ts";
 import { RateLimiter } from "./limiter.ts";
 import { operatorMessage, ProviderError, toProviderError } from "./errors.ts";
 import { toPgvector } from "./vectors.ts";
@@ -57,6 +64,8 @@ export interface RunSummary {
   stale: number;
   lost: number;
   released: number;
+  /** Vectors made but not written (the write-back failed): their jobs were released. */
+  dropped: number;
   requests: number;
   rate_limited: number;
   tokens: number;
@@ -64,7 +73,7 @@ export interface RunSummary {
   estimated_cost_usd: number;
   duration_ms: number;
   pending: number | null;
-  stopped: "empty" | "budget" | "max_jobs" | "auth" | "aborted" | "dry_run";
+  stopped: "empty" | "budget" | "max_jobs" | "auth" | "aborted" | "dry_run" | "write_failed";
   error: string | null;
 }
 
@@ -84,6 +93,22 @@ export interface RunDeps {
 const WRITE_CHUNK = 500;
 /** Time kept in hand before a lease or the budget ends, for the write-back. */
 const MARGIN_MS = 2000;
+/** Tries of one write-back statement after a database error, and the backoff between them. */
+const WRITE_RETRIES = 3;
+const WRITE_RETRY_BACKOFF = { baseMs: 200, maxMs: 2000 };
+
+/** SQLSTATE classes after which the same statement may succeed: connection, shutdown, conflicts. */
+function transientDbError(e: unknown): boolean {
+  const code = (e as { code?: unknown })?.code;
+  // No SQLSTATE (postgres.js names a dropped socket CONNECTION_CLOSED, CONNECT_TIMEOUT, ...).
+  if (typeof code !== "string" || !/^[0-9A-Z]{5}$/.test(code)) return true;
+  return /^(08|53|57|40)/.test(code) || code === "55P03";
+}
+
+const sqlState = (e: unknown) => {
+  const code = (e as { code?: unknown })?.code;
+  return typeof code === "string" ? code : (e as Error)?.name ?? "Error";
+};
 
 interface Task {
   req: ProviderRequest;
@@ -113,6 +138,7 @@ export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSumm
     stale: 0,
     lost: 0,
     released: 0,
+    dropped: 0,
     requests: 0,
     rate_limited: 0,
     tokens: 0,
@@ -129,10 +155,50 @@ export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSumm
   s.run_id = opts.dryRun ? null : await db.startRun(worker, opts.trigger);
   log("run.start", { run_id: s.run_id, trigger: opts.trigger, worker, model: provider.model });
 
-  async function writeBack(done: CompletedJob[]) {
+  /**
+   * Runs one write to the queue, retrying the statement (never the provider request) after a
+   * transient database error while time is left; null when it could not be made.
+   */
+  async function persist<T>(what: string, write: () => Promise<T>, until: number): Promise<T | null> {
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await write();
+      } catch (e) {
+        const wait = backoffMs(attempt, WRITE_RETRY_BACKOFF, deps.random);
+        const again = transientDbError(e) && attempt <= WRITE_RETRIES && now() + wait < until &&
+          !signal.aborted;
+        log("report.error", { run_id: s.run_id, what, code: sqlState(e), attempt, again });
+        if (!again) {
+          s.error ??= `${what} failed (${sqlState(e)})`;
+          return null;
+        }
+        await sleep(wait);
+      }
+    }
+  }
+
+  /** Writes vectors back; if a chunk cannot be written, its vectors are dropped and its jobs released. */
+  async function writeBack(done: CompletedJob[], until: number) {
     for (let i = 0; i < done.length; i += WRITE_CHUNK) {
       const chunk = done.slice(i, i + WRITE_CHUNK);
-      const outcomes = await db.complete(worker, chunk, provider.model, provider.dimensions);
+      const outcomes = await persist(
+        "write-back",
+        () => db.complete(worker, chunk, provider.model, provider.dimensions),
+        until,
+      );
+      if (!outcomes) {
+        // Released with the attempt refunded; if the release fails too, the lease runs out and
+        // the rescuer takes them back (spending the attempt, so nothing loops for ever).
+        const ids = chunk.map((j) => j.id);
+        const n = await db.release(worker, ids).catch(() => 0);
+        s.released += n;
+        s.dropped += chunk.length;
+        for (const id of ids) held.delete(id);
+        s.error = `write-back failed: ${chunk.length} vectors dropped, ${n} jobs released (${s.error})`;
+        // The database is in trouble: claiming more would only pay for more vectors to drop.
+        stop ??= "write_failed";
+        continue;
+      }
       for (const j of chunk) {
         held.delete(j.id);
         const o = outcomes.get(j.id) ?? "lost";
@@ -143,11 +209,13 @@ export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSumm
     }
   }
 
-  async function failJobs(failures: JobFailure[]) {
+  async function failJobs(failures: JobFailure[], until = deadline) {
     if (failures.length === 0) return;
-    const statuses = await db.fail(worker, failures);
+    const statuses = await persist("fail", () => db.fail(worker, failures), until);
     for (const f of failures) {
+      // Not reported: left to the lease (the rescuer spends the attempt), never sent again in this run.
       held.delete(f.id);
+      if (!statuses) continue;
       if (statuses.get(f.id) === "failed") s.failed++;
       else if (statuses.has(f.id)) s.retried_later++;
       else s.lost++;
@@ -212,28 +280,10 @@ export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSumm
         return;
       }
       const t0 = now();
+      // send: the provider only.
+      let res: Awaited<ReturnType<EmbeddingProvider["embed"]>>;
       try {
-        const res = await provider.embed(req.inputs, signal);
-        s.requests++;
-        limiter.observe(res.rate);
-        s.tokens += res.promptTokens;
-        const done: CompletedJob[] = [];
-        res.vectors.forEach((v, i) => {
-          const embedding = toPgvector(v);
-          for (const id of req.owners[i]) {
-            const m = meta.get(id)!;
-            done.push({ id, contentHash: m.hash, embedding, tokens: m.tokens, truncated: m.truncated });
-          }
-        });
-        log("request", {
-          run_id: s.run_id,
-          inputs: req.inputs.length,
-          jobs: done.length,
-          tokens: res.promptTokens,
-          ms: now() - t0,
-        });
-        release();
-        await writeBack(done);
+        res = await provider.embed(req.inputs, signal);
       } catch (e) {
         release();
         if (signal.aborted) {
@@ -249,45 +299,64 @@ export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSumm
           inputs: req.inputs.length,
           ms: now() - t0,
         });
-        const message = operatorMessage(pe);
-        switch (pe.kind) {
-          case "rate_limited": {
-            s.rate_limited++;
-            const wait = pe.retryAfterMs ?? 1000;
-            limiter.pauseFor(wait);
-            tasks.unshift(task);
-            if (now() + wait >= batchDeadline - MARGIN_MS) {
-              // Out of time before the provider takes more: stop here. What is unsent is
-              // released (attempt refunded, runnable at once) and the next run, called by
-              // this one, sends it when the provider allows.
-              stop ??= "budget";
-              return;
-            }
-            break;
-          }
-          case "retryable": {
-            const wait = backoffMs(task.tries + 1, { baseMs: 500, maxMs: 10_000 }, deps.random);
-            if (task.tries < config.maxRequestRetries && now() + wait < batchDeadline - MARGIN_MS) {
+        if (pe.kind === "rate_limited") s.rate_limited++;
+        // decide, then report.
+        const d = decide({
+          error: pe,
+          tries: task.tries,
+          inputs: req.inputs.length,
+          msLeft: batchDeadline - MARGIN_MS - now(),
+          maxRetries: config.maxRequestRetries,
+          random: deps.random,
+        });
+        switch (d.do) {
+          case "retry":
+            if (d.pauseAll) limiter.pauseFor(d.waitMs);
+            else {
               task.tries++;
-              await sleep(wait);
-              tasks.unshift(task);
-            } else {
-              await failJobs(failuresFor(req, "retryable", message));
+              await sleep(d.waitMs);
             }
+            tasks.unshift(task);
             break;
-          }
-          case "bad_request":
-            if (req.inputs.length === 1) await failJobs(failuresFor(req, "permanent", message));
-            else tasks.unshift(...split(req, pe.badInputIndex).map((r) => ({ req: r, tries: 0 })));
+          case "split":
+            tasks.unshift(...split(req, d.at).map((r) => ({ req: r, tries: 0 })));
             break;
-          case "auth":
-            stop = "auth";
-            s.error = message;
+          case "fail":
+            await failJobs(failuresFor(req, d.kind, operatorMessage(pe)), batchDeadline);
+            break;
+          case "stop":
+            if (d.reason === "auth") {
+              stop = "auth";
+              s.error = operatorMessage(pe);
+            } else {
+              tasks.unshift(task);
+              stop ??= "budget";
+            }
             return;
-          default:
-            await failJobs(failuresFor(req, "permanent", message));
         }
+        continue;
       }
+      release();
+      s.requests++;
+      limiter.observe(res.rate);
+      s.tokens += res.promptTokens;
+      const done: CompletedJob[] = [];
+      res.vectors.forEach((v, i) => {
+        const embedding = toPgvector(v);
+        for (const id of req.owners[i]) {
+          const m = meta.get(id)!;
+          done.push({ id, contentHash: m.hash, embedding, tokens: m.tokens, truncated: m.truncated });
+        }
+      });
+      log("request", {
+        run_id: s.run_id,
+        inputs: req.inputs.length,
+        jobs: done.length,
+        tokens: res.promptTokens,
+        ms: now() - t0,
+      });
+      // report: outside the provider's error handling.
+      await writeBack(done, batchDeadline);
     }
   }
 
