@@ -488,6 +488,23 @@ export async function startServices(opts: Partial<StackOptions>, inf?: StackInfo
     Deno.writeTextFileSync(nwPidFile, `${pid}\n`);
     log(o, "pg_net worker started");
   }
+  // Hosted pg_cron (1.6) ticks every 10 s; Debian 12's (1.4) only every minute. Restore the hosted
+  // rhythm so overlapping runs happen here as they will there (local/cron_seconds.ts).
+  const csPidFile = join(dir, "cron_seconds.pid");
+  if (!pidAlive(readPid(csPidFile))) {
+    const logFile = join(dir, "logs/cron_seconds.log");
+    const pid = spawnDetached("cron_seconds", logFile, [
+      DENO,
+      "run",
+      "-A",
+      "--config",
+      join(ROOT, "deno.json"),
+      join(ROOT, "local/cron_seconds.ts"),
+      "--db-url",
+      inf.dbUrl,
+    ], runtimeEnv());
+    Deno.writeTextFileSync(csPidFile, `${pid}\n`);
+  }
 }
 
 /** What a Deno process needs to find itself and its module cache; no setting of the project's. */
@@ -563,6 +580,7 @@ export async function stopServices(opts: Partial<StackOptions> = {}) {
   const dir = stateDir(o.name);
   await stopPid(join(dir, "gateway.pid"), "functions gateway", o);
   await stopPid(join(dir, "net_worker.pid"), "pg_net worker", o);
+  await stopPid(join(dir, "cron_seconds.pid"), "pg_cron seconds stand-in", o);
   // Function processes the gateway may have left in their own groups.
   try {
     for (const e of Deno.readDirSync(join(dir, "functions"))) {

@@ -14,7 +14,7 @@ const opts = { name: NAME, dbPort: 25422 + portOffset, apiPort: 25421 + portOffs
 function pids(): number[] {
   const dir = join(stack.ROOT, ".stack", NAME);
   const out: number[] = [];
-  for (const f of ["gateway.pid", "net_worker.pid"]) {
+  for (const f of ["gateway.pid", "net_worker.pid", "cron_seconds.pid"]) {
     try {
       out.push(Number(Deno.readTextFileSync(join(dir, f)).trim()));
     } catch { /* none */ }
