@@ -25,7 +25,9 @@ create table embed_queue.settings (
   rate_limited_default_seconds numeric not null default 10 check (rate_limited_default_seconds >= 0),
   tick_seconds integer not null default 10 check (tick_seconds between 1 and 59),
   invoke_timeout_ms integer not null default 5000 check (invoke_timeout_ms > 0),
-  error_message_max_chars integer not null default 500 check (error_message_max_chars > 0)
+  error_message_max_chars integer not null default 500 check (error_message_max_chars > 0),
+  claim_max_chars integer not null default 131072 check (claim_max_chars between 1024 and 10485760),
+  claim_max_bytes bigint not null default 16777216 check (claim_max_bytes between 65536 and 134217728)
 );
 insert into embed_queue.settings default values;
 
@@ -40,6 +42,12 @@ comment on column embed_queue.settings.rate_limited_default_seconds is 'Delay fo
 comment on column embed_queue.settings.tick_seconds is 'pg_cron period where pg_cron has second schedules (1.5+); older pg_cron runs every minute.';
 comment on column embed_queue.settings.invoke_timeout_ms is 'HTTP timeout of the call to the function (nothing waits for its answer).';
 comment on column embed_queue.settings.error_message_max_chars is 'Error messages are cut to this length.';
+comment on column embed_queue.settings.claim_max_chars is
+  'A claimed text leaves the database cut to this many characters (the content hash is still over the whole text). '
+  'The provider takes at most 8191 tokens of an input, which fit in far fewer characters; a row of tens of MB never reaches the function whole.';
+comment on column embed_queue.settings.claim_max_bytes is
+  'One claim hands out at most this many bytes of text (always at least one job); the rest stays pending for the next claim. '
+  'Bounds the memory a batch takes in the function whatever the mix of row sizes.';
 
 create table embed_queue.models (
   model text primary key,

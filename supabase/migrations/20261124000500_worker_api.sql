@@ -75,7 +75,8 @@ returns table (
   content_hash text,
   attempts integer,
   max_attempts integer,
-  dimensions integer
+  dimensions integer,
+  clipped boolean
 )
 language plpgsql volatile security invoker set search_path = ''
 as $$
@@ -83,6 +84,10 @@ as $$
 declare
   v_internal text := coalesce(nullif(pg_catalog.current_setting('embed_queue.internal', true), ''), 'off');
   v_lease integer;
+  v_max_chars integer;
+  v_max_bytes bigint;
+  v_used bigint := 0;
+  v_added bigint;
   v_ids bigint[];
   v_target embed_queue.targets;
 begin
@@ -96,7 +101,9 @@ begin
   perform embed_queue.rescue();
   perform pg_catalog.set_config('embed_queue.internal', 'on', true);
 
-  select coalesce(p_lease_seconds, s.lease_seconds) into v_lease from embed_queue.settings s;
+  select coalesce(p_lease_seconds, s.lease_seconds), s.claim_max_chars, s.claim_max_bytes
+  into v_lease, v_max_chars, v_max_bytes
+  from embed_queue.settings s;
 
   -- Take runnable jobs oldest first; jobs another worker is taking right now are skipped. The
   -- row locks hold them for this transaction; each job row is then written once, below.
@@ -114,7 +121,10 @@ begin
 
   -- Per target, one statement reads each source row's current content and leases the job with
   -- it and its hash: rows gone or soft-deleted lose their job; empty content is skipped (no
-  -- attempt counted); the rest become processing for p_worker with the attempt counted.
+  -- attempt counted); the rest become processing for p_worker with the attempt counted. The
+  -- hash is over the whole text (complete() hashes the source row again), but only its first
+  -- claim_max_chars characters are kept and handed out, and only while the claim's text stays
+  -- within claim_max_bytes (one job always goes): the others stay pending, untouched.
   for v_target in
     select t.* from embed_queue.targets t
     where exists (
@@ -123,35 +133,55 @@ begin
     )
   loop
     execute pg_catalog.format($f$
-      with src as (
-        select q.id, s.%1$I is not null as found, %2$s as deleted, %3$s as content
+      with raw as (
+        select q.id, s.%1$I is not null as found, %2$s as deleted, %3$s as full_content
         from public.embedding_queue q
         left join %4$I.%5$I s on s.%1$I = (embed_queue.valid_key(q.record_id, %6$L))::%7$s
         where q.id = any ($1) and q.table_name = $2 and q.embedding_column = $3
       ),
+      cut as (
+        select r.*, pg_catalog.left(r.full_content, $7) as content,
+               pg_catalog.length(r.full_content) > $7 as clipped
+        from raw r
+      ),
+      src as (
+        select c.*,
+               coalesce(pg_catalog.sum(pg_catalog.octet_length(c.content))
+                 over (order by c.id rows between unbounded preceding and current row), 0) as upto,
+               pg_catalog.row_number() over (order by c.id) as n
+        from cut c
+        where c.found and not c.deleted
+      ),
       gone as (
         delete from public.embedding_queue q
-        using src
-        where q.id = src.id and (not src.found or src.deleted)
+        using raw
+        where q.id = raw.id and (not raw.found or raw.deleted)
         returning q.id
-      )
+      ),
+      leased as (
       update public.embedding_queue q set
         content = src.content,
-        content_hash = case when embed_queue.is_blank(src.content) then null
-                            else pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(src.content, 'UTF8')), 'hex') end,
+        content_hash = case when embed_queue.is_blank(src.full_content) then null
+                            else pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(src.full_content, 'UTF8')), 'hex') end,
         status = case when embed_queue.is_blank(src.content) then 'skipped' else 'processing' end,
         error_message = case when embed_queue.is_blank(src.content) then 'content is empty: nothing to embed'
                              else q.error_message end,
         attempts = case when embed_queue.is_blank(src.content) then q.attempts else q.attempts + 1 end,
         locked_by = case when embed_queue.is_blank(src.content) then null else $4 end,
         locked_until = case when embed_queue.is_blank(src.content) then null
-                            else pg_catalog.now() + pg_catalog.make_interval(secs => $5) end
+                            else pg_catalog.now() + pg_catalog.make_interval(secs => $5) end,
+        truncated = src.clipped
       from src
-      where q.id = src.id and src.found and not src.deleted
+      where q.id = src.id and ($6 + src.upto <= $8 or ($6 = 0 and src.n = 1))
+      returning pg_catalog.octet_length(q.content) as bytes
+      )
+      select coalesce(pg_catalog.sum(bytes), 0) from leased
     $f$,
       v_target.pk_column, embed_queue.deleted_sql(v_target, 's'), embed_queue.content_sql(v_target, 's'),
       v_target.schema_name, v_target.table_name, v_target.pk_type, v_target.pk_type)
-    using v_ids, v_target.queue_table, v_target.embedding_column, p_worker, v_lease;
+    into v_added
+    using v_ids, v_target.queue_table, v_target.embedding_column, p_worker, v_lease, v_used, v_max_chars, v_max_bytes;
+    v_used := v_used + v_added;
   end loop;
 
   -- Jobs naming no registered target cannot be done: say so instead of retrying forever.
@@ -172,7 +202,7 @@ begin
 
   return query
     select q.id, q.table_name, q.record_id, q.embedding_column, q.content, q.content_hash,
-           q.attempts, q.max_attempts, t.dimensions
+           q.attempts, q.max_attempts, t.dimensions, q.truncated
     from public.embedding_queue q
     join embed_queue.targets t on t.queue_table = q.table_name and t.embedding_column = q.embedding_column
     where q.id = any (v_ids) and q.status = 'processing' and q.locked_by = p_worker
@@ -181,7 +211,8 @@ end
 $$;
 comment on function embed_queue.claim(text, integer, integer, text[]) is
   'Leases up to p_limit runnable jobs to p_worker (for update skip locked; rescues expired leases first; counts the attempt) '
-  'and returns them with the source row''s current content and its hex sha256. Rows gone or soft-deleted lose their job; empty content is skipped.';
+  'and returns them with the source row''s current content and its hex sha256. Rows gone or soft-deleted lose their job; empty content is skipped. '
+  'Text is cut to settings.claim_max_chars (clipped = true; the hash stays over the whole text) and one claim hands out at most settings.claim_max_bytes of it.';
 
 create function embed_queue.complete(
   p_worker text,

@@ -14,8 +14,8 @@ insert into public.sessions (user_id, title)
 select 'a11ce000-0000-4000-8000-000000000001', 'Bulk imported session ' || g from generate_series(1, 50) g;
 select is((select count(*)::integer from net.http_request_queue), 1, 'a bulk insert makes one call');
 select results_eq(
-  $$select method, url, convert_from(body, 'UTF8')::jsonb from net.http_request_queue$$,
-  $$select 'POST'::text, (select decrypted_secret from vault.decrypted_secrets where name = 'embed_queue_url'), '{"trigger": "webhook"}'::jsonb$$,
+  $$select method::text, url, convert_from(body, 'UTF8')::jsonb from net.http_request_queue$$,
+  $$select 'POST'::text, (select decrypted_secret collate "default" from vault.decrypted_secrets where name = 'embed_queue_url'), '{"trigger": "webhook"}'::jsonb$$,
   'the call posts {"trigger": "webhook"} to the Vault URL');
 
 -- More work in the same transaction: no second call (all its calls would leave at commit).

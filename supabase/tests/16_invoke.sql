@@ -7,11 +7,11 @@ select plan(7);
 delete from net.http_request_queue;
 select ok(embed_queue.invoke('manual') is not null, 'invoke returns the pg_net request id');
 select results_eq(
-  $$select method, url, headers ->> 'Authorization', headers ->> 'Content-Type', convert_from(body, 'UTF8')::jsonb, timeout_milliseconds
+  $$select method::text, url, headers ->> 'Authorization', headers ->> 'Content-Type', convert_from(body, 'UTF8')::jsonb, timeout_milliseconds
     from net.http_request_queue$$,
   $$select 'POST'::text,
-           (select decrypted_secret from vault.decrypted_secrets where name = 'embed_queue_url'),
-           'Bearer ' || (select decrypted_secret from vault.decrypted_secrets where name = 'embed_queue_secret'),
+           (select decrypted_secret collate "default" from vault.decrypted_secrets where name = 'embed_queue_url'),
+           'Bearer ' || (select decrypted_secret collate "default" from vault.decrypted_secrets where name = 'embed_queue_secret'),
            'application/json'::text, '{"trigger": "manual"}'::jsonb, 5000$$,
   'POST to the Vault URL, Bearer secret from Vault, JSON body with the trigger, 5 s timeout');
 

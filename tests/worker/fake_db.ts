@@ -84,6 +84,7 @@ export class FakeDb implements QueueDb {
         attempts: j.attempts,
         max_attempts: j.maxAttempts,
         dimensions: j.dimensions,
+        clipped: false,
       });
     }
     this.claims.push(out.map((j) => j.id));

@@ -14,6 +14,8 @@ export interface ClaimedJob {
   attempts: number;
   max_attempts: number;
   dimensions: number;
+  /** The text was cut at claim (settings.claim_max_chars); content_hash is still the whole text's. */
+  clipped: boolean;
 }
 
 export interface CompletedJob {
@@ -89,7 +91,8 @@ export function createDb(dbUrl: string, opts: { max?: number } = {}): QueueDb {
   return {
     async claim(worker, limit, leaseSeconds, tables) {
       const rows = await sql`
-        select id, table_name, record_id, embedding_column, content, content_hash, attempts, max_attempts, dimensions
+        select id, table_name, record_id, embedding_column, content, content_hash, attempts, max_attempts, dimensions,
+               clipped
         from embed_queue.claim(${worker}, ${limit}, ${leaseSeconds}, ${tablesParam(sql, tables)}::text[])`;
       return rows.map((r) => ({ ...r, id: Number(r.id) }) as ClaimedJob);
     },

@@ -253,8 +253,9 @@ export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSumm
         continue;
       }
       const t = truncateToTokens(job.content, config.maxTokensPerInput);
-      if (t.truncated) s.truncated++;
-      meta.set(job.id, { hash: job.content_hash, tokens: t.tokens, truncated: t.truncated });
+      const truncated = t.truncated || job.clipped === true;
+      if (truncated) s.truncated++;
+      meta.set(job.id, { hash: job.content_hash, tokens: t.tokens, truncated });
       items.push({ id: job.id, text: t.text, tokens: t.tokens });
     }
     await failJobs(wrongSize);
