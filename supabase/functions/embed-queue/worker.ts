@@ -15,17 +15,18 @@
  * - permanent: the request's jobs fail with a reason an operator can act on.
  */
 import type { ClaimedJob, CompletedJob, JobFailure, QueueDb } from "./db.ts";
-import type { Config } from "./config.ts";
-import type { EmbeddingProvider } from "./provider.ts";
+import type { Config } from "../_shared/config.ts";
+import type { EmbeddingProvider } from "../_shared/provider.ts";
 import { packRequests, type ProviderRequest } from "./batching.ts";
-import { truncateToTokens } from "./tokens.ts";
-import { backoffMs } from "./backoff.ts";
-import { RateLimiter } from "./limiter.ts";
-import { operatorMessage, ProviderError, toProviderError } from "./errors.ts";
-import { toPgvector } from "./vectors.ts";
+import { truncateToTokens } from "../_shared/tokens.ts";
+import { backoffMs } from "../_shared/backoff.ts";
+import { RateLimiter } from "../_shared/limiter.ts";
+import { operatorMessage, ProviderError, toProviderError } from "../_shared/errors.ts";
+import { toPgvector } from "../_shared/vectors.ts";
+import type { RunSummary, Trigger } from "../_shared/summary.ts";
 import { log as defaultLog } from "./log.ts";
 
-export type Trigger = "cron" | "webhook" | "manual";
+export type { RunSummary, Trigger };
 
 export interface RunOptions {
   trigger: Trigger;
@@ -43,29 +44,6 @@ export interface RunOptions {
   lingerMs?: number;
   /** Stop claiming once this many jobs were claimed (a paced drain: one batch per call). */
   maxJobs?: number;
-}
-
-export interface RunSummary {
-  run_id: number | null;
-  trigger: Trigger;
-  dry_run: boolean;
-  claimed: number;
-  completed: number;
-  failed: number;
-  retried_later: number;
-  skipped: number;
-  stale: number;
-  lost: number;
-  released: number;
-  requests: number;
-  rate_limited: number;
-  tokens: number;
-  truncated: number;
-  estimated_cost_usd: number;
-  duration_ms: number;
-  pending: number | null;
-  stopped: "empty" | "budget" | "max_jobs" | "auth" | "aborted" | "dry_run";
-  error: string | null;
 }
 
 export interface RunDeps {
