@@ -248,17 +248,16 @@ export async function checkMigrations(opts: MigrationCheckOptions = {}): Promise
       functions: false,
       ephemeral: true,
     });
-    const count = [...Deno.readDirSync(join(ROOT, "supabase/migrations"))].filter((e) =>
-      e.name.endsWith(".sql")
-    )
-      .length;
+    const migrations = [...Deno.readDirSync(join(ROOT, "supabase/migrations"))];
+    const count = migrations.filter((e) => e.name.endsWith(".sql")).length;
     const applied = await stack.psql(
       info.dbUrl,
       "select count(*) from supabase_migrations.schema_migrations",
     );
+    // The role `supabase db push` logs in as, locally and hosted.
     const superuser = await stack.psql(
       info.dbUrl,
-      "select rolsuper from pg_roles where rolname = current_user",
+      "select rolsuper from pg_roles where rolname = 'postgres'",
     );
     const ok = Number(applied) === count;
     return {
