@@ -39,7 +39,7 @@ import * as h from "./lib/harness.ts";
 import { type Bench, log } from "./lib/harness.ts";
 import { edited, prng, rows as makeRows } from "./lib/texts.ts";
 import { fakeVector } from "../tests/fakes/fake_vector.ts";
-import { toPgvector } from "../supabase/functions/embed-queue/vectors.ts";
+import { toPgvector } from "../supabase/functions/_shared/vectors.ts";
 
 const NAME = "chaos";
 const DB_PORT = 27622;

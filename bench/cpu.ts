@@ -15,21 +15,21 @@
  *   deno run -A bench/cpu.ts [--rows 1000] [--reps 7]
  */
 import process from "node:process";
-import { truncateToTokens } from "../supabase/functions/embed-queue/tokens.ts";
+import { truncateToTokens } from "../supabase/functions/_shared/tokens.ts";
 import { packRequests } from "../supabase/functions/embed-queue/batching.ts";
 import {
   decodeBase64Float32,
   encodeBase64Float32,
   toPgvector,
-} from "../supabase/functions/embed-queue/vectors.ts";
+} from "../supabase/functions/_shared/vectors.ts";
 import { fakeVector } from "../tests/fakes/fake_vector.ts";
 import { referenceToPgvector } from "./lib/pgvector_reference.ts";
 import { rows as makeRows } from "./lib/texts.ts";
 import * as h from "./lib/harness.ts";
 import { median } from "./lib/harness.ts";
-import { loadConfig } from "../supabase/functions/embed-queue/config.ts";
+import { loadConfig } from "../supabase/functions/_shared/config.ts";
 import { createDb } from "../supabase/functions/embed-queue/db.ts";
-import { createProvider } from "../supabase/functions/embed-queue/provider.ts";
+import { createProvider } from "../supabase/functions/_shared/provider.ts";
 import { runQueue } from "../supabase/functions/embed-queue/worker.ts";
 
 export interface CpuResult {

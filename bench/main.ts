@@ -31,7 +31,7 @@ import { rows as makeRows } from "./lib/texts.ts";
 import { guideScript, recipe } from "./baselines.ts";
 import { runCpu } from "./cpu.ts";
 import { fakeVector } from "../tests/fakes/fake_vector.ts";
-import { toPgvector } from "../supabase/functions/embed-queue/vectors.ts";
+import { toPgvector } from "../supabase/functions/_shared/vectors.ts";
 
 const NAME = "bench";
 const DB_PORT = 27522;

@@ -12,7 +12,7 @@
  *
  * Exits 1 on the first difference, printing the value's bits.
  */
-import { toPgvector } from "../supabase/functions/embed-queue/vectors.ts";
+import { toPgvector } from "../supabase/functions/_shared/vectors.ts";
 import { referenceFloat32Text } from "./lib/pgvector_reference.ts";
 import { prng } from "./lib/texts.ts";
 import { fakeVector } from "../tests/fakes/fake_vector.ts";

@@ -329,7 +329,8 @@ export function mainHelp(commands: Record<string, CommandSpec> = COMMANDS): stri
     ...Object.values(commands).map((c) => `  ${c.name.padEnd(w)}  ${c.summary}`),
     "",
     'Where it talks to: the local stack (default "dev", see `npm run stack -- status`), or, when',
-    "SUPABASE_URL, SUPABASE_SERVICE_ROLE_KEY and SUPABASE_DB_URL are set, that project.",
+    "SUPABASE_URL, SUPABASE_DB_URL and SUPABASE_SECRET_KEY (sb_secret_...) or SUPABASE_SERVICE_ROLE_KEY",
+    "are set, that project.",
     "`<command> --help` describes each command.",
   ].join("\n");
 }

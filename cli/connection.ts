@@ -1,7 +1,11 @@
 /**
  * Where the CLI talks to: the local stack (URLs and keys from local/stack.ts `info()`), or a
- * project given by SUPABASE_URL, SUPABASE_SERVICE_ROLE_KEY and SUPABASE_DB_URL (hosted, or any
+ * project given by SUPABASE_URL, SUPABASE_DB_URL and a key that bypasses RLS (hosted, or any
  * other stack). The guide's NEXT_PUBLIC_SUPABASE_URL is read when SUPABASE_URL is not set.
+ *
+ * The key: SUPABASE_SECRET_KEY, one of the project's new secret API keys (`sb_secret_...`,
+ * Dashboard → Settings → API Keys), or else the legacy SUPABASE_SERVICE_ROLE_KEY. The function
+ * accepts either (supabase/functions/embed-queue/auth.ts).
  */
 import { dbAddress, type DbPlace, UsageError } from "./errors.ts";
 
@@ -12,11 +16,34 @@ export interface Connection {
   stackName?: string;
   /** The API URL (functions live under /functions/v1). */
   apiUrl?: string;
+  /** The key the function is called with: a secret key (`sb_secret_...`) or the service role key. */
   serviceRoleKey?: string;
   dbUrl?: string;
 }
 
 export type Env = Record<string, string | undefined>;
+
+/** The prefix of Supabase's secret API keys; publishable ones start `sb_publishable_`. */
+export const SECRET_KEY_PREFIX = "sb_secret_";
+
+/**
+ * SUPABASE_SECRET_KEY when set (it must be a secret key, never a publishable one), else
+ * SUPABASE_SERVICE_ROLE_KEY (a legacy JWT, or a secret key put there). Messages never show a key.
+ */
+export function projectKey(env: Env): string | undefined {
+  const secret = env.SUPABASE_SECRET_KEY?.trim();
+  if (secret) {
+    if (!secret.startsWith(SECRET_KEY_PREFIX) || secret.length === SECRET_KEY_PREFIX.length) {
+      throw new UsageError(
+        `SUPABASE_SECRET_KEY must be one of the project's secret API keys (${SECRET_KEY_PREFIX}..., ` +
+          "Dashboard → Settings → API Keys)" +
+          (secret.startsWith("sb_publishable_") ? ", not a publishable key" : ""),
+      );
+    }
+    return secret;
+  }
+  return env.SUPABASE_SERVICE_ROLE_KEY?.trim() || undefined;
+}
 
 export interface LocalInfo {
   apiUrl: string;
@@ -41,7 +68,7 @@ export function chooseConnection(
       label: `project ${host}`,
       local: false,
       apiUrl: apiUrl?.replace(/\/+$/, ""),
-      serviceRoleKey: env.SUPABASE_SERVICE_ROLE_KEY || undefined,
+      serviceRoleKey: projectKey(env),
       dbUrl,
     };
   }
@@ -86,7 +113,7 @@ export function needFunction(c: Connection, command: string): { apiUrl: string; 
   }
   if (!c.serviceRoleKey) {
     throw new UsageError(
-      `${command} needs SUPABASE_SERVICE_ROLE_KEY (Dashboard → Settings → API) to call the function`,
+      `${command} needs SUPABASE_SERVICE_ROLE_KEY or SUPABASE_SECRET_KEY (${SECRET_KEY_PREFIX}..., Dashboard → Settings → API Keys) to call the function`,
     );
   }
   return { apiUrl: c.apiUrl, key: c.serviceRoleKey };

@@ -105,7 +105,7 @@ export function describeFunctionStatus(
   local: boolean,
 ): string {
   if (status === 401 || status === 403) {
-    return `the function refused the key (HTTP ${status}): SUPABASE_SERVICE_ROLE_KEY must be the project's service role key (Dashboard → Settings → API)`;
+    return `the function refused the key (HTTP ${status}): SUPABASE_SERVICE_ROLE_KEY must be the project's service role key, or SUPABASE_SECRET_KEY one of its secret keys (Dashboard → Settings → API Keys)`;
   }
   if (status === 404) {
     return `no function at ${url} (HTTP 404): ${

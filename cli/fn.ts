@@ -8,7 +8,7 @@ import {
   FunctionsHttpError,
   FunctionsRelayError,
 } from "@supabase/supabase-js";
-import type { RunSummary } from "../supabase/functions/embed-queue/worker.ts";
+import type { RunSummary } from "../supabase/functions/_shared/summary.ts";
 import { CliError, describeFunctionStatus, describeFunctionUnreachable } from "./errors.ts";
 
 export type { RunSummary };

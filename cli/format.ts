@@ -3,7 +3,7 @@
  * summary block, the status report, progress lines, estimates and search results. No I/O, no
  * clock (times are passed in), so tests can check every shape.
  */
-import { LOCAL_MODEL } from "../supabase/functions/embed-queue/config.ts";
+import { LOCAL_MODEL } from "../supabase/functions/_shared/config.ts";
 import type {
   CoverageRow,
   FailureRow,

@@ -5,11 +5,11 @@
  * local stack, supabase/functions/.env is read too, as the gateway reads it.
  */
 import { join } from "node:path";
-import { type Config, ConfigError, loadConfig } from "../supabase/functions/embed-queue/config.ts";
-import { createProvider } from "../supabase/functions/embed-queue/provider.ts";
-import { operatorMessage, toProviderError } from "../supabase/functions/embed-queue/errors.ts";
-import { toPgvector } from "../supabase/functions/embed-queue/vectors.ts";
-import { truncateToTokens } from "../supabase/functions/embed-queue/tokens.ts";
+import { type Config, ConfigError, loadConfig } from "../supabase/functions/_shared/config.ts";
+import { createProvider } from "../supabase/functions/_shared/provider.ts";
+import { operatorMessage, toProviderError } from "../supabase/functions/_shared/errors.ts";
+import { toPgvector } from "../supabase/functions/_shared/vectors.ts";
+import { truncateToTokens } from "../supabase/functions/_shared/tokens.ts";
 import { parseEnvFile } from "../local/gateway.ts";
 import { CliError, UsageError } from "./errors.ts";
 import { describeProvider, type ProviderInfo } from "./format.ts";

@@ -112,10 +112,16 @@ fi
 # Deno's module cache (npm: specifiers) for everything the project imports.
 stamp=.cache/deno-cache.stamp
 mkdir -p .cache
-if [ ! -f "$stamp" ] || [ deno.json -nt "$stamp" ] || [ -n "$(find supabase/functions local cli tests -name '*.ts' -newer "$stamp" 2>/dev/null | head -1)" ]; then
+if [ ! -f "$stamp" ] || [ deno.json -nt "$stamp" ] || [ -n "$(find supabase/functions local cli tests \( -name '*.ts' -o -name deno.json \) -newer "$stamp" 2>/dev/null | head -1)" ]; then
   log "deno cache (module cache)"
   mapfile -t entries < <(find supabase/functions local cli tests -name '*.ts' 2>/dev/null)
-  [ ${#entries[@]} -eq 0 ] || node_modules/.bin/deno cache --quiet "${entries[@]}" >/dev/null
+  # --config: Deno would otherwise look for a config from the first file's folder (a function's own).
+  [ ${#entries[@]} -eq 0 ] || node_modules/.bin/deno cache --quiet --config deno.json "${entries[@]}" >/dev/null
+  # Each function's graph as it deploys: with only its own deno.json (npm run check:deploy).
+  for fn_config in supabase/functions/*/deno.json; do
+    [ -f "$fn_config" ] && [ -f "$(dirname "$fn_config")/index.ts" ] || continue
+    node_modules/.bin/deno cache --quiet --no-lock --config "$fn_config" "$(dirname "$fn_config")/index.ts" >/dev/null
+  done
   touch "$stamp"
 fi
 log "ready (Debian $codename, PostgreSQL $PG)"

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { backoffMs, parseResetDuration, retryAfterMs } from "../../supabase/functions/embed-queue/backoff.ts";
+import { backoffMs, parseResetDuration, retryAfterMs } from "../../supabase/functions/_shared/backoff.ts";
 
 Deno.test("parseResetDuration: OpenAI's reset values", () => {
   const table: Array<[string | null | undefined, number | null]> = [

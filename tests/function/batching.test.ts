@@ -4,7 +4,7 @@ import {
   packRequests,
   type ProviderRequest,
 } from "../../supabase/functions/embed-queue/batching.ts";
-import { countTokens, estimateTokens } from "../../supabase/functions/embed-queue/tokens.ts";
+import { countTokens, estimateTokens } from "../../supabase/functions/_shared/tokens.ts";
 
 function items(texts: string[], firstId = 1): BatchItem[] {
   return texts.map((text, i) => ({ id: firstId + i, text, tokens: countTokens(text) }));

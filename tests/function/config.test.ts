@@ -4,7 +4,8 @@ import {
   DEFAULTS,
   loadConfig,
   LOCAL_MODEL,
-} from "../../supabase/functions/embed-queue/config.ts";
+  readSecretKeys,
+} from "../../supabase/functions/_shared/config.ts";
 
 Deno.test("loadConfig: defaults without a key are the local provider", () => {
   const c = loadConfig({});
@@ -121,5 +122,43 @@ Deno.test("loadConfig: a ConfigError never echoes the API key", () => {
   } catch (e) {
     assert.ok(e instanceof ConfigError);
     assert.ok(!e.message.includes("sk-secret"));
+  }
+});
+
+Deno.test("loadConfig: the new secret keys: SUPABASE_SECRET_KEYS (JSON name → key), then SUPABASE_SECRET_KEY", () => {
+  assert.deepEqual(loadConfig({}).secretKeys, []);
+  const cases: Array<[Record<string, string>, string[]]> = [
+    [{ SUPABASE_SECRET_KEYS: '{"default":"sb_secret_a"}' }, ["sb_secret_a"]],
+    [{ SUPABASE_SECRET_KEYS: '{"default":"sb_secret_a","ci":"sb_secret_b"}' }, [
+      "sb_secret_a",
+      "sb_secret_b",
+    ]],
+    [{ SUPABASE_SECRET_KEYS: "{}" }, []],
+    [{ SUPABASE_SECRET_KEYS: '{"default":"","old":"  "}' }, []],
+    [{ SUPABASE_SECRET_KEY: " sb_secret_c " }, ["sb_secret_c"]],
+    [{ SUPABASE_SECRET_KEYS: '{"default":"sb_secret_a"}', SUPABASE_SECRET_KEY: "sb_secret_a" }, [
+      "sb_secret_a",
+    ]],
+    [{ SUPABASE_SECRET_KEYS: '{"default":"sb_secret_a"}', SUPABASE_SECRET_KEY: "sb_secret_c" }, [
+      "sb_secret_a",
+      "sb_secret_c",
+    ]],
+    [{ SUPABASE_PUBLISHABLE_KEYS: '{"default":"sb_publishable_x"}' }, []],
+  ];
+  for (const [env, want] of cases) {
+    assert.deepEqual(readSecretKeys(env), want, JSON.stringify(env));
+    assert.deepEqual(loadConfig(env).secretKeys, want);
+  }
+});
+
+Deno.test("loadConfig: a malformed SUPABASE_SECRET_KEYS fails fast without showing its value", () => {
+  for (const raw of ["sb_secret_plain", '["sb_secret_a"]', "null", '{"default":42}', "{not json"]) {
+    assert.throws(
+      () => loadConfig({ SUPABASE_SECRET_KEYS: raw }),
+      (e: unknown) =>
+        e instanceof ConfigError && /^SUPABASE_SECRET_KEYS/.test(e.message) && !e.message.includes(raw) &&
+        !e.message.includes("sb_secret_a"),
+      raw,
+    );
   }
 });

@@ -7,7 +7,7 @@ import {
   ProviderError,
   sanitize,
   toProviderError,
-} from "../../supabase/functions/embed-queue/errors.ts";
+} from "../../supabase/functions/_shared/errors.ts";
 
 Deno.test("classifyStatus table", () => {
   const table: Array<[number, ErrorKind]> = [

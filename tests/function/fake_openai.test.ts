@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { fakeVector } from "../fakes/fake_vector.ts";
 import { formatDuration, sha256Hex, startFakeOpenAI } from "../fakes/openai_server.ts";
 import { adminReset, adminScript, adminStats, startFakeOpenAIProcess } from "../fakes/openai_process.ts";
-import { parseResetDuration } from "../../supabase/functions/embed-queue/backoff.ts";
+import { parseResetDuration } from "../../supabase/functions/_shared/backoff.ts";
 
 async function post(baseUrl: string, key: string, body: unknown) {
   const res = await fetch(`${baseUrl}/embeddings`, {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseRateLimitHeaders, RateLimiter } from "../../supabase/functions/embed-queue/limiter.ts";
+import { parseRateLimitHeaders, RateLimiter } from "../../supabase/functions/_shared/limiter.ts";
 
 /** A fake clock whose sleep advances time at once and records what was slept. */
 function fakeClock() {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { loadConfig } from "../../supabase/functions/embed-queue/config.ts";
-import { createProvider, localEmbedding } from "../../supabase/functions/embed-queue/provider.ts";
-import { countTokens } from "../../supabase/functions/embed-queue/tokens.ts";
+import { loadConfig } from "../../supabase/functions/_shared/config.ts";
+import { createProvider, localEmbedding } from "../../supabase/functions/_shared/provider.ts";
+import { countTokens } from "../../supabase/functions/_shared/tokens.ts";
 
 function cosine(a: Float32Array, b: Float32Array): number {
   let dot = 0;

@@ -3,10 +3,10 @@
  * (started in this process).
  */
 import assert from "node:assert/strict";
-import { type Config, loadConfig } from "../../supabase/functions/embed-queue/config.ts";
-import { operatorMessage, ProviderError } from "../../supabase/functions/embed-queue/errors.ts";
-import { createProvider } from "../../supabase/functions/embed-queue/provider.ts";
-import { countTokens } from "../../supabase/functions/embed-queue/tokens.ts";
+import { type Config, loadConfig } from "../../supabase/functions/_shared/config.ts";
+import { operatorMessage, ProviderError } from "../../supabase/functions/_shared/errors.ts";
+import { createProvider } from "../../supabase/functions/_shared/provider.ts";
+import { countTokens } from "../../supabase/functions/_shared/tokens.ts";
 import { fakeVector } from "../fakes/fake_vector.ts";
 import { startFakeOpenAI } from "../fakes/openai_server.ts";
 import { adminReset, adminScript, adminStats } from "../fakes/openai_process.ts";

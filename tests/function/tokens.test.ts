@@ -6,7 +6,7 @@ import {
   estimateTokens,
   truncateToTokens,
   utf8Length,
-} from "../../supabase/functions/embed-queue/tokens.ts";
+} from "../../supabase/functions/_shared/tokens.ts";
 
 // Short samples only: js-tiktoken is the reference here, and it is slow on long pieces.
 const SAMPLES = [

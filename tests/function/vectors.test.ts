@@ -3,7 +3,7 @@ import {
   decodeBase64Float32,
   encodeBase64Float32,
   toPgvector,
-} from "../../supabase/functions/embed-queue/vectors.ts";
+} from "../../supabase/functions/_shared/vectors.ts";
 
 function seeded(seed: number) {
   return () => {

@@ -1,9 +1,9 @@
 /** The HTTP handler, called directly (no server): auth, body validation, 202 for cron/webhook. */
 import assert from "node:assert/strict";
 import { createHandler, parseBody } from "../../supabase/functions/embed-queue/handler.ts";
-import { createAuthenticator } from "../../supabase/functions/embed-queue/auth.ts";
-import { loadConfig } from "../../supabase/functions/embed-queue/config.ts";
-import type { EmbeddingProvider } from "../../supabase/functions/embed-queue/provider.ts";
+import { adminKeys, createAuthenticator } from "../../supabase/functions/embed-queue/auth.ts";
+import { loadConfig } from "../../supabase/functions/_shared/config.ts";
+import type { EmbeddingProvider } from "../../supabase/functions/_shared/provider.ts";
 import { FakeDb } from "./fake_db.ts";
 
 const config = { ...loadConfig({}), dimensions: 4, lingerMs: 0 };
@@ -22,7 +22,7 @@ function setup(contents = ["a", "b"]) {
     config,
     db,
     provider,
-    auth: createAuthenticator("service-key", () => db.queueSecret()),
+    auth: createAuthenticator(["service-key"], () => db.queueSecret()),
     waitUntil: (p) => background.push(p),
     log: () => {},
   });
@@ -48,11 +48,41 @@ Deno.test("handler: credentials: service role key or the Vault queue secret, not
   assert.equal((await call({}, "queue-secret")).status, 200);
 });
 
+Deno.test("auth: any of the project's secret keys is accepted like the service role key; publishable keys are not", async () => {
+  // The environment a new project's function gets: SUPABASE_SECRET_KEYS / SUPABASE_PUBLISHABLE_KEYS
+  // are JSON objects of name → key; the legacy service role key may be there too.
+  const env = {
+    SUPABASE_SERVICE_ROLE_KEY: "legacy-service-role-jwt",
+    SUPABASE_SECRET_KEYS: JSON.stringify({ default: "sb_secret_aaaa", ops: "sb_secret_bbbb" }),
+    SUPABASE_PUBLISHABLE_KEYS: JSON.stringify({ default: "sb_publishable_cccc" }),
+  };
+  const keys = adminKeys(loadConfig(env));
+  assert.deepEqual(keys, ["legacy-service-role-jwt", "sb_secret_aaaa", "sb_secret_bbbb"]);
+  const auth = createAuthenticator(keys, () => Promise.resolve("queue-secret"));
+  const req = (k: string) => new Request("http://x", { headers: { authorization: `Bearer ${k}` } });
+  for (const k of ["legacy-service-role-jwt", "sb_secret_aaaa", "sb_secret_bbbb", "queue-secret"]) {
+    assert.equal(await auth.check(req(k)), true, `accepted: ${k}`);
+  }
+  for (
+    const k of ["sb_publishable_cccc", "sb_secret_aaa", "sb_secret_aaaab", "sb_secret_", "SB_SECRET_AAAA"]
+  ) {
+    assert.equal(await auth.check(req(k)), false, `refused: ${k}`);
+  }
+
+  // A project with only the new keys (the legacy ones disabled): the secret key alone works.
+  const onlyNew = createAuthenticator(
+    adminKeys(loadConfig({ SUPABASE_SECRET_KEYS: '{"default":"sb_secret_only"}' })),
+    () => Promise.resolve(null),
+  );
+  assert.equal(await onlyNew.check(req("sb_secret_only")), true);
+  assert.equal(await onlyNew.check(req("legacy-service-role-jwt")), false);
+});
+
 Deno.test("auth: the Vault secret is cached for a minute; a removed secret stops working after that", async () => {
   let t = 0;
   let secret: string | null = "s1";
   let loads = 0;
-  const auth = createAuthenticator(undefined, () => (loads++, Promise.resolve(secret)), () => t);
+  const auth = createAuthenticator([], () => (loads++, Promise.resolve(secret)), () => t);
   const req = (k: string) => new Request("http://x", { headers: { authorization: `Bearer ${k}` } });
   assert.equal(await auth.check(req("s1")), true);
   assert.equal(await auth.check(req("s1")), true);

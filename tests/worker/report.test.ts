@@ -4,9 +4,9 @@
  */
 import assert from "node:assert/strict";
 import { type RunOptions, runQueue } from "../../supabase/functions/embed-queue/worker.ts";
-import { ProviderError } from "../../supabase/functions/embed-queue/errors.ts";
-import type { EmbeddingProvider } from "../../supabase/functions/embed-queue/provider.ts";
-import { loadConfig } from "../../supabase/functions/embed-queue/config.ts";
+import { ProviderError } from "../../supabase/functions/_shared/errors.ts";
+import type { EmbeddingProvider } from "../../supabase/functions/_shared/provider.ts";
+import { loadConfig } from "../../supabase/functions/_shared/config.ts";
 import { FakeDb } from "./fake_db.ts";
 
 const DIMS = 8;

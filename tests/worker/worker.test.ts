@@ -4,10 +4,10 @@
  */
 import assert from "node:assert/strict";
 import { type RunOptions, runQueue } from "../../supabase/functions/embed-queue/worker.ts";
-import { ProviderError } from "../../supabase/functions/embed-queue/errors.ts";
-import type { EmbeddingProvider, EmbedResult } from "../../supabase/functions/embed-queue/provider.ts";
-import { loadConfig } from "../../supabase/functions/embed-queue/config.ts";
-import { toPgvector } from "../../supabase/functions/embed-queue/vectors.ts";
+import { ProviderError } from "../../supabase/functions/_shared/errors.ts";
+import type { EmbeddingProvider, EmbedResult } from "../../supabase/functions/_shared/provider.ts";
+import { loadConfig } from "../../supabase/functions/_shared/config.ts";
+import { toPgvector } from "../../supabase/functions/_shared/vectors.ts";
 import { FakeDb } from "./fake_db.ts";
 
 const DIMS = 8;

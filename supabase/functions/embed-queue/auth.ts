@@ -1,9 +1,12 @@
 /**
  * The function checks its own credential, whatever the gateway's verify_jwt says: a bearer
- * token equal to the project's service role key or to the queue secret kept in Vault (the one
- * pg_cron and the webhook send). Anything else is refused before any work is done.
+ * token equal to one of the project's API keys that bypass RLS (the legacy service role key,
+ * or any of the new `sb_secret_...` keys) or to the queue secret kept in Vault (the one pg_cron
+ * and the webhook send). Anything else, a publishable or anon key included, is refused before
+ * any work is done.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
+import type { Config } from "../_shared/config.ts";
 
 const SECRET_TTL_MS = 60_000;
 
@@ -21,6 +24,18 @@ export function bearerToken(req: Request): string | null {
   return m ? m[1] : null;
 }
 
+/** The API keys that may call the function: the service role key and every secret key. */
+export function adminKeys(config: Pick<Config, "serviceRoleKey" | "secretKeys">): string[] {
+  return [config.serviceRoleKey, ...config.secretKeys].filter((k): k is string => !!k);
+}
+
+/** True when `token` equals one of `keys`; every key is compared, so timing does not tell which. */
+export function matchesAny(token: string, keys: readonly string[]): boolean {
+  let hit = false;
+  for (const k of keys) if (k !== "" && sameSecret(token, k)) hit = true;
+  return hit;
+}
+
 export interface Authenticator {
   check(req: Request): Promise<boolean>;
 }
@@ -30,7 +45,7 @@ export interface Authenticator {
  * within that time without a database call per request).
  */
 export function createAuthenticator(
-  serviceRoleKey: string | undefined,
+  apiKeys: readonly string[],
   loadQueueSecret: () => Promise<string | null>,
   now: () => number = Date.now,
 ): Authenticator {
@@ -39,7 +54,7 @@ export function createAuthenticator(
     async check(req) {
       const token = bearerToken(req);
       if (!token) return false;
-      if (serviceRoleKey && sameSecret(token, serviceRoleKey)) return true;
+      if (matchesAny(token, apiKeys)) return true;
       if (!cached || now() - cached.at > SECRET_TTL_MS) {
         cached = { value: await loadQueueSecret(), at: now() };
       }

@@ -3,7 +3,7 @@
  * at most `maxInputs` inputs, and at most `maxTokens` both by the real token count and by the
  * bytes/4 estimate the API uses for its pre-check (which is larger for CJK text and emoji).
  */
-import { estimateTokens } from "./tokens.ts";
+import { estimateTokens } from "../_shared/tokens.ts";
 
 /** One job's text, already truncated to the per-input limit, with its token count. */
 export interface BatchItem {

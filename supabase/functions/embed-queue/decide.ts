@@ -4,8 +4,8 @@
  * (River's job executor and graphile-worker keep the work apart from reporting its result in the
  * same way: execute, then decide, then report.)
  */
-import type { ProviderError } from "./errors.ts";
-import { backoffMs } from "./backoff.ts";
+import type { ProviderError } from "../_shared/errors.ts";
+import { backoffMs } from "../_shared/backoff.ts";
 
 export type Decision =
   /** Send the same request again after `waitMs`; `pauseAll`: every lane waits too (rate limit). */

@@ -12,10 +12,10 @@
  * waits for the run and gets its summary. Job failures are reported in the body; a 5xx means the
  * database could not be reached.
  */
-import type { Config } from "./config.ts";
+import type { Config } from "../_shared/config.ts";
 import type { QueueDb } from "./db.ts";
 import { isConnectionError } from "./db.ts";
-import type { EmbeddingProvider } from "./provider.ts";
+import type { EmbeddingProvider } from "../_shared/provider.ts";
 import type { Authenticator } from "./auth.ts";
 import { type RunOptions, runQueue, type RunSummary, type Trigger } from "./worker.ts";
 import { log as defaultLog } from "./log.ts";

@@ -1,8 +1,8 @@
 // embed-queue: keeps vector embeddings in step with table rows. Wiring only; see handler.ts.
-import { loadConfig } from "./config.ts";
+import { loadConfig } from "../_shared/config.ts";
 import { createDb } from "./db.ts";
-import { createProvider } from "./provider.ts";
-import { createAuthenticator } from "./auth.ts";
+import { createProvider } from "../_shared/provider.ts";
+import { adminKeys, createAuthenticator } from "./auth.ts";
 import { createHandler } from "./handler.ts";
 
 declare const EdgeRuntime: { waitUntil(p: Promise<unknown>): void } | undefined;
@@ -17,7 +17,7 @@ Deno.serve(createHandler({
   config,
   db,
   provider: createProvider(config),
-  auth: createAuthenticator(config.serviceRoleKey, () => db.queueSecret()),
+  auth: createAuthenticator(adminKeys(config), () => db.queueSecret()),
   waitUntil: (p) => typeof EdgeRuntime !== "undefined" ? EdgeRuntime.waitUntil(p) : void p,
   shutdown: shutdown.signal,
 }));

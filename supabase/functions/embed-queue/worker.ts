@@ -21,18 +21,19 @@
  * the vectors are dropped, the jobs released, and the run's record says so.
  */
 import type { ClaimedJob, CompletedJob, JobFailure, QueueDb } from "./db.ts";
-import type { Config } from "./config.ts";
-import type { EmbeddingProvider } from "./provider.ts";
+import type { Config } from "../_shared/config.ts";
+import type { EmbeddingProvider } from "../_shared/provider.ts";
 import { packRequests, type ProviderRequest } from "./batching.ts";
-import { truncateToTokens } from "./tokens.ts";
-import { backoffMs } from "./backoff.ts";
+import { truncateToTokens } from "../_shared/tokens.ts";
+import { backoffMs } from "../_shared/backoff.ts";
 import { decide } from "./decide.ts";
-import { RateLimiter } from "./limiter.ts";
-import { operatorMessage, ProviderError, toProviderError } from "./errors.ts";
-import { toPgvector } from "./vectors.ts";
+import { RateLimiter } from "../_shared/limiter.ts";
+import { operatorMessage, ProviderError, toProviderError } from "../_shared/errors.ts";
+import { toPgvector } from "../_shared/vectors.ts";
+import type { RunSummary, Trigger } from "../_shared/summary.ts";
 import { log as defaultLog } from "./log.ts";
 
-export type Trigger = "cron" | "webhook" | "manual";
+export type { RunSummary, Trigger };
 
 export interface RunOptions {
   trigger: Trigger;
@@ -50,31 +51,6 @@ export interface RunOptions {
   lingerMs?: number;
   /** Stop claiming once this many jobs were claimed (a paced drain: one batch per call). */
   maxJobs?: number;
-}
-
-export interface RunSummary {
-  run_id: number | null;
-  trigger: Trigger;
-  dry_run: boolean;
-  claimed: number;
-  completed: number;
-  failed: number;
-  retried_later: number;
-  skipped: number;
-  stale: number;
-  lost: number;
-  released: number;
-  /** Vectors made but not written (the write-back failed): their jobs were released. */
-  dropped: number;
-  requests: number;
-  rate_limited: number;
-  tokens: number;
-  truncated: number;
-  estimated_cost_usd: number;
-  duration_ms: number;
-  pending: number | null;
-  stopped: "empty" | "budget" | "max_jobs" | "auth" | "aborted" | "dry_run" | "write_failed";
-  error: string | null;
 }
 
 export interface RunDeps {

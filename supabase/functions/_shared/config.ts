@@ -39,8 +39,16 @@ export interface Config {
   usdPerMillionTokens: number;
   /** SUPABASE_DB_URL. */
   dbUrl?: string;
-  /** SUPABASE_SERVICE_ROLE_KEY. */
+  /** SUPABASE_SERVICE_ROLE_KEY: the legacy service role key (a JWT). */
   serviceRoleKey?: string;
+  /**
+   * The project's secret API keys (`sb_secret_...`), each as good as the service role key:
+   * the values of SUPABASE_SECRET_KEYS, a JSON object of name → key that Supabase gives every
+   * function on projects with the new API keys (e.g. `{"default":"sb_secret_..."}`), then
+   * SUPABASE_SECRET_KEY, a single key (the fallback a self-hosted stack may export). Empty when
+   * neither is set. Publishable keys (SUPABASE_PUBLISHABLE_KEYS) are never read: they are public.
+   */
+  secretKeys: string[];
 }
 
 type Derived =
@@ -49,7 +57,8 @@ type Derived =
   | "openaiBaseUrl"
   | "usdPerMillionTokens"
   | "dbUrl"
-  | "serviceRoleKey";
+  | "serviceRoleKey"
+  | "secretKeys";
 
 /** Defaults in one place. The local provider's model is LOCAL_MODEL instead of DEFAULTS.model. */
 export const DEFAULTS: Omit<Config, Derived> = {
@@ -110,6 +119,38 @@ function int(env: Env, name: string, def: number, min: number, max: number): num
     throw new ConfigError(`${name} must be a whole number from ${min} to ${max} (got "${raw.slice(0, 40)}")`);
   }
   return n;
+}
+
+/**
+ * SUPABASE_SECRET_KEYS (a JSON object of name → key) and SUPABASE_SECRET_KEY (one key), in that
+ * order, without duplicates. A malformed SUPABASE_SECRET_KEYS fails fast; the message never
+ * shows the value (it holds secrets).
+ */
+export function readSecretKeys(env: Env): string[] {
+  const keys: string[] = [];
+  const raw = read(env, "SUPABASE_SECRET_KEYS");
+  if (raw !== undefined) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw);
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) {
+      throw new ConfigError(
+        'SUPABASE_SECRET_KEYS must be a JSON object of name to secret key, e.g. {"default":"sb_secret_..."}',
+      );
+    }
+    for (const [name, v] of Object.entries(parsed as Record<string, unknown>)) {
+      if (typeof v !== "string") {
+        throw new ConfigError(`SUPABASE_SECRET_KEYS: the key named "${name.slice(0, 40)}" must be a string`);
+      }
+      if (v.trim() !== "") keys.push(v.trim());
+    }
+  }
+  const single = read(env, "SUPABASE_SECRET_KEY");
+  if (single !== undefined) keys.push(single);
+  return [...new Set(keys)];
 }
 
 /** Reads the settings from an environment (pass `Deno.env.toObject()`); throws ConfigError. */
@@ -198,5 +239,6 @@ export function loadConfig(env: Env): Config {
     usdPerMillionTokens,
     dbUrl: read(env, "SUPABASE_DB_URL"),
     serviceRoleKey: read(env, "SUPABASE_SERVICE_ROLE_KEY"),
+    secretKeys: readSecretKeys(env),
   };
 }

@@ -1,0 +1,31 @@
+/**
+ * What one run of the function answers (its HTTP body) and what the CLI reads back: the wire
+ * shape shared by the function (worker.ts builds it) and the operator CLI (cli/fn.ts).
+ */
+
+export type Trigger = "cron" | "webhook" | "manual";
+
+export interface RunSummary {
+  run_id: number | null;
+  trigger: Trigger;
+  dry_run: boolean;
+  claimed: number;
+  completed: number;
+  failed: number;
+  retried_later: number;
+  skipped: number;
+  stale: number;
+  lost: number;
+  released: number;
+  /** Vectors made but not written (the write-back failed): their jobs were released. */
+  dropped: number;
+  requests: number;
+  rate_limited: number;
+  tokens: number;
+  truncated: number;
+  estimated_cost_usd: number;
+  duration_ms: number;
+  pending: number | null;
+  stopped: "empty" | "budget" | "max_jobs" | "auth" | "aborted" | "dry_run" | "write_failed";
+  error: string | null;
+}
