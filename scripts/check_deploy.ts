@@ -259,16 +259,15 @@ export async function checkMigrations(opts: MigrationCheckOptions = {}): Promise
       info.dbUrl,
       "select rolsuper from pg_roles where rolname = 'postgres'",
     );
-    const ok = Number(applied) === count;
+    const ok = Number(applied) === count && superuser === "f";
     return {
       target: "database",
       step: "migrations",
       ok,
-      detail: ok
-        ? `${count} migrations and the seed pushed into a fresh database` +
-          (superuser === "t"
-            ? " (note: postgres is a superuser on this local stack; hosted it is not)"
-            : " as the non-superuser postgres")
+      detail: superuser !== "f"
+        ? "postgres is a superuser on this local stack, which it is not on Supabase: the push proves nothing"
+        : ok
+        ? `${count} migrations and the seed pushed into a fresh database as the non-superuser postgres`
         : `${applied} of ${count} migrations recorded`,
     };
   } catch (e) {
