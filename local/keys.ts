@@ -34,6 +34,14 @@ export async function serviceRoleKey(): Promise<string> {
   return (await keys())[1];
 }
 
+/**
+ * The new API keys a Supabase project gives its functions as SUPABASE_SECRET_KEYS and
+ * SUPABASE_PUBLISHABLE_KEYS (JSON objects of name → key, as the CLI's serve template sets them).
+ * Fixed local values, like the demo JWTs above; a hosted project has its own.
+ */
+export const SECRET_KEY = "sb_secret_N7UND0UgjKTVK-Uodkm0Hg_xSvEMPvz";
+export const PUBLISHABLE_KEY = "sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH";
+
 /** The verified claims of a token signed with `jwtSecret`, or null for anything else. */
 export async function verifyJwt(
   token: string,

@@ -11,7 +11,7 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createHash } from "node:crypto";
-import { anonKey, JWT_SECRET, serviceRoleKey } from "./keys.ts";
+import { anonKey, JWT_SECRET, PUBLISHABLE_KEY, SECRET_KEY, serviceRoleKey } from "./keys.ts";
 
 export const ROOT = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
 const DENO = Deno.execPath();
@@ -54,6 +54,8 @@ export interface StackInfo {
   functionsUrl: string;
   anonKey: string;
   serviceRoleKey: string;
+  /** The new-style secret key (sb_secret_...), accepted wherever the service role key is. */
+  secretKey: string;
   jwtSecret: string;
   stateDir: string;
 }
@@ -114,6 +116,7 @@ export async function info(opts: Partial<StackOptions> = {}): Promise<StackInfo>
     functionsUrl: `${apiUrl}/functions/v1`,
     anonKey: await anonKey(),
     serviceRoleKey: await serviceRoleKey(),
+    secretKey: SECRET_KEY,
     jwtSecret: JWT_SECRET,
     stateDir: stateDir(o.name),
   };
@@ -466,6 +469,8 @@ export async function startServices(opts: Partial<StackOptions>, inf?: StackInfo
       SUPABASE_DB_URL: inf.dbUrl,
       SUPABASE_ANON_KEY: inf.anonKey,
       SUPABASE_SERVICE_ROLE_KEY: inf.serviceRoleKey,
+      SUPABASE_SECRET_KEYS: JSON.stringify({ default: SECRET_KEY }),
+      SUPABASE_PUBLISHABLE_KEYS: JSON.stringify({ default: PUBLISHABLE_KEY }),
       JWT_SECRET: inf.jwtSecret,
     });
     Deno.writeTextFileSync(gwPidFile, `${pid}\n`);
@@ -680,6 +685,7 @@ export function describe(s: StackStatus): string {
     `      JWT secret: ${i.jwtSecret}`,
     `        anon key: ${i.anonKey}`,
     `service_role key: ${i.serviceRoleKey}`,
+    `      secret key: ${i.secretKey}`,
   ].join("\n");
 }
 
@@ -738,6 +744,7 @@ if (import.meta.main) {
           `SUPABASE_DB_URL=${i.dbUrl}`,
           `SUPABASE_ANON_KEY=${i.anonKey}`,
           `SUPABASE_SERVICE_ROLE_KEY=${i.serviceRoleKey}`,
+          `SUPABASE_SECRET_KEY=${i.secretKey}`,
         ].join("\n"),
       );
     } else {

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { adminScript, adminStats } from "../fakes/openai_process.ts";
 import { waitDead } from "../lib/process.ts";
+import { SECRET_KEY } from "../../local/keys.ts";
 import { db, env, ignore, invoke, isVectorOf, scenario, waitFor } from "./helpers.ts";
 
 const sha256 = async (s: string) =>
@@ -43,6 +44,9 @@ Deno.test({ name: "function: no or wrong credential gets 401 and changes nothing
       await sql`select decrypted_secret as s from vault.decrypted_secrets where name = 'embed_queue_secret'`;
     const ok = await invoke({ dry_run: true }, s);
     assert.equal(ok.status, 200);
+    // So is the project's new-style secret key (SUPABASE_SECRET_KEYS), and a made-up one is not.
+    assert.equal((await invoke({ dry_run: true }, SECRET_KEY)).status, 200, "sb_secret_ key accepted");
+    assert.equal((await invoke({ dry_run: true }, SECRET_KEY.slice(0, -1) + "x")).status, 401);
     // Malformed bodies get 400 with the reason.
     const bad = await invoke({ batch_size: "ten" });
     assert.equal(bad.status, 400);
