@@ -19,6 +19,7 @@ import { adminStats, startFakeOpenAIProcess } from "../fakes/openai_process.ts";
 import { sha256Hex } from "../fakes/openai_server.ts";
 import { isVectorOf, waitFor } from "../integration/helpers.ts";
 import { portOffset } from "../lib/env.ts";
+import { cli } from "../cli/helpers.ts";
 
 const NAME = "adopt";
 const GUIDE_SQL = fileURLToPath(new URL("./guide_install.sql", import.meta.url));
@@ -74,19 +75,49 @@ Deno.test({
 
     // The texts the old script completed, and those it failed.
     const completedTexts = [
-      ...(await sql`select title as t from public.sessions where id = any(${[1, 2, 3, 4, 5, 6].map(SESSION)}::uuid[])`),
-      ...(await sql`select content as t from public.summaries where id = any(${[1, 2, 3, 4].map(SUMMARY)}::uuid[])`),
+      ...(await sql`select title as t from public.sessions where id = any(${
+        [1, 2, 3, 4, 5, 6].map(SESSION)
+      }::uuid[])`),
+      ...(await sql`select content as t from public.summaries where id = any(${
+        [1, 2, 3, 4].map(SUMMARY)
+      }::uuid[])`),
     ].map((r) => r.t as string);
     assert.equal(completedTexts.length, 10);
 
     // The old triggers are reported, and nothing was dropped.
-    const old = await sql`select table_name, trigger_name, function_name, enabled from embed_queue.old_triggers order by 1`;
+    const old =
+      await sql`select table_name, trigger_name, function_name, enabled from embed_queue.old_triggers order by 1`;
     assert.deepEqual(old.map((r) => `${r.table_name} ${r.trigger_name} ${r.function_name} ${r.enabled}`), [
       "sessions queue_session_embedding public.queue_session_embedding true",
       "summaries queue_summary_embedding public.queue_summary_embedding true",
     ]);
-    const legacy = await sql`select table_name, unknown_origin::int as n from embed_queue.legacy_vectors order by 1`;
+    const legacy =
+      await sql`select table_name, unknown_origin::int as n from embed_queue.legacy_vectors order by 1`;
     assert.deepEqual(legacy.map((r) => `${r.table_name} ${r.n}`), ["sessions 6", "summaries 4"]);
+
+    // The operator is told: `doctor` (exit 1 while old triggers remain) and `status`.
+    const cliEnv = {
+      SUPABASE_URL: info.apiUrl,
+      SUPABASE_DB_URL: info.dbUrl,
+      SUPABASE_SERVICE_ROLE_KEY: info.serviceRoleKey,
+    };
+    const doctor = await cli(["doctor"], { env: cliEnv });
+    assert.equal(doctor.code, 1, doctor.stderr);
+    assert.match(
+      doctor.stdout,
+      /public\.sessions: trigger queue_session_embedding \(function public\.queue_session_embedding\)/,
+    );
+    assert.match(doctor.stdout, /public\.summaries: trigger queue_summary_embedding/);
+    assert.match(doctor.stdout, /select \* from embed_queue\.drop_old_triggers\(\);/);
+    assert.match(doctor.stdout, /10 vector\(s\) of unknown origin .*legacy_vectors = trust/);
+    const status = await cli(["status", "--json"], { env: cliEnv });
+    assert.equal(status.code, 0, status.stderr);
+    const sj = JSON.parse(status.stdout);
+    assert.equal(sj.legacy_vectors.unknown_origin, 10);
+    assert.deepEqual(sj.old_triggers.map((o: { trigger_name: string }) => o.trigger_name), [
+      "queue_session_embedding",
+      "queue_summary_embedding",
+    ]);
 
     // Hands-off: every adopted pending job is embedded, nothing else is.
     await drained(sql);
@@ -103,20 +134,27 @@ Deno.test({
       select id::text, content, content_embedding::text as v from public.summaries
       where id <> all(${[1, 2, 3, 4, 5].map(SUMMARY)}::uuid[])`;
     assert.equal(sessions.length + summaries.length, 55);
-    for (const s of sessions) assert.ok(isVectorOf(s.v, s.title), `session ${s.id} has the vector of its title`);
-    for (const s of summaries) assert.ok(isVectorOf(s.v, s.content), `summary ${s.id} has the vector of its content`);
+    for (const s of sessions) {
+      assert.ok(isVectorOf(s.v, s.title), `session ${s.id} has the vector of its title`);
+    }
+    for (const s of summaries) {
+      assert.ok(isVectorOf(s.v, s.content), `summary ${s.id} has the vector of its content`);
+    }
 
     // No completed row was sent again; their vectors are the old script's, untouched.
     let stats = await adminStats(fake.adminUrl);
     assert.equal(stats.inputs, 55, "one input per adopted pending job");
-    for (const t of completedTexts) assert.equal(stats.inputs_by_text_hash[sha256Hex(t)], undefined, "a completed row's text was not sent");
+    for (const t of completedTexts) {
+      assert.equal(stats.inputs_by_text_hash[sha256Hex(t)], undefined, "a completed row's text was not sent");
+    }
     const [{ kept }] = await sql`
       select (select count(*) from public.sessions where title_embedding = array_fill(0.5::real, array[1536])::extensions.vector)::int
            + (select count(*) from public.summaries where content_embedding = array_fill(0.25::real, array[1536])::extensions.vector)::int as kept`;
     assert.equal(kept, 10);
 
     // The failed jobs keep their messages; the guide's retry UPDATE brings them back.
-    const failed = await sql`select record_id, error_message from embedding_queue where status = 'failed' order by record_id`;
+    const failed =
+      await sql`select record_id, error_message from embedding_queue where status = 'failed' order by record_id`;
     assert.deepEqual(failed.map((r) => `${r.record_id} ${r.error_message}`), [
       `${SUMMARY(5)} Failed to generate embedding: fetch failed (ECONNRESET)`,
       `${SESSION(7)} Failed to generate embedding: 429 Too Many Requests`,
@@ -127,18 +165,23 @@ SET status = 'pending', error_message = NULL
 WHERE status = 'failed';`);
     await drained(sql);
     const retried = await sql`
-      select s.title as t, s.title_embedding::text as v from public.sessions s where s.id = any(${[7, 8].map(SESSION)}::uuid[])
+      select s.title as t, s.title_embedding::text as v from public.sessions s where s.id = any(${
+      [7, 8].map(SESSION)
+    }::uuid[])
       union all
       select m.content, m.content_embedding::text from public.summaries m where m.id = ${SUMMARY(5)}::uuid`;
     for (const r of retried) assert.ok(isVectorOf(r.v, r.t), "a retried row has the vector of its text");
-    const [{ n: stillFailed }] = await sql`select count(*)::int as n from embedding_queue where status <> 'completed'`;
+    const [{ n: stillFailed }] =
+      await sql`select count(*)::int as n from embedding_queue where status <> 'completed'`;
     assert.equal(stillFailed, 0);
 
     // While the old triggers remain, one change still makes one job, embedded once.
     const user = "9a1de000-0000-4000-8000-000000000001";
     const both = `Adopt test, both sets of triggers ${crypto.randomUUID()}`;
-    const [{ id: bothId }] = await sql`insert into public.sessions (user_id, title) values (${user}, ${both}) returning id::text`;
-    const [{ n: bothJobs }] = await sql`select count(*)::int as n from embedding_queue where record_id = ${bothId}`;
+    const [{ id: bothId }] =
+      await sql`insert into public.sessions (user_id, title) values (${user}, ${both}) returning id::text`;
+    const [{ n: bothJobs }] =
+      await sql`select count(*)::int as n from embedding_queue where record_id = ${bothId}`;
     assert.equal(bothJobs, 1, "one job for one insert, old triggers and ours together");
     await drained(sql);
     const [bothJob] = await sql`select status from embedding_queue where record_id = ${bothId}`;
@@ -147,7 +190,8 @@ WHERE status = 'failed';`);
     assert.equal(stats.inputs_by_text_hash[sha256Hex(both)], 1, "the new row was sent once");
 
     // Dropped as documented: the triggers go, the user's functions stay.
-    const dropped = await sql`select table_name, trigger_name, function_dropped from embed_queue.drop_old_triggers()`;
+    const dropped =
+      await sql`select table_name, trigger_name, function_dropped from embed_queue.drop_old_triggers()`;
     assert.deepEqual(dropped.map((r) => `${r.table_name} ${r.trigger_name} ${r.function_dropped}`), [
       "public.sessions queue_session_embedding false",
       "public.summaries queue_summary_embedding false",
@@ -158,14 +202,23 @@ WHERE status = 'failed';`);
       select count(*)::int as n from pg_proc where proname in ('queue_session_embedding', 'queue_summary_embedding')`;
     assert.equal(functionsKept, 2, "the user's functions were not dropped");
 
+    const after = await cli(["doctor"], { env: cliEnv });
+    assert.equal(after.code, 0, after.stdout);
+
     const one = `Adopt test, our triggers only ${crypto.randomUUID()}`;
-    const [{ id: oneId }] = await sql`insert into public.summaries (user_id, content) values (${user}, ${one}) returning id::text`;
-    const [{ n: oneJobs }] = await sql`select count(*)::int as n from embedding_queue where record_id = ${oneId}`;
+    const [{ id: oneId }] =
+      await sql`insert into public.summaries (user_id, content) values (${user}, ${one}) returning id::text`;
+    const [{ n: oneJobs }] =
+      await sql`select count(*)::int as n from embedding_queue where record_id = ${oneId}`;
     assert.equal(oneJobs, 1, "one insert makes exactly one job");
     await drained(sql);
     stats = await adminStats(fake.adminUrl);
     assert.equal(stats.inputs_by_text_hash[sha256Hex(one)], 1);
-    assert.equal(stats.inputs, 55 + 3 + 2, "nothing but the adopted backlog, the retried jobs and the two new rows was embedded");
+    assert.equal(
+      stats.inputs,
+      55 + 3 + 2,
+      "nothing but the adopted backlog, the retried jobs and the two new rows was embedded",
+    );
   } finally {
     await sql?.end();
     await stack.destroy({ name: NAME, quiet: true }).catch(() => {});
