@@ -149,10 +149,10 @@ comment on function embed_queue.enqueue(text, text, text, text, uuid) is
 -- embed_queue.drop_old_triggers() is the one way to drop them.
 create view embed_queue.old_triggers with (security_invoker = true) as
   select distinct
-         n.nspname::text as schema_name,
-         c.relname::text as table_name,
-         tg.tgname::text as trigger_name,
-         pg_catalog.format('%I.%I', pn.nspname, p.proname) as function_name,
+         n.nspname::text collate "default" as schema_name,
+         c.relname::text collate "default" as table_name,
+         tg.tgname::text collate "default" as trigger_name,
+         pg_catalog.format('%I.%I', pn.nspname, p.proname) collate "default" as function_name,
          p.oid::regprocedure::text as function_signature,
          tg.tgenabled <> 'D' as enabled
   from embed_queue.targets t
