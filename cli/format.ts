@@ -295,7 +295,6 @@ export function statusJson(r: StatusReport, now: Date): Record<string, unknown> 
       tokens: u.tokens,
       cost_usd: u.cost_usd,
     })),
-    ...(r.adoption ? adoptionJson(r.adoption) : {}),
     runs: r.runs.map((x) => ({
       id: x.id,
       trigger: x.trigger,
@@ -312,6 +311,7 @@ export function statusJson(r: StatusReport, now: Date): Record<string, unknown> 
       cost_usd: x.cost_usd,
       error: x.error,
     })),
+    ...(r.adoption ? adoptionJson(r.adoption) : {}),
   };
 }
 
