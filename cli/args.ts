@@ -162,6 +162,16 @@ over the content each pending job would send, cut at the per-input limit as the 
 OPENAI_BASE_URL, EMBEDDING_MODEL, EMBEDDING_DIMENSIONS), so query and rows share one vector space.
 Creates the table's HNSW index first if it is missing.`,
   },
+  doctor: {
+    name: "doctor",
+    summary: "what to do after adopting the guide's install: old triggers, vectors of unknown origin",
+    positionals: [],
+    flags: {
+      json: { kind: "bool", help: "one JSON object with stable keys" },
+    },
+    details: `Lists triggers of your own that also write into embedding_queue (exit 1 while any remain)
+and the one statement that drops them, and how many vectors were written before embed_queue.`,
+  },
 };
 
 /** Quotes a piece of the user's input for an error message: printable, short. */

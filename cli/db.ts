@@ -107,6 +107,30 @@ export interface NetResponseRow {
   count: number;
 }
 
+/** Vectors of unknown origin per target (embed_queue.legacy_vectors). */
+export interface LegacyVectorsRow {
+  table_name: string;
+  embedding_column: string;
+  unknown_origin: number;
+}
+
+/** A trigger of the user's that writes into embedding_queue (embed_queue.old_triggers). */
+export interface OldTriggerRow {
+  schema_name: string;
+  table_name: string;
+  trigger_name: string;
+  function_name: string;
+  enabled: boolean;
+}
+
+/** What `status` and `doctor` say about an install adopted from the guide's script. */
+export interface AdoptionReport {
+  /** settings.legacy_vectors: 'trust' or 'reembed'. */
+  legacyPolicy: string;
+  legacy: LegacyVectorsRow[];
+  oldTriggers: OldTriggerRow[];
+}
+
 export type CliDb = ReturnType<typeof openDb>;
 
 const tablesParam = (sql: postgres.Sql, tables?: string[]) =>
@@ -177,6 +201,21 @@ export function openDb(dbUrl: string) {
                requests::int as requests, rate_limited::int as rate_limited, coalesce(tokens, 0)::float8 as tokens,
                coalesce(cost_usd, 0)::float8 as cost_usd, error
         from embed_queue.runs order by id desc limit ${limit}`;
+    },
+
+    // --- adoption (the guide's install) ------------------------------------------------------
+
+    async adoption(): Promise<AdoptionReport> {
+      const [{ policy }] = await sql<
+        { policy: string }[]
+      >`select legacy_vectors as policy from embed_queue.settings`;
+      const legacy = await sql<LegacyVectorsRow[]>`
+        select table_name, embedding_column, unknown_origin::int as unknown_origin
+        from embed_queue.legacy_vectors order by table_name, embedding_column`;
+      const oldTriggers = await sql<OldTriggerRow[]>`
+        select schema_name, table_name, trigger_name, function_name, enabled
+        from embed_queue.old_triggers order by schema_name, table_name, trigger_name`;
+      return { legacyPolicy: policy, legacy, oldTriggers };
     },
 
     // --- the live display ------------------------------------------------------------------

@@ -14,6 +14,7 @@ import type {
   TargetSnapshot,
   UsageRow,
 } from "./db.ts";
+import type { AdoptionReport } from "./db.ts";
 
 // --- numbers -----------------------------------------------------------------------------------
 
@@ -228,6 +229,8 @@ export interface StatusReport {
   failures: FailureRow[];
   usage: UsageRow[];
   runs: RunRow[];
+  /** Old triggers and vectors of unknown origin (the `status` command always reads them). */
+  adoption?: AdoptionReport;
 }
 
 export interface StatusTotals {
@@ -308,6 +311,7 @@ export function statusJson(r: StatusReport, now: Date): Record<string, unknown> 
       cost_usd: x.cost_usd,
       error: x.error,
     })),
+    ...(r.adoption ? adoptionJson(r.adoption) : {}),
   };
 }
 
@@ -398,7 +402,100 @@ export function statusText(r: StatusReport): string {
     ),
     "no runs yet",
   ));
+  if (r.adoption) out.push(...adoptionSections(r.adoption));
   return out.join("\n");
+}
+
+// --- adoption (an install of the guide's script) -----------------------------------------------
+
+const sum = (rows: { unknown_origin: number }[]) => rows.reduce((n, l) => n + l.unknown_origin, 0);
+
+export function adoptionJson(a: AdoptionReport): Record<string, unknown> {
+  return {
+    legacy_vectors: {
+      policy: a.legacyPolicy,
+      unknown_origin: sum(a.legacy),
+      by_target: a.legacy.map((l) => ({
+        table_name: l.table_name,
+        embedding_column: l.embedding_column,
+        unknown_origin: l.unknown_origin,
+      })),
+    },
+    old_triggers: a.oldTriggers.map((o) => ({
+      table_name: `${o.schema_name}.${o.table_name}`,
+      trigger_name: o.trigger_name,
+      function_name: o.function_name,
+      enabled: o.enabled,
+    })),
+  };
+}
+
+/** The SQL that drops the old triggers (their functions stay): the one documented way. */
+export const DROP_OLD_TRIGGERS_SQL = "select * from embed_queue.drop_old_triggers();";
+
+function legacyExplanation(a: AdoptionReport): string {
+  return a.legacyPolicy === "reembed"
+    ? "settings.legacy_vectors = reembed: embedded again as bulk work, only while nothing else is pending"
+    : "settings.legacy_vectors = trust: kept as they are, never paid for again";
+}
+
+export function adoptionSections(a: AdoptionReport): string[] {
+  const out: string[] = [];
+  out.push(...section(
+    `Vectors of unknown origin (written before embed_queue; ${legacyExplanation(a)})`,
+    renderTable(
+      ["table", "column", "vectors"],
+      a.legacy.map((l) => [l.table_name, l.embedding_column, l.unknown_origin]),
+    ),
+    "none",
+  ));
+  out.push(...section(
+    `Old triggers writing into embedding_queue (not embed_queue's; drop with: ${DROP_OLD_TRIGGERS_SQL})`,
+    renderTable(
+      ["table", "trigger", "function", "enabled"],
+      a.oldTriggers.map((
+        o,
+      ) => [`${o.schema_name}.${o.table_name}`, o.trigger_name, o.function_name, o.enabled ? "yes" : "no"]),
+    ),
+    "none",
+  ));
+  return out;
+}
+
+/** `doctor`: findings about an install adopted from the guide's script, and what to do. */
+export function doctorText(a: AdoptionReport): { text: string; problems: number } {
+  const lines: string[] = [];
+  let problems = 0;
+  if (a.oldTriggers.length) {
+    problems += a.oldTriggers.length;
+    lines.push(
+      `! ${a.oldTriggers.length} old trigger(s) of your own also write into embedding_queue:`,
+      ...a.oldTriggers.map((o) =>
+        `    ${o.schema_name}.${o.table_name}: trigger ${o.trigger_name} (function ${o.function_name}${
+          o.enabled ? "" : ", disabled"
+        })`
+      ),
+      "  embed_queue's own triggers queue these tables now. Once the old script is stopped, drop the old ones:",
+      `    ${DROP_OLD_TRIGGERS_SQL}`,
+      "  Their functions stay; add p_drop_functions => true to drop those no other trigger uses.",
+    );
+  } else {
+    lines.push("ok: no trigger but embed_queue's writes into embedding_queue");
+  }
+  const legacy = sum(a.legacy);
+  if (legacy) {
+    lines.push(
+      `i ${legacy} vector(s) of unknown origin (${
+        a.legacy.map((l) => `${l.table_name}.${l.embedding_column} ${l.unknown_origin}`).join(", ")
+      }): ${legacyExplanation(a)}.`,
+      a.legacyPolicy === "reembed"
+        ? "  To keep them instead: update embed_queue.settings set legacy_vectors = 'trust';"
+        : "  To embed them again: update embed_queue.settings set legacy_vectors = 'reembed';",
+    );
+  } else {
+    lines.push("ok: every vector was written by embed_queue");
+  }
+  return { text: lines.join("\n"), problems };
 }
 
 // --- estimate ----------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 /**
  * embed-queue's operator CLI.
  *
- *   deno run -A cli/main.ts <start|drain|status|retry|requeue|backfill|estimate|search> [options]
+ *   deno run -A cli/main.ts <start|drain|status|retry|requeue|backfill|estimate|search|doctor> [options]
  *   npm run <command> -- [options]          (npm start = start)
  *
  * Expected errors are one line on stderr, exit code 2 for usage errors and 1 otherwise; no
@@ -23,6 +23,7 @@ const RUN: Record<string, () => Promise<Command>> = {
   backfill: async () => (await import("./commands/backfill.ts")).backfill,
   estimate: async () => (await import("./commands/estimate.ts")).estimate,
   search: async () => (await import("./commands/search.ts")).search,
+  doctor: async () => (await import("./commands/doctor.ts")).doctor,
 };
 
 /** Commands that stop cleanly on Ctrl-C instead of dying at once. */

@@ -32,6 +32,10 @@ export interface StackOptions {
    */
   functionEnv: Record<string, string>;
   quiet: boolean;
+  /** Load supabase/seed.sql with the first push (false: migrations only). */
+  seed?: boolean;
+  /** Runs after bootstrap and before the first push: lets a test build what a user's database already holds. */
+  beforePush?: (dbUrl: string) => Promise<void>;
 }
 
 export const DEFAULTS: StackOptions = {
@@ -414,8 +418,10 @@ export async function up(opts: Partial<StackOptions> = {}): Promise<StackInfo> {
     );
   }
   await setQueueSecrets(inf.dbUrl, inf.functionsUrl, inf.serviceRoleKey);
-  log(o, st.pushedSeed ? "supabase db push (new migrations)" : "supabase db push --include-seed");
-  await push(inf.dbUrl, !st.pushedSeed);
+  if (o.beforePush && !st.pushedSeed) await o.beforePush(inf.dbUrl);
+  const withSeed = !st.pushedSeed && o.seed !== false;
+  log(o, withSeed ? "supabase db push --include-seed" : "supabase db push (new migrations)");
+  await push(inf.dbUrl, withSeed);
   st.pushedSeed = true;
   st.migrations = hashes;
   writeState(o.name, st);

@@ -12,6 +12,7 @@ export async function status(ctx: Ctx): Promise<number> {
     failures: await db.failures(),
     usage: await db.usage(),
     runs: await db.runs(int(ctx.args, "runs") ?? 5),
+    adoption: await db.adoption(),
   }));
   if (bool(ctx.args, "json")) console.log(JSON.stringify(statusJson(report, new Date()), null, 2));
   else console.log(`embed-queue status (${conn.label})\n\n${statusText(report)}`);

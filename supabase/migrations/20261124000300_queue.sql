@@ -27,7 +27,8 @@ create table embed_queue.settings (
   invoke_timeout_ms integer not null default 5000 check (invoke_timeout_ms > 0),
   error_message_max_chars integer not null default 500 check (error_message_max_chars > 0),
   claim_max_chars integer not null default 131072 check (claim_max_chars between 1024 and 10485760),
-  claim_max_bytes bigint not null default 16777216 check (claim_max_bytes between 65536 and 134217728)
+  claim_max_bytes bigint not null default 16777216 check (claim_max_bytes between 65536 and 134217728),
+  legacy_vectors text not null default 'trust' check (legacy_vectors in ('trust', 'reembed'))
 );
 insert into embed_queue.settings default values;
 
@@ -48,6 +49,9 @@ comment on column embed_queue.settings.claim_max_chars is
 comment on column embed_queue.settings.claim_max_bytes is
   'One claim hands out at most this many bytes of text (always at least one job); the rest stays pending for the next claim. '
   'Bounds the memory a batch takes in the function whatever the mix of row sizes.';
+comment on column embed_queue.settings.legacy_vectors is
+  'Vectors of unknown origin (written before embed_queue, e.g. by the guide''s script: no model recorded): '
+  'trust keeps them; reembed has tick() queue them again, a page at a time, only while no other job is runnable.';
 
 create table embed_queue.models (
   model text primary key,
@@ -99,7 +103,7 @@ $$;
 comment on function embed_queue.default_max_attempts() is
   'Default of embedding_queue.max_attempts: settings.max_attempts (definer: the inserting role need not read settings).';
 
-create table public.embedding_queue (
+create table if not exists public.embedding_queue (
   id bigint generated always as identity primary key,
   table_name text not null,
   record_id text not null,
@@ -125,6 +129,152 @@ create table public.embedding_queue (
   constraint embedding_queue_target_record_key unique (table_name, record_id, embedding_column)
 );
 
+-- Adopting the queue of the user's guide. A database where the guide's old system runs already
+-- has public.embedding_queue (table_name, record_id, content, embedding_column, user_id,
+-- status, error_message, the unique key (table_name, record_id, embedding_column), and often an
+-- id and timestamps of its own). `create table if not exists` above left it as it was; here it
+-- is upgraded in place to the table above, keeping every job with its status, content and
+-- error message. On the project's own table (it has locked_by) nothing happens.
+--   id          a bigint identity (the worker API passes job ids as bigint[]); a uuid id of
+--               the guide's is kept as legacy_id
+--   record_id   text (the guide's may be uuid)
+--   content     nullable (empty content is a skipped job, not an error)
+--   status      the five states of docs/design.md; jobs the old script left 'processing' are
+--               pending again (stop the script first: README, "Coming from the guide's script")
+--   new columns attempts, max_attempts, run_at (adopted pending jobs keep their created_at
+--               order), lease, content_hash, model, dimensions, tokens, truncated, timestamps
+-- Completed jobs keep model and content_hash null: that marks their vectors as of unknown
+-- origin (embed_queue.legacy_vectors, settings.legacy_vectors). Columns of the guide's this
+-- table does not know (processed_at, ...) stay as they are.
+do $$
+declare
+  v_rel oid := 'public.embedding_queue'::regclass;
+  v_type text;
+  v_con record;
+  v_bad text;
+  v_jobs bigint;
+begin
+  if exists (
+    select 1 from pg_catalog.pg_attribute a
+    where a.attrelid = v_rel and a.attname = 'locked_by' and not a.attisdropped
+  ) then
+    return;
+  end if;
+  select pg_catalog.count(*) into v_jobs from public.embedding_queue;
+
+  -- Every column the guide's key and statements use must be there.
+  select pg_catalog.string_agg(c.col, ', ') into v_bad
+  from unnest(array['table_name', 'record_id', 'embedding_column', 'content', 'user_id', 'status', 'error_message']) as c (col)
+  where not exists (
+    select 1 from pg_catalog.pg_attribute a where a.attrelid = v_rel and a.attname = c.col and not a.attisdropped
+  );
+  if v_bad is not null then
+    raise exception 'public.embedding_queue exists but lacks the guide''s column(s) %: it is not the guide''s queue', v_bad
+      using errcode = '42P07',
+            hint = 'Rename that table before pushing these migrations, or add the columns.';
+  end if;
+
+  select pg_catalog.string_agg(distinct q.status, ', ') into v_bad
+  from public.embedding_queue q
+  where q.status is not null and q.status not in ('pending', 'processing', 'completed', 'failed', 'skipped');
+  if v_bad is not null then
+    raise exception 'public.embedding_queue holds jobs in state(s) % that embed_queue does not know', v_bad
+      using errcode = '23514',
+            hint = 'Set them to pending, completed or failed first; the states are in docs/design.md.';
+  end if;
+
+  -- id: bigint identity.
+  select pg_catalog.format_type(a.atttypid, a.atttypmod) into v_type
+  from pg_catalog.pg_attribute a where a.attrelid = v_rel and a.attname = 'id' and not a.attisdropped;
+  if v_type is distinct from 'bigint' and v_type is distinct from 'integer' then
+    if v_type is not null then
+      alter table public.embedding_queue rename column id to legacy_id;
+      comment on column public.embedding_queue.legacy_id is 'The id the guide''s queue gave the job (kept; embed_queue uses id).';
+    end if;
+    for v_con in select c.conname from pg_catalog.pg_constraint c where c.conrelid = v_rel and c.contype = 'p' loop
+      execute pg_catalog.format('alter table public.embedding_queue drop constraint %I', v_con.conname);
+    end loop;
+    alter table public.embedding_queue add column id bigint generated always as identity;
+    alter table public.embedding_queue add constraint embedding_queue_pkey primary key (id);
+  elsif v_type = 'integer' then
+    alter table public.embedding_queue alter column id type bigint;
+  end if;
+
+  -- record_id as text; content may be empty.
+  if (select a.atttypid from pg_catalog.pg_attribute a
+      where a.attrelid = v_rel and a.attname = 'record_id' and not a.attisdropped) <> 'pg_catalog.text'::pg_catalog.regtype then
+    alter table public.embedding_queue alter column record_id type text using record_id::text;
+  end if;
+  alter table public.embedding_queue alter column content drop not null;
+  alter table public.embedding_queue alter column table_name set not null;
+  alter table public.embedding_queue alter column record_id set not null;
+  alter table public.embedding_queue alter column embedding_column set not null;
+
+  -- status: the five states. Nobody holds a job the old script had taken.
+  for v_con in
+    select c.conname from pg_catalog.pg_constraint c
+    where c.conrelid = v_rel and c.contype = 'c'
+      and exists (select 1 from pg_catalog.pg_attribute a
+                  where a.attrelid = v_rel and a.attnum = any (c.conkey) and a.attname = 'status')
+  loop
+    execute pg_catalog.format('alter table public.embedding_queue drop constraint %I', v_con.conname);
+  end loop;
+  update public.embedding_queue q set status = 'pending' where q.status is null or q.status = 'processing';
+  alter table public.embedding_queue alter column status set default 'pending';
+  alter table public.embedding_queue alter column status set not null;
+  alter table public.embedding_queue add constraint embedding_queue_status_check
+    check (status in ('pending', 'processing', 'completed', 'failed', 'skipped'));
+
+  -- The project's columns, with the defaults of the table above.
+  alter table public.embedding_queue
+    add column if not exists attempts integer not null default 0 check (attempts >= 0),
+    add column if not exists max_attempts integer not null default embed_queue.default_max_attempts() check (max_attempts > 0),
+    add column if not exists run_at timestamptz not null default now(),
+    add column if not exists locked_by text,
+    add column if not exists locked_until timestamptz,
+    add column if not exists content_hash text,
+    add column if not exists model text,
+    add column if not exists dimensions integer,
+    add column if not exists tokens integer,
+    add column if not exists truncated boolean not null default false,
+    add column if not exists created_at timestamptz not null default now(),
+    add column if not exists updated_at timestamptz not null default now(),
+    add column if not exists completed_at timestamptz;
+  update public.embedding_queue q set created_at = pg_catalog.now() where q.created_at is null;
+  update public.embedding_queue q set updated_at = q.created_at where q.updated_at is null;
+  alter table public.embedding_queue alter column created_at set default now();
+  alter table public.embedding_queue alter column created_at set not null;
+  alter table public.embedding_queue alter column updated_at set default now();
+  alter table public.embedding_queue alter column updated_at set not null;
+
+  -- Adopted pending jobs run oldest first, as the old script would have taken them.
+  update public.embedding_queue q set run_at = q.created_at where q.status = 'pending' and q.created_at < q.run_at;
+  -- Completed jobs: when, from the guide's processed_at if it kept one.
+  if exists (select 1 from pg_catalog.pg_attribute a where a.attrelid = v_rel and a.attname = 'processed_at' and not a.attisdropped) then
+    execute 'update public.embedding_queue q set completed_at = coalesce(q.processed_at::timestamptz, q.updated_at) where q.status = ''completed''';
+  else
+    update public.embedding_queue q set completed_at = q.updated_at where q.status = 'completed';
+  end if;
+
+  -- The unique key under the project's name (on conflict names its columns, not the name).
+  select c.conname into v_bad
+  from pg_catalog.pg_constraint c
+  where c.conrelid = v_rel and c.contype = 'u'
+    and (select pg_catalog.array_agg(a.attname::text order by a.attname)
+         from pg_catalog.pg_attribute a where a.attrelid = v_rel and a.attnum = any (c.conkey))
+        = array['embedding_column', 'record_id', 'table_name']
+  limit 1;
+  if v_bad is null then
+    alter table public.embedding_queue add constraint embedding_queue_target_record_key
+      unique (table_name, record_id, embedding_column);
+  elsif v_bad <> 'embedding_queue_target_record_key' then
+    execute pg_catalog.format('alter table public.embedding_queue rename constraint %I to embedding_queue_target_record_key', v_bad);
+  end if;
+
+  raise notice 'embed_queue: adopted the existing public.embedding_queue in place (% jobs kept)', v_jobs;
+end
+$$;
+
 comment on table public.embedding_queue is
   'Embedding jobs: one per (table, row, embedding column). States and fencing: docs/design.md. '
   'Only service_role and the owner may touch it; the worker API lives in schema embed_queue.';
@@ -146,10 +296,10 @@ comment on column public.embedding_queue.truncated is 'The content was cut to th
 comment on column public.embedding_queue.completed_at is 'When the last embedding was written.';
 
 -- Claiming reads runnable pending jobs oldest first; rescue reads expired leases.
-create index embedding_queue_claim_idx on public.embedding_queue (run_at, id) where status = 'pending';
-create index embedding_queue_rescue_idx on public.embedding_queue (locked_until) where status = 'processing';
+create index if not exists embedding_queue_claim_idx on public.embedding_queue (run_at, id) where status = 'pending';
+create index if not exists embedding_queue_rescue_idx on public.embedding_queue (locked_until) where status = 'processing';
 
-create trigger embedding_queue_updated_at before update on public.embedding_queue
+create or replace trigger embedding_queue_updated_at before update on public.embedding_queue
   for each row execute function extensions.moddatetime(updated_at);
 
 -- Nobody but service_role (and the owner) may do anything with the queue.
@@ -179,7 +329,7 @@ $$;
 comment on function embed_queue.embedding_queue_manual_reset() is
   'Trigger: status set to pending by a person resets attempts, run_at and the lease; the worker API''s own updates (embed_queue.internal = on) are left alone.';
 
-create trigger embedding_queue_manual_reset before update of status on public.embedding_queue
+create or replace trigger embedding_queue_manual_reset before update of status on public.embedding_queue
   for each row when (new.status = 'pending') execute function embed_queue.embedding_queue_manual_reset();
 
 revoke all on all functions in schema embed_queue from public, anon, authenticated;
@@ -189,5 +339,12 @@ grant select, insert, update on embed_queue.runs to service_role;
 
 -- The queue's identity sequence got the default grants of schema public (usage for anon and
 -- authenticated): they could burn job ids with nextval(). Nobody but service_role needs it.
-revoke all on sequence public.embedding_queue_id_seq from public, anon, authenticated;
-grant usage, select on sequence public.embedding_queue_id_seq to service_role;
+-- (Found by name through the catalog: an adopted queue's identity sequence may be named otherwise.)
+do $$
+declare
+  v_seq text := pg_catalog.pg_get_serial_sequence('public.embedding_queue', 'id');
+begin
+  execute pg_catalog.format('revoke all on sequence %s from public, anon, authenticated', v_seq);
+  execute pg_catalog.format('grant usage, select on sequence %s to service_role', v_seq);
+end
+$$;

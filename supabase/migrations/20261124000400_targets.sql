@@ -144,6 +144,100 @@ $$;
 comment on function embed_queue.enqueue(text, text, text, text, uuid) is
   'Queues (or re-queues) one row''s embedding: enqueue_many for one row.';
 
+-- Triggers of the user's own (such as the guide's, which "are already in place") on a target's
+-- table whose function writes into embedding_queue. They are reported, never dropped unasked:
+-- embed_queue.drop_old_triggers() is the one way to drop them.
+create view embed_queue.old_triggers with (security_invoker = true) as
+  select distinct
+         n.nspname::text collate "default" as schema_name,
+         c.relname::text collate "default" as table_name,
+         tg.tgname::text collate "default" as trigger_name,
+         pg_catalog.format('%I.%I', pn.nspname, p.proname) collate "default" as function_name,
+         p.oid::regprocedure::text as function_signature,
+         tg.tgenabled <> 'D' as enabled
+  from embed_queue.targets t
+  join pg_catalog.pg_namespace n on n.nspname = t.schema_name
+  join pg_catalog.pg_class c on c.relnamespace = n.oid and c.relname = t.table_name
+  join pg_catalog.pg_trigger tg on tg.tgrelid = c.oid and not tg.tgisinternal
+  join pg_catalog.pg_proc p on p.oid = tg.tgfoid
+  join pg_catalog.pg_namespace pn on pn.oid = p.pronamespace
+  where pn.nspname <> 'embed_queue'
+    and p.prolang <> (select l.oid from pg_catalog.pg_language l where l.lanname = 'c')
+    and pg_catalog.pg_get_functiondef(p.oid) ~* 'embedding_queue';
+comment on view embed_queue.old_triggers is
+  'Triggers on a registered target''s table whose function (not embed_queue''s own) writes into embedding_queue, '
+  'e.g. the guide''s. Drop them with embed_queue.drop_old_triggers().';
+
+create function embed_queue.drop_old_triggers(p_table text default null, p_drop_functions boolean default false)
+returns table (table_name text, trigger_name text, function_name text, function_dropped boolean)
+language plpgsql volatile security invoker set search_path = ''
+as $$
+#variable_conflict use_column
+declare
+  v_old record;
+  v_functions text[] := array[]::text[];
+begin
+  for v_old in
+    select o.* from embed_queue.old_triggers o
+    where p_table is null or o.table_name = p_table or o.schema_name || '.' || o.table_name = p_table
+    order by o.schema_name, o.table_name, o.trigger_name
+  loop
+    execute pg_catalog.format('drop trigger %I on %I.%I', v_old.trigger_name, v_old.schema_name, v_old.table_name);
+    raise notice 'embed_queue: dropped trigger % on %.%', v_old.trigger_name, v_old.schema_name, v_old.table_name;
+    if not (v_old.function_signature = any (v_functions)) then
+      v_functions := v_functions || v_old.function_signature;
+    end if;
+    table_name := pg_catalog.format('%I.%I', v_old.schema_name, v_old.table_name);
+    trigger_name := v_old.trigger_name;
+    function_name := v_old.function_name;
+    function_dropped := false;
+    return next;
+  end loop;
+
+  -- The functions only when asked, and only those no trigger uses any more (never cascade).
+  if p_drop_functions then
+    for v_old in
+      select f.sig from unnest(v_functions) as f (sig)
+      where not exists (select 1 from pg_catalog.pg_trigger tg where tg.tgfoid = f.sig::regprocedure)
+    loop
+      execute pg_catalog.format('drop function %s', v_old.sig);
+      raise notice 'embed_queue: dropped function %', v_old.sig;
+      table_name := null;
+      trigger_name := null;
+      function_name := v_old.sig;
+      function_dropped := true;
+      return next;
+    end loop;
+  end if;
+end
+$$;
+comment on function embed_queue.drop_old_triggers(text, boolean) is
+  'Drops the triggers listed in embed_queue.old_triggers (all, or one table''s); their functions only with '
+  'p_drop_functions => true and only when no trigger uses them any more. Returns what it dropped.';
+
+-- A trigger of the user's may react to the vector complete() writes (an "after update" on the
+-- table, whatever changed) by queuing the row again: every embedding would queue the next. The
+-- worker API marks its own work with embed_queue.internal = on; a queue write made from a
+-- trigger (depth above 1) while it is on is such an echo, and is not made.
+create function embed_queue.embedding_queue_echo_guard()
+returns trigger
+language plpgsql volatile security invoker set search_path = ''
+as $$
+begin
+  if coalesce(pg_catalog.current_setting('embed_queue.internal', true), '') = 'on'
+     and pg_catalog.pg_trigger_depth() > 1 then
+    return null;
+  end if;
+  return new;
+end
+$$;
+comment on function embed_queue.embedding_queue_echo_guard() is
+  'Trigger: a queue insert or update made by a source table''s trigger while the worker API writes a vector (embed_queue.internal = on) '
+  'is not made, so another trigger on the table cannot re-queue what was just embedded.';
+
+create or replace trigger embedding_queue_echo_guard before insert or update on public.embedding_queue
+  for each row execute function embed_queue.embedding_queue_echo_guard();
+
 create function embed_queue.register_target(
   p_table text,
   p_content_column text,
@@ -457,6 +551,16 @@ begin
     v_trigger_base || '_update', v_schema, v_table, v_when_update, v_sync_fn);
   execute pg_catalog.format('create or replace trigger %I after delete on %I.%I for each row execute function embed_queue.%I()',
     v_trigger_base || '_delete', v_schema, v_table, v_sync_fn);
+
+  -- Triggers of the user's that also queue this table's rows: say so, drop nothing.
+  if exists (select 1 from embed_queue.old_triggers o where o.schema_name = v_schema and o.table_name = v_table) then
+    raise warning 'embed_queue: %.% also has trigger(s) of its own that write into embedding_queue: %',
+      pg_catalog.quote_ident(v_schema), pg_catalog.quote_ident(v_table),
+      (select pg_catalog.string_agg(pg_catalog.format('%s (function %s)', o.trigger_name, o.function_name), ', ' order by o.trigger_name)
+       from embed_queue.old_triggers o where o.schema_name = v_schema and o.table_name = v_table)
+      using hint = pg_catalog.format('embed_queue''s triggers now queue this table. Drop the old ones with: select * from embed_queue.drop_old_triggers(%L);',
+                                     v_schema || '.' || v_table);
+  end if;
 end
 $$;
 
@@ -468,3 +572,4 @@ revoke all on all functions in schema embed_queue from public, anon, authenticat
 grant execute on function embed_queue.is_blank(text), embed_queue.valid_key(text, regtype),
   embed_queue.content_sql(embed_queue.targets, text), embed_queue.deleted_sql(embed_queue.targets, text),
   embed_queue.find_targets(text) to service_role;
+grant select on embed_queue.old_triggers to service_role;

@@ -38,6 +38,30 @@ comment on function embed_queue.invoke(text) is
   'Calls the embed-queue function (pg_net, sent after commit) with the Vault URL and Bearer secret; body {"trigger": p_trigger}. '
   'Returns the pg_net request id, or null with a warning when the secrets are missing. Nothing waits for the answer.';
 
+-- Vectors of unknown origin (completed jobs with no model: written before embed_queue, e.g. by
+-- the guide's script) are trusted by default. With settings.legacy_vectors = 'reembed' they are
+-- bulk work at the lowest priority: tick() queues a page of them only when no job is pending or
+-- processing, so fresh work never waits behind them.
+create function embed_queue.queue_legacy(p_limit integer default 100)
+returns integer
+language sql volatile security invoker set search_path = ''
+as $$
+  -- status = 'pending' by a caller: the manual-reset trigger gives each job a fresh start.
+  with queued as (
+    update public.embedding_queue q set status = 'pending', error_message = null
+    where q.id in (
+      select l.id from public.embedding_queue l
+      where l.status = 'completed' and l.model is null
+      order by l.id
+      limit greatest(coalesce(p_limit, 100), 1)
+    )
+    returning 1
+  )
+  select pg_catalog.count(*)::integer from queued
+$$;
+comment on function embed_queue.queue_legacy(integer) is
+  'Queues up to p_limit completed jobs whose vector is of unknown origin (no model recorded) to be embedded again. Returns how many.';
+
 create function embed_queue.tick()
 returns bigint
 language plpgsql volatile security invoker set search_path = ''
@@ -49,6 +73,10 @@ begin
   update embed_queue.runs r set finished_at = pg_catalog.now(),
     error = coalesce(r.error, 'abandoned: the function process ended before the run finished (see function logs)')
   where r.finished_at is null and r.started_at < pg_catalog.now() - interval '15 minutes';
+  if (select s.legacy_vectors from embed_queue.settings s) = 'reembed'
+     and not exists (select 1 from public.embedding_queue q where q.status in ('pending', 'processing')) then
+    perform embed_queue.queue_legacy(100);
+  end if;
   if exists (
     select 1 from public.embedding_queue q
     where q.status = 'pending' and q.run_at <= pg_catalog.now()
@@ -59,7 +87,9 @@ begin
 end
 $$;
 comment on function embed_queue.tick() is
-  'Run by pg_cron (job embed-queue-tick): takes back expired leases, closes the records of runs whose process died, then calls the function if runnable work exists. Returns the pg_net request id or null.';
+  'Run by pg_cron (job embed-queue-tick): takes back expired leases, closes the records of runs whose process died, '
+  'queues a page of vectors of unknown origin when settings.legacy_vectors = reembed and nothing else is to do, '
+  'then calls the function if runnable work exists. Returns the pg_net request id or null.';
 
 create function embed_queue.tick_schedule()
 returns text
@@ -181,4 +211,5 @@ create trigger embedding_queue_poke_update after update on public.embedding_queu
   for each statement execute function embed_queue.poke();
 
 revoke all on all functions in schema embed_queue from public, anon, authenticated;
-grant execute on function embed_queue.invoke(text), embed_queue.tick(), embed_queue.tick_schedule() to service_role;
+grant execute on function embed_queue.invoke(text), embed_queue.tick(), embed_queue.tick_schedule(),
+  embed_queue.queue_legacy(integer) to service_role;

@@ -76,6 +76,16 @@ create view embed_queue.usage with (security_invoker = true) as
   order by q.table_name, q.embedding_column, q.model;
 comment on view embed_queue.usage is 'Completed embeddings per target and model, their tokens and cost in USD (price from embed_queue.models, not rounded).';
 
+create view embed_queue.legacy_vectors with (security_invoker = true) as
+  select q.table_name, q.embedding_column, pg_catalog.count(*) as unknown_origin
+  from public.embedding_queue q
+  where q.status = 'completed' and q.model is null
+  group by q.table_name, q.embedding_column
+  order by q.table_name, q.embedding_column;
+comment on view embed_queue.legacy_vectors is
+  'Per target: vectors of unknown origin (completed jobs with no model recorded, e.g. the guide''s script''s). '
+  'Kept or embedded again as settings.legacy_vectors says.';
+
 create function embed_queue.retry(p_table text default null, p_record_id text default null)
 returns integer
 language sql volatile security invoker set search_path = ''
@@ -233,4 +243,4 @@ grant execute on function
   embed_queue.search(text, extensions.vector, integer)
 to service_role;
 grant select on embed_queue.queue_status, embed_queue.coverage, embed_queue.lag,
-  embed_queue.failures, embed_queue.usage to service_role;
+  embed_queue.failures, embed_queue.usage, embed_queue.legacy_vectors to service_role;

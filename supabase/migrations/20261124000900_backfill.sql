@@ -95,3 +95,32 @@ begin
   end loop;
 end
 $$;
+
+-- Rows that already have a vector and no job (embedded before embed_queue, by whatever means)
+-- get a completed job with no model: status counts them as of unknown origin, and
+-- settings.legacy_vectors decides whether they are trusted or embedded again.
+do $$
+declare
+  v_target embed_queue.targets;
+begin
+  for v_target in select t.* from embed_queue.targets t order by t.id loop
+    execute pg_catalog.format($f$
+      insert into public.embedding_queue as q
+        (table_name, record_id, embedding_column, content, user_id, status, completed_at)
+      select $1, (s.%1$I)::text, $2, %2$s, %3$s, 'completed', pg_catalog.now()
+      from %4$I.%5$I s
+      where s.%6$I is not null and not %7$s
+      on conflict (table_name, record_id, embedding_column) do nothing
+    $f$,
+      v_target.pk_column, embed_queue.content_sql(v_target, 's'),
+      case when v_target.user_column is null then 'null::uuid' else pg_catalog.format('s.%I', v_target.user_column) end,
+      v_target.schema_name, v_target.table_name, v_target.embedding_column, embed_queue.deleted_sql(v_target, 's'))
+    using v_target.queue_table, v_target.embedding_column;
+  end loop;
+end
+$$;
+
+-- A backlog found in place (the guide's pending jobs) starts now rather than at the next tick.
+-- On a new database nothing is pending and nothing is called.
+select embed_queue.invoke('webhook')
+where exists (select 1 from public.embedding_queue q where q.status = 'pending' and q.run_at <= now());

@@ -1,3 +1,4 @@
+-- Needs the seed (supabase/seed.sql): not run on an adopted install of the guide (tests/adopt).
 -- The user's guide: each of its SQL statements runs unchanged and does what it says.
 begin;
 set local search_path = public, extensions;

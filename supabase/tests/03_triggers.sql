@@ -1,3 +1,4 @@
+-- Needs the seed (supabase/seed.sql): not run on an adopted install of the guide (tests/adopt).
 -- Triggers on a registered table keep its jobs in step with its rows.
 begin;
 set local search_path = public, extensions;

@@ -1,3 +1,4 @@
+-- Needs the seed (supabase/seed.sql): not run on an adopted install of the guide (tests/adopt).
 -- Row level security on sessions and summaries: a user sees and changes only their own rows.
 begin;
 set local search_path = public, extensions;

@@ -1,3 +1,4 @@
+-- Needs the seed (supabase/seed.sql): not run on an adopted install of the guide (tests/adopt).
 -- The webhook: a statement leaving runnable jobs calls the function once, not again in the
 -- same transaction nor within settings.webhook_min_interval_ms, and never for the worker
 -- API's own updates. A transaction remembers that it called (embed_queue.poke_skip_until);

@@ -1,3 +1,4 @@
+-- Needs the seed (supabase/seed.sql): not run on an adopted install of the guide (tests/adopt).
 -- The webhook under concurrency: while another transaction holds the webhook state (it is
 -- calling the function itself), a statement neither waits for it nor calls a second time.
 begin;

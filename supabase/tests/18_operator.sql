@@ -1,3 +1,4 @@
+-- Needs the seed (supabase/seed.sql): not run on an adopted install of the guide (tests/adopt).
 -- Operator views and functions: status, lag, failures, usage; scoped retry; requeue; search.
 begin;
 set local search_path = public, extensions;

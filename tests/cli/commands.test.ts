@@ -45,7 +45,16 @@ Deno.test(
         "failures",
         "usage",
         "runs",
+        "legacy_vectors",
+        "old_triggers",
       ]);
+      assert.equal(j.legacy_vectors.policy, "trust");
+      assert.equal(
+        j.legacy_vectors.unknown_origin,
+        0,
+        "every vector of the seeded stack was written by embed_queue",
+      );
+      assert.deepEqual(j.old_triggers, []);
       assert.deepEqual(Object.keys(j.totals), [
         "pending",
         "processing",
