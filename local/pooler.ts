@@ -3,8 +3,10 @@
  * front of the local stack's PostgreSQL.
  *
  * On hosted Supabase the pooler is Supavisor; its transaction mode listens on port 6543 (the
- * "Transaction pooler" connection string). Here it listens on a port of the stack's own and
- * forwards to the stack's database.
+ * "Transaction pooler" connection string). The Supabase CLI's own local pooler listens on 54329
+ * (`[db.pooler]` in the config.toml template of Supabase CLI 3.1: transaction mode, 20 server
+ * connections, 100 clients). Here it listens on a port the caller chooses and forwards to the
+ * stack's database. `supabase db push --dry-run` and `supabase db lint` (CLI 3.1) work through it.
  *
  * What it reproduces of Supavisor's transaction mode, for a client:
  * - A server connection belongs to a client for one transaction only, then goes back to the
@@ -19,12 +21,16 @@
  *   disabling-prepared-statements-qL8lEL); Supavisor can translate them only behind the
  *   `named_prepared_statements` feature flag, off by default (supavisor config/runtime.exs and
  *   docs/faq.md, v2.9.7). Clients must use unnamed statements (postgres.js `prepare: false`).
- *   pgbouncer 1.18 (bookworm) cannot track them at all; from 1.21 (trixie has newer) we write
- *   `max_prepared_statements = 0` so that it does not track them either.
+ *   pgbouncer 1.18 (bookworm) cannot track them at all; with 1.21 or later (trixie), which can,
+ *   we write `max_prepared_statements = 0` so that it does not.
  * - A pool of 15 server connections per database and user (Supavisor's tenant default
- *   `default_pool_size`, lib/supavisor/tenants/tenant.ex) and 200 clients (the smallest hosted
- *   compute's pooler client limit); the pool size can be set per pooler.
- * - Startup parameters Supavisor does not pass on (it keeps user, database, application_name and
+ *   `default_pool_size`, lib/supavisor/tenants/tenant.ex; the dashboard's default "Pool Size")
+ *   and 200 clients (the pooler's client limit of the smallest computes, as in Supabase's
+ *   troubleshooting note "Preventing Max client connections reached errors", supabase/supabase
+ *   discussion 22305); a client waits for a free server connection up to 60 s, then gets an
+ *   error (a queued connection waits "up to a minute" there, same note; pgbouncer's own default
+ *   is 120 s). The pool size can be set per pooler.
+ * - Startup parameters Supavisor does not use (it reads user, database, application_name and
  *   `search_path`, see lib/supavisor/client_handler/protocol_helpers.ex) are ignored instead of
  *   refused: `extra_float_digits`, `options` (psql's PGOPTIONS), `search_path`.
  * - Passwords are checked with SCRAM-SHA-256 from the client and towards the server.
@@ -63,7 +69,7 @@ export interface PoolerInfo {
   pid: number;
 }
 
-const POOLER_DEFAULTS = { poolSize: 15, maxClients: 200 };
+const POOLER_DEFAULTS = { poolSize: 15, maxClients: 200, waitSeconds: 60 };
 /** Roles a client may log in as through the pooler, with the local stack's password. */
 const ROLES = ["postgres", "authenticator", "supabase_admin"];
 const PASSWORD = "postgres";
@@ -160,6 +166,7 @@ function iniText(o: Required<Omit<PoolerOptions, "quiet">>, dir: string, version
     "pool_mode = transaction",
     `default_pool_size = ${o.poolSize}`,
     `max_client_conn = ${POOLER_DEFAULTS.maxClients}`,
+    `query_wait_timeout = ${POOLER_DEFAULTS.waitSeconds}`,
     "auth_type = scram-sha-256",
     `auth_file = ${join(dir, "userlist.txt")}`,
     "ignore_startup_parameters = extra_float_digits,options,search_path",
@@ -183,7 +190,7 @@ export async function startPooler(opts: PoolerOptions): Promise<PoolerInfo> {
   const dir = await poolerDir(o.stateDir);
   const pidFile = join(dir, "pgbouncer.pid");
   const running = readPid(pidFile);
-  if (isPgbouncer(running)) return { url: poolerUrl(o.port), pid: running };
+  if (isPgbouncer(running)) return { url: poolerUrl(runningPort(dir) ?? o.port), pid: running };
 
   if (portInUse(o.port)) {
     throw new Error(
@@ -220,6 +227,16 @@ export async function startPooler(opts: PoolerOptions): Promise<PoolerInfo> {
   throw new Error(`pgbouncer did not start listening on ${o.port}: ${lastLines(logFile, r.text)}`);
 }
 
+/** The port a running pooler was started with (its ini file), whatever this call asked for. */
+function runningPort(dir: string): number | null {
+  try {
+    const m = Deno.readTextFileSync(join(dir, "pgbouncer.ini")).match(/^listen_port = (\d+)$/m);
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
 function lastLines(logFile: string, fallback: string): string {
   let text = fallback;
   try {
@@ -228,8 +245,11 @@ function lastLines(logFile: string, fallback: string): string {
   return text.trim().split("\n").slice(-3).join(" | ") || "no output";
 }
 
-/** Stops this state folder's pooler (client connections drop); no process is left. */
-export async function stopPooler(stateDir: string): Promise<void> {
+/**
+ * Stops this state folder's pooler (client connections drop); no process is left. With
+ * `remove`, its folder goes too (the /tmp one is outside the state folder).
+ */
+export async function stopPooler(stateDir: string, opts: { remove?: boolean } = {}): Promise<void> {
   for (const dir of candidateDirs(stateDir)) {
     const pidFile = join(dir, "pgbouncer.pid");
     const pid = readPid(pidFile);
@@ -249,7 +269,8 @@ export async function stopPooler(stateDir: string): Promise<void> {
       }
     }
     try {
-      Deno.removeSync(pidFile);
+      if (opts.remove) Deno.removeSync(dir, { recursive: true });
+      else Deno.removeSync(pidFile);
     } catch { /* none */ }
   }
 }
