@@ -5,9 +5,11 @@
  * nobody), the function's database layer works through it, and stop leaves no process.
  */
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import postgres from "postgres";
 import { createDb } from "../../supabase/functions/embed-queue/db.ts";
 import { poolerStatus, poolerUrl, startPooler, stopPooler } from "../../local/pooler.ts";
+import { ROOT } from "../../local/stack.ts";
 import { portOffset, testEnv } from "../lib/env.ts";
 import { waitDead } from "../lib/process.ts";
 import { poolerStateDir, stopTestPooler, testDbAddress, testPoolerUrl } from "../lib/pooler.ts";
@@ -71,7 +73,7 @@ async function within<T>(p: Promise<T>, what: string): Promise<T> {
 }
 
 Deno.test(
-  { name: "pooler: a plain query as postgres goes through to the stack's server", ignore },
+  { name: "pooler: postgres.js, psql and the Supabase CLI go through to the stack's server", ignore },
   async () => {
     const url = await testPoolerUrl();
     const sql = client(url);
@@ -85,6 +87,27 @@ Deno.test(
         String(testDbAddress().port),
         "through another port than the server's",
       );
+
+      // The other clients here: psql with PGOPTIONS (an `options` startup parameter, as local/stack.ts
+      // sends) and the Supabase CLI (`db push`, as the stack and a deploy run it).
+      const dec = new TextDecoder();
+      const p = await new Deno.Command("psql", {
+        args: ["-qAtX", "-d", url, "-c", "select current_user"],
+        env: { PGOPTIONS: "--client-min-messages=warning" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.equal(dec.decode(p.stdout).trim(), "postgres", dec.decode(p.stderr));
+      const push = await new Deno.Command(join(ROOT, "node_modules/.bin/supabase"), {
+        args: ["db", "push", `--remote=${url}`, "--dry-run", "--yes"],
+        cwd: ROOT,
+        env: { SUPABASE_TELEMETRY_DISABLED: "1", DO_NOT_TRACK: "1", PGSSLMODE: "disable" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const pushed = dec.decode(push.stdout) + dec.decode(push.stderr);
+      assert.equal(push.code, 0, pushed);
+      assert.match(pushed, /Remote database is up to date/);
 
       // Never kinder than the real one: a wrong password is refused.
       const bad = new URL(url);
