@@ -99,19 +99,22 @@ async function run(cmd: string, args: string[], asPostgres = false) {
   return { ok: out.success, code: out.code, text: dec.decode(out.stdout) + dec.decode(out.stderr) };
 }
 
+/** Where the pooler's files go when the `postgres` user cannot reach the state folder. */
+function tmpTwin(stateDir: string): string {
+  return `/tmp/embed-queue-pooler-${createHash("sha1").update(stateDir).digest("hex").slice(0, 10)}`;
+}
+
 /** The pooler's folder: under the state folder, or under /tmp if `postgres` cannot reach that. */
 async function poolerDir(stateDir: string): Promise<string> {
+  Deno.mkdirSync(stateDir, { recursive: true });
   const preferred = join(stateDir, "pooler");
-  if (!isRoot) return preferred;
-  if ((await run("test", ["-x", stateDir], true)).ok) return preferred;
-  const hash = createHash("sha1").update(stateDir).digest("hex").slice(0, 10);
-  return `/tmp/embed-queue-pooler-${hash}`;
+  if (!isRoot || (await run("test", ["-x", stateDir], true)).ok) return preferred;
+  return tmpTwin(stateDir);
 }
 
 /** Both places a pooler of this state folder may have used (for stop). */
 function candidateDirs(stateDir: string): string[] {
-  const hash = createHash("sha1").update(stateDir).digest("hex").slice(0, 10);
-  return [join(stateDir, "pooler"), `/tmp/embed-queue-pooler-${hash}`];
+  return [join(stateDir, "pooler"), tmpTwin(stateDir)];
 }
 
 function readPid(file: string): number | null {
