@@ -32,7 +32,7 @@ need=()
 want_pkgs=(
   "postgresql-$PG" "postgresql-contrib"
   "postgresql-$PG-cron" "postgresql-$PG-pgtap" "libtap-parser-sourcehandler-pgtap-perl"
-  "postgresql-$PG-plpgsql-check"
+  "postgresql-$PG-plpgsql-check" "pgbouncer"
 )
 [ "$PG" = 17 ] && want_pkgs+=("postgresql-17-pgvector")
 for p in "${want_pkgs[@]}"; do

@@ -5,6 +5,7 @@
 import postgres from "postgres";
 import { testEnv } from "../lib/env.ts";
 import { ROOT } from "../../local/stack.ts";
+import { stopTestPooler, testPoolerUrl } from "../lib/pooler.ts";
 
 export const env = testEnv;
 export const ignore = !env.dbUrl || !env.apiUrl;
@@ -42,6 +43,26 @@ export function cliEnv(extra: Record<string, string> = {}): Record<string, strin
     ...(env.fakeOpenAIUrl ? { OPENAI_BASE_URL: env.fakeOpenAIUrl, OPENAI_API_KEY: env.fakeOpenAIKey } : {}),
     ...extra,
   };
+}
+
+/**
+ * Where the CLI's database connection goes: straight to the test stack's PostgreSQL, or through
+ * the transaction pooler in front of it (local/pooler.ts, Supavisor's port 6543 on hosted).
+ */
+export const VIAS = ["direct", "pooled"] as const;
+export type Via = typeof VIAS[number];
+
+/** What a test name says of `via`: nothing for direct. */
+export const viaLabel = (via: Via) => (via === "pooled" ? " (through the transaction pooler)" : "");
+
+/** The CLI environment's SUPABASE_DB_URL for `via` (starts the tests' pooler if need be). */
+export async function viaEnv(via: Via): Promise<Record<string, string>> {
+  return via === "pooled" ? { SUPABASE_DB_URL: await testPoolerUrl() } : {};
+}
+
+/** Stops a pooler viaEnv started (none for direct, nor when the stack's own was handed over). */
+export async function viaEnd(via: Via) {
+  if (via === "pooled") await stopTestPooler();
 }
 
 /** Runs `cli/main.ts <args>` as a subprocess, as a user would. */
