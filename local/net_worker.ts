@@ -137,7 +137,10 @@ const lower = (h: Record<string, string>, name: string) =>
   Object.keys(h).find((k) => k.toLowerCase() === name);
 
 /** Sends one queued request as pg_net's curl handle would (src/core.c, init_curl_handle). */
-export async function send(req: QueuedRequest, now: () => number = () => performance.now()): Promise<Outcome> {
+export async function send(
+  req: QueuedRequest,
+  now: () => number = () => performance.now(),
+): Promise<Outcome> {
   const timeoutMs = Number(req.timeout_milliseconds);
   if (!Number.isInteger(timeoutMs) || timeoutMs < 0) return failure(req.id, CURL_ERRORS.badFunctionArgument);
   let url: URL;
@@ -147,7 +150,9 @@ export async function send(req: QueuedRequest, now: () => number = () => perform
     return failure(req.id, CURL_ERRORS.urlMalformat);
   }
   // CURLOPT_PROTOCOLS_STR "http,https".
-  if (url.protocol !== "http:" && url.protocol !== "https:") return failure(req.id, CURL_ERRORS.unsupportedProtocol);
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    return failure(req.id, CURL_ERRORS.unsupportedProtocol);
+  }
 
   // The queued headers as curl's header list; curl adds "Accept: */*"; pg_net adds its
   // User-Agent only when the request has a header list (headers not null).
@@ -167,7 +172,9 @@ export async function send(req: QueuedRequest, now: () => number = () => perform
     const hopHeaders = { ...headers };
     if (body) {
       // CURLOPT_POSTFIELDS: curl's default content type when none is given.
-      if (!lower(hopHeaders, "content-type")) hopHeaders["Content-Type"] = "application/x-www-form-urlencoded";
+      if (!lower(hopHeaders, "content-type")) {
+        hopHeaders["Content-Type"] = "application/x-www-form-urlencoded";
+      }
       hopHeaders["Content-Length"] = String(body.byteLength);
     } else if (method === "POST") hopHeaders["Content-Length"] = "0";
 
@@ -175,7 +182,9 @@ export async function send(req: QueuedRequest, now: () => number = () => perform
     if ("error" in r) {
       return failure(req.id, r.timedOut ? timeoutMessage(timeoutMs, now() - started, r.timings) : r.error);
     }
-    const location = r.status >= 300 && r.status < 400 && r.status !== 304 ? r.headerOf("location") : undefined;
+    const location = r.status >= 300 && r.status < 400 && r.status !== 304
+      ? r.headerOf("location")
+      : undefined;
     if (location === undefined) {
       return {
         id: req.id,
@@ -273,8 +282,10 @@ function once(
       connected = true;
       const chunks: Uint8Array[] = [];
       res.on("data", (c: Uint8Array) => chunks.push(c));
-      res.on("error", (e: Error & { code?: string }) =>
-        done({ error: curlMessage(e.code, connected, gotResponse), timedOut: false, timings })
+      res.on(
+        "error",
+        (e: Error & { code?: string }) =>
+          done({ error: curlMessage(e.code, connected, gotResponse), timedOut: false, timings }),
       );
       res.on("end", () => {
         // As curl's header iteration into a jsonb object: names as received, a repeated
@@ -296,8 +307,10 @@ function once(
         });
       });
     });
-    request.on("error", (e: Error & { code?: string }) =>
-      done({ error: curlMessage(e.code, connected, gotResponse), timedOut: false, timings })
+    request.on(
+      "error",
+      (e: Error & { code?: string }) =>
+        done({ error: curlMessage(e.code, connected, gotResponse), timedOut: false, timings }),
     );
     request.end(body ?? undefined);
   });
@@ -361,9 +374,7 @@ export async function runWorker(dbUrl: string, signal: AbortSignal) {
         const outcomes = await Promise.all(batch.map((r) => send(r)));
         await tx`
           insert into net._http_response (id, status_code, content_type, headers, content, timed_out, error_msg)
-          select * from jsonb_to_recordset(${
-          tx.json(outcomes as unknown as postgres.JSONValue)
-        }::jsonb) as o(
+          select * from jsonb_to_recordset(${tx.json(outcomes as unknown as postgres.JSONValue)}::jsonb) as o(
             id bigint, status_code integer, content_type text, headers jsonb, content text, timed_out boolean, error_msg text)`;
       });
     } catch (e) {

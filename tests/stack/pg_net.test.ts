@@ -138,7 +138,8 @@ Deno.test({ name: "pg_net: a hung server times out, a refused connection is an e
     const [{ id: id2 }] = await sql`select net.http_get('http://127.0.0.1:9/none') as id`;
     const row2 = await waitFor(
       "refused",
-      async () => (await sql`select status_code, timed_out, error_msg from net._http_response where id = ${id2}`)[0],
+      async () =>
+        (await sql`select status_code, timed_out, error_msg from net._http_response where id = ${id2}`)[0],
     );
     assert.equal(row2.status_code, null);
     assert.equal(row2.timed_out, null);
@@ -174,7 +175,9 @@ Deno.test({ name: "pg_net: http_delete sends its body; the worker reports itself
   try {
     await sql`select net.wait_until_running()`;
     await sql`select net.check_worker_is_up()`;
-    const [{ id }] = await sql`select net.http_delete(${srv.url + "/gone"}, '{"v": "1"}', body := '{"why": "test"}') as id`;
+    const [{ id }] = await sql`select net.http_delete(${
+      srv.url + "/gone"
+    }, '{"v": "1"}', body := '{"why": "test"}') as id`;
     await waitFor("delete", async () => (await sql`select 1 from net._http_response where id = ${id}`)[0]);
     const hit = srv.seen.find((s) => s.path.startsWith("/gone"));
     assert.ok(hit);

@@ -63,7 +63,12 @@ interface ExtensionSpec {
 
 const J = "jsonb";
 type Attrs = Pick<Fn, "volatility" | "security" | "config" | "publicExecute">;
-const volatileInvoker: Attrs = { volatility: "volatile", security: "invoker", config: [], publicExecute: true };
+const volatileInvoker: Attrs = {
+  volatility: "volatile",
+  security: "invoker",
+  config: [],
+  publicExecute: true,
+};
 
 /** pg_net 0.19.5, sql/pg_net.sql (the objects as the install script leaves them). */
 const PG_NET: ExtensionSpec = {
@@ -72,7 +77,11 @@ const PG_NET: ExtensionSpec = {
   schemas: ["net"],
   functions: {
     "net.check_worker_is_up": { args: [], returns: "void", ...volatileInvoker },
-    "net._await_response": { args: [{ name: "request_id", type: "bigint" }], returns: "boolean", ...volatileInvoker },
+    "net._await_response": {
+      args: [{ name: "request_id", type: "bigint" }],
+      returns: "boolean",
+      ...volatileInvoker,
+    },
     "net._urlencode_string": {
       args: [{ name: "string", type: "character varying" }],
       returns: "text",
@@ -168,10 +177,12 @@ const PG_NET: ExtensionSpec = {
   },
   indexes: ["CREATE INDEX _http_response_created_idx ON net._http_response USING btree (created)"],
   types: {
-    "net.http_method": "domain text CHECK (((VALUE ~~* 'get'::text) OR (VALUE ~~* 'post'::text) OR (VALUE ~~* 'delete'::text)))",
+    "net.http_method":
+      "domain text CHECK (((VALUE ~~* 'get'::text) OR (VALUE ~~* 'post'::text) OR (VALUE ~~* 'delete'::text)))",
     "net.request_status": "enum (PENDING, SUCCESS, ERROR)",
     "net.http_response": "composite (status_code integer, headers jsonb, body text)",
-    "net.http_response_result": "composite (status net.request_status, message text, response net.http_response)",
+    "net.http_response_result":
+      "composite (status net.request_status, message text, response net.http_response)",
   },
 };
 
@@ -185,7 +196,11 @@ const revoked: Attrs = { volatility: "volatile", security: "invoker", config: []
 const secretArgs = (first: Arg[]): Arg[] => [
   ...first,
   { name: "new_name", type: "text", default: "NULL::text" },
-  { name: "new_description", type: "text", default: first[0].name === "new_secret" ? "''::text" : "NULL::text" },
+  {
+    name: "new_description",
+    type: "text",
+    default: first[0].name === "new_secret" ? "''::text" : "NULL::text",
+  },
   { name: "new_key_id", type: "uuid", default: "NULL::uuid" },
 ];
 const aeadArgs: Arg[] = [
@@ -202,8 +217,18 @@ const VAULT: ExtensionSpec = {
   version: "0.3.1",
   schemas: ["vault"],
   functions: {
-    "vault._crypto_aead_det_encrypt": { args: aeadArgs, returns: "bytea", ...revoked, volatility: "immutable" },
-    "vault._crypto_aead_det_decrypt": { args: aeadArgs, returns: "bytea", ...revoked, volatility: "immutable" },
+    "vault._crypto_aead_det_encrypt": {
+      args: aeadArgs,
+      returns: "bytea",
+      ...revoked,
+      volatility: "immutable",
+    },
+    "vault._crypto_aead_det_decrypt": {
+      args: aeadArgs,
+      returns: "bytea",
+      ...revoked,
+      volatility: "immutable",
+    },
     "vault._crypto_aead_det_noncegen": { args: [], returns: "bytea", ...revoked, volatility: "immutable" },
     "vault.create_secret": {
       args: secretArgs([{ name: "new_secret", type: "text" }]),
@@ -339,7 +364,9 @@ async function catalogFunctions(sql: postgres.Sql, schemas: string[]) {
 }
 
 async function catalogRelations(sql: postgres.Sql, schemas: string[]) {
-  const rels = await sql<{ name: string; oid: number; kind: string; persistence: string; public_all: boolean }[]>`
+  const rels = await sql<
+    { name: string; oid: number; kind: string; persistence: string; public_all: boolean }[]
+  >`
     select n.nspname || '.' || c.relname as name, c.oid::int as oid,
            case c.relkind when 'v' then 'view' else 'table' end as kind,
            c.relpersistence as persistence,
@@ -432,7 +459,10 @@ for (const spec of [PG_NET, VAULT]) {
   });
 }
 
-Deno.test({ name: "pg_net and Vault stand-ins: the installed versions are the defaults, and trusted", ignore }, async () => {
+Deno.test({
+  name: "pg_net and Vault stand-ins: the installed versions are the defaults, and trusted",
+  ignore,
+}, async () => {
   const sql = connect();
   try {
     // The control files as PostgreSQL reads them now (the extension folder is the machine's).
