@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import postgres from "postgres";
+import { send, timeoutMessage } from "../../local/net_worker.ts";
 
 const DB_URL = Deno.env.get("EQ_TEST_DB_URL");
 const ignore = !DB_URL;
@@ -209,4 +210,77 @@ Deno.test({ name: "pg_net: responses older than pg_net.ttl (6 hours) are deleted
   } finally {
     await sql.end();
   }
+});
+
+// The worker's request handling without the database: pg_net's curl options (src/core.c).
+Deno.test("pg_net worker: curl's redirects, headers and refusals", async () => {
+  const seen: Array<
+    { method: string; path: string; body: string; ua: string | null; accept: string | null }
+  > = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+    const url = new URL(req.url);
+    seen.push({
+      method: req.method,
+      path: url.pathname,
+      body: await req.text(),
+      ua: req.headers.get("user-agent"),
+      accept: req.headers.get("accept"),
+    });
+    const to = url.searchParams.get("to");
+    if (to) {
+      return new Response(null, {
+        status: Number(url.searchParams.get("status")),
+        headers: { location: to },
+      });
+    }
+    return new Response("", { status: 200 });
+  });
+  const base = `http://127.0.0.1:${server.addr.port}`;
+  const body = new TextEncoder().encode('{"a": 1}');
+  const post = (id: string, url: string, headers: Record<string, string> | null = {}) =>
+    send({ id, method: "POST", url, headers, body, timeout_milliseconds: 5000 });
+  try {
+    // 303 turns POST into GET without a body; 307 keeps both (CURLOPT_FOLLOWLOCATION).
+    const r303 = await post("1", `${base}/a?status=303&to=/after303`);
+    assert.equal(r303.status_code, 200);
+    assert.equal(r303.content, null, "an empty body is recorded as null");
+    assert.deepEqual(seen.find((s) => s.path === "/after303")?.method, "GET");
+    await post("2", `${base}/a?status=307&to=/after307`);
+    const after307 = seen.find((s) => s.path === "/after307");
+    assert.equal(after307?.method, "POST");
+    assert.equal(after307?.body, '{"a": 1}');
+    assert.equal(after307?.ua, "pg_net/0.19.5");
+    // Null headers: no header list, so no pg_net User-Agent; curl's Accept still goes out.
+    await post("3", `${base}/bare`, null);
+    const bare = seen.find((s) => s.path === "/bare");
+    assert.notEqual(bare?.ua, "pg_net/0.19.5");
+    assert.equal(bare?.accept, "*/*");
+    // Only http and https (CURLOPT_PROTOCOLS_STR).
+    const file = await post("4", "file:///etc/hostname");
+    assert.deepEqual([file.status_code, file.timed_out, file.error_msg], [
+      null,
+      null,
+      "Unsupported protocol",
+    ]);
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("pg_net worker: the timeout message names the step it happened in, as pg_net's", () => {
+  assert.equal(
+    timeoutMessage(800, 801.5, {}),
+    "Timeout of 800 ms reached. Total time: 801.500000 ms (DNS time: 801.500000 ms, " +
+      "TCP/SSL handshake time: 0.000000 ms, HTTP Request/Response time: 0.000000 ms)",
+  );
+  assert.equal(
+    timeoutMessage(800, 801, { lookup: 1 }),
+    "Timeout of 800 ms reached. Total time: 801.000000 ms (DNS time: 1.000000 ms, " +
+      "TCP/SSL handshake time: 800.000000 ms, HTTP Request/Response time: 0.000000 ms)",
+  );
+  assert.equal(
+    timeoutMessage(800, 801, { lookup: 1, connect: 3, tls: 11 }),
+    "Timeout of 800 ms reached. Total time: 801.000000 ms (DNS time: 1.000000 ms, " +
+      "TCP/SSL handshake time: 10.000000 ms, HTTP Request/Response time: 790.000000 ms)",
+  );
 });
