@@ -11,6 +11,7 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createHash } from "node:crypto";
+import { poolerStatus, poolerUrl, startPooler, stopPooler } from "./pooler.ts";
 import { anonKey, JWT_SECRET, PUBLISHABLE_KEY, SECRET_KEY, serviceRoleKey } from "./keys.ts";
 
 export const ROOT = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
@@ -54,6 +55,11 @@ export interface StackInfo {
   dbUrl: string;
   /** As `supabase_admin`, the superuser: the platform's own services (the pg_net worker) only. */
   adminDbUrl: string;
+  /**
+   * Through the transaction pooler (pgbouncer in transaction mode, as Supabase's port 6543): on
+   * the database port + 7, which makes 54329 for the dev stack, the Supabase CLI's pooler port.
+   */
+  poolerUrl: string;
   apiUrl: string;
   functionsUrl: string;
   anonKey: string;
@@ -89,6 +95,8 @@ export async function migrationHashes(): Promise<Record<string, string>> {
 }
 
 const isRoot = Deno.uid() === 0;
+/** The pooler listens on the database port plus this. */
+const POOLER_PORT_OFFSET = 7;
 const PG_MAJOR = detectPgMajor();
 
 function detectPgMajor(): string {
@@ -116,6 +124,7 @@ export async function info(opts: Partial<StackOptions> = {}): Promise<StackInfo>
     name: o.name,
     dbUrl: `postgresql://postgres:postgres@127.0.0.1:${dbPort}/postgres`,
     adminDbUrl: `postgresql://supabase_admin:postgres@127.0.0.1:${dbPort}/postgres`,
+    poolerUrl: poolerUrl(dbPort + POOLER_PORT_OFFSET),
     apiUrl,
     functionsUrl: `${apiUrl}/functions/v1`,
     anonKey: await anonKey(),
@@ -426,6 +435,15 @@ export async function up(opts: Partial<StackOptions> = {}): Promise<StackInfo> {
   st.migrations = hashes;
   writeState(o.name, st);
 
+  // The transaction pooler, as Supabase puts Supavisor in front of every project.
+  await startPooler({
+    stateDir: dir,
+    dbHost: "127.0.0.1",
+    dbPort: o.dbPort,
+    port: o.dbPort + POOLER_PORT_OFFSET,
+    quiet: o.quiet,
+  });
+
   if (o.functions) await startServices(o, inf);
   return inf;
 }
@@ -472,7 +490,9 @@ export async function startServices(opts: Partial<StackOptions>, inf?: StackInfo
     const pid = spawnDetached("gateway", logFile, args, {
       ...runtimeEnv(),
       SUPABASE_URL: inf.apiUrl,
-      SUPABASE_DB_URL: inf.dbUrl,
+      // Through the transaction pooler, as the README tells a hosted project to connect: no
+      // session state survives a transaction, so the function must need none.
+      SUPABASE_DB_URL: inf.poolerUrl,
       SUPABASE_ANON_KEY: inf.anonKey,
       SUPABASE_SERVICE_ROLE_KEY: inf.serviceRoleKey,
       SUPABASE_SECRET_KEYS: JSON.stringify({ default: SECRET_KEY }),
@@ -603,6 +623,7 @@ export async function stopServices(opts: Partial<StackOptions> = {}) {
 export async function down(opts: Partial<StackOptions> = {}) {
   const o = { ...DEFAULTS, ...opts };
   await stopServices(o);
+  await stopPooler(stateDir(o.name));
   const st = readState(o.name);
   if (st && await pgRunning(st.pgData)) {
     await must(`${PG_BIN}/pg_ctl`, ["-D", st.pgData, "-m", "fast", "-w", "stop"], "pg_ctl stop", {
@@ -645,6 +666,7 @@ export async function restartDatabase(opts: Partial<StackOptions> & { mode?: "fa
 export async function destroy(opts: Partial<StackOptions> = {}) {
   const o = { ...DEFAULTS, ...opts };
   await down(o);
+  await stopPooler(stateDir(o.name), { remove: true }).catch(() => {});
   const st = readState(o.name);
   if (st?.pgData) await Deno.remove(join(st.pgData, ".."), { recursive: true }).catch(() => {});
   await Deno.remove(stateDir(o.name), { recursive: true }).catch(() => {});
@@ -662,6 +684,7 @@ export interface StackStatus {
   db: boolean;
   gateway: boolean;
   netWorker: boolean;
+  pooler: boolean;
   info: StackInfo;
 }
 
@@ -675,6 +698,7 @@ export async function status(opts: Partial<StackOptions> = {}): Promise<StackSta
     db: st ? await pgRunning(st.pgData) : false,
     gateway: pidAlive(readPid(join(dir, "gateway.pid"))) && await httpOk(`${inf.apiUrl}/health`),
     netWorker: pidAlive(readPid(join(dir, "net_worker.pid"))),
+    pooler: poolerStatus(dir).running,
     info: inf,
   };
 }
@@ -687,6 +711,7 @@ export function describe(s: StackStatus): string {
     `         API URL: ${i.apiUrl}            (${mark(s.gateway)})`,
     `   Functions URL: ${i.functionsUrl}`,
     `          DB URL: ${i.dbUrl}   (${mark(s.db)})`,
+    `      Pooler URL: ${i.poolerUrl}   (${mark(s.pooler)}; transaction mode, as port 6543 hosted)`,
     `   pg_net worker: ${mark(s.netWorker)}`,
     `      JWT secret: ${i.jwtSecret}`,
     `        anon key: ${i.anonKey}`,
@@ -748,6 +773,7 @@ if (import.meta.main) {
         [
           `SUPABASE_URL=${i.apiUrl}`,
           `SUPABASE_DB_URL=${i.dbUrl}`,
+          `SUPABASE_POOLER_URL=${i.poolerUrl}`,
           `SUPABASE_ANON_KEY=${i.anonKey}`,
           `SUPABASE_SERVICE_ROLE_KEY=${i.serviceRoleKey}`,
           `SUPABASE_SECRET_KEY=${i.secretKey}`,

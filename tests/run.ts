@@ -108,6 +108,7 @@ async function main(): Promise<number> {
     const env: Record<string, string> = {
       ...Deno.env.toObject(),
       EQ_TEST_DB_URL: info.dbUrl,
+      EQ_TEST_POOLER_URL: info.poolerUrl,
       EQ_TEST_API_URL: info.apiUrl,
       EQ_TEST_FUNCTIONS_URL: info.functionsUrl,
       EQ_TEST_ANON_KEY: info.anonKey,
