@@ -265,7 +265,11 @@ export function openDb(dbUrl: string) {
         select to_regclass('net._http_response') is not null as present`;
       if (!present) return [];
       return await sql<NetResponseRow[]>`
-        select status_code, timed_out, error_msg is not null as error, count(*)::int as count
+        select status_code,
+               -- pg_net 0.19 records a timeout as error_msg "Timeout of N ms reached..." and leaves
+               -- timed_out null (src/core.c, insert_failure_response).
+               coalesce(timed_out, false) or coalesce(error_msg like 'Timeout of %', false) as timed_out,
+               error_msg is not null as error, count(*)::int as count
         from net._http_response where created >= ${since}
         group by 1, 2, 3 order by count desc limit 5`;
     },

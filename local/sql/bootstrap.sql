@@ -220,13 +220,18 @@ create extension if not exists supabase_vault with schema vault;
 create extension if not exists pgtap with schema extensions;
 create extension if not exists plpgsql_check with schema extensions;
 
--- Vault as hosted grants it to `postgres`: create and update secrets, read them decrypted.
+-- Vault as hosted grants it after creating the extension (supabase/postgres, ansible/files/
+-- postgresql_extension_custom_scripts/supabase_vault/after-create.sql): postgres may read and
+-- delete secrets and call create_secret, update_secret and the decrypting function (which
+-- vault.decrypted_secrets calls, and a view's functions are checked against the caller); it
+-- has no INSERT or UPDATE on vault.secrets.
 grant usage on schema vault to postgres with grant option;
-grant select, delete on vault.secrets, vault.decrypted_secrets to postgres with grant option;
-grant execute on function vault.create_secret, vault.update_secret to postgres with grant option;
--- vault.decrypted_secrets calls the decrypting function, and a view's functions are checked
--- against the caller, so reading the view needs it too.
-grant execute on all functions in schema vault to postgres;
+grant select, delete, truncate, references on vault.secrets, vault.decrypted_secrets to postgres with grant option;
+grant execute on function vault.create_secret, vault.update_secret, vault._crypto_aead_det_decrypt
+  to postgres with grant option;
+grant usage on schema vault to service_role;
+grant select, delete on vault.secrets, vault.decrypted_secrets to service_role;
+grant execute on function vault.create_secret, vault.update_secret, vault._crypto_aead_det_decrypt to service_role;
 
 -- The extensions schema, as 20230224042246_grant_extensions_perms_for_postgres.sql grants it.
 grant all privileges on all tables in schema extensions to postgres with grant option;
