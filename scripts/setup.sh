@@ -104,8 +104,18 @@ stamp=.cache/deno-cache.stamp
 mkdir -p .cache
 if [ ! -f "$stamp" ] || [ deno.json -nt "$stamp" ] || [ -n "$(find supabase/functions local cli tests -name '*.ts' -newer "$stamp" 2>/dev/null | head -1)" ]; then
   log "deno cache (module cache)"
-  mapfile -t entries < <(find supabase/functions local cli tests -name '*.ts' 2>/dev/null)
-  [ ${#entries[@]} -eq 0 ] || node_modules/.bin/deno cache --quiet "${entries[@]}" >/dev/null
+  # A function with its own deno.json resolves with it alone (as the gateway and the CLI run it);
+  # one `deno cache` would apply the first entry's config to every file, so cache those apart.
+  mapfile -t own < <(find supabase/functions tests/fixtures/functions -mindepth 2 -maxdepth 2 \
+    \( -name deno.json -o -name deno.jsonc \) 2>/dev/null)
+  skip=()
+  for c in "${own[@]}"; do skip+=(-not -path "$(dirname "$c")/*"); done
+  mapfile -t entries < <(find supabase/functions local cli tests -name '*.ts' "${skip[@]}" 2>/dev/null)
+  [ ${#entries[@]} -eq 0 ] || node_modules/.bin/deno cache --quiet --config deno.json "${entries[@]}" >/dev/null
+  for c in "${own[@]}"; do
+    mapfile -t fn < <(find "$(dirname "$c")" -name '*.ts')
+    node_modules/.bin/deno cache --quiet --config "$c" --no-lock --node-modules-dir=none "${fn[@]}" >/dev/null
+  done
   touch "$stamp"
 fi
 log "ready (Debian $codename, PostgreSQL $PG)"
