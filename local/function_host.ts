@@ -5,7 +5,7 @@
  *
  *   deno run -A --no-lock --node-modules-dir=none (--config <fn>/deno.json | --no-config
  *     [--import-map <map>]) --v8-flags=--max-heap-size=<MB> local/function_host.ts \
- *     --entry <fn>/index.ts --port P --mem-file <file>
+ *     --entry <fn>/index.ts --port P --mem-file <file> --memory-limit-bytes N
  *
  * This file imports nothing bare (only `node:` modules), so the function's module graph is
  * resolved with the function's own import map and nothing else.
@@ -27,9 +27,11 @@
  * - A handler that throws: the gateway answers 500 WORKER_ERROR (marked by a header only the
  *   gateway sees, which it strips).
  * - Memory as the runtime measures it: V8 used heap + external memory (array buffers), sampled
- *   every event-loop turn or so (crates/base/src/runtime/mod.rs: MemCheck::check), written to
- *   --mem-file for the gateway, which enforces the limit. A synchronous heap spike is stopped by
- *   V8 itself (--max-heap-size, as the runtime's heap_limits in CreateParams).
+ *   every --mem-interval-ms (the runtime checks after each event-loop turn: crates/base/src/
+ *   runtime/mod.rs MemCheck::check) and written to --mem-file for the gateway; at
+ *   --memory-limit-bytes the process kills itself and leaves "<bytes> limit" there, which the
+ *   gateway reports as the memory limit (546). A synchronous heap spike is stopped by V8 itself
+ *   (--max-heap-size, as the runtime's heap_limits in CreateParams).
  */
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -47,7 +49,7 @@ function arg(name: string, fallback?: string): string {
 const entry = arg("--entry");
 const port = Number(arg("--port"));
 const memFile = arg("--mem-file", "");
-const memEveryMs = Number(arg("--mem-interval-ms", "50"));
+const memEveryMs = Number(arg("--mem-interval-ms", "20"));
 /** The header by which the gateway learns that the handler threw (gateway.ts strips it). */
 const ERROR_HEADER = "x-local-function-error";
 
@@ -86,13 +88,18 @@ const pending = new Set<Promise<unknown>>();
   },
 };
 
-// --- memory samples for the gateway ---
+// --- memory samples for the gateway; past the limit the worker ends itself at once ---
+const memLimit = Number(arg("--memory-limit-bytes", "0"));
 if (memFile) {
   const sample = () => {
     const m = Deno.memoryUsage();
+    const total = m.heapUsed + m.external;
+    const over = memLimit > 0 && total >= memLimit;
     try {
-      Deno.writeTextFileSync(memFile, `${m.heapUsed + m.external}\n`);
+      Deno.writeTextFileSync(memFile, `${total}${over ? " limit" : ""}\n`);
     } catch { /* the gateway may have removed it */ }
+    // SIGKILL, as the runtime terminates the isolate: no unload event, no grace.
+    if (over) Deno.kill(Deno.pid, "SIGKILL");
   };
   sample();
   Deno.unrefTimer(setInterval(sample, memEveryMs));

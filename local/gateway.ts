@@ -60,8 +60,8 @@
  *   at 1 s + 2 s; here it is terminated at 2 s (stricter).
  * - CPU spent before the worker listens (Deno loading and transpiling the function's modules)
  *   is not counted: the platform boots a pre-bundled eszip, which costs far less.
- * - Memory is sampled inside the worker every --poll-ms (a blocked event loop is caught by the
- *   V8 heap cap, which ends the process: still 546). An ArrayBuffer allocation past the limit is
+ * - Memory is sampled inside the worker every 20 ms, not after every event-loop turn (a blocked
+ *   event loop is caught by the V8 heap cap, which ends the process: still 546). An ArrayBuffer allocation past the limit is
  *   refused by the runtime's allocator (ext/runtime/external_memory.rs) with a RangeError the
  *   function could catch; here it succeeds and the worker is terminated (stricter).
  * - The runtime may be started with --beforeunload-{cpu,memory,wall-clock}-pct (cli/src/flags.rs)
@@ -390,6 +390,18 @@ export function startGateway(args: GatewayArgs) {
     } catch { /* gone */ }
   }
 
+  /** The worker's last memory sample; true when it ended itself at the memory limit. */
+  function readMem(w: Worker): boolean {
+    try {
+      const [n, flag] = Deno.readTextFileSync(w.memFile).trim().split(" ");
+      const mem = Number(n);
+      if (Number.isFinite(mem) && n !== "") w.lastMem = mem;
+      return flag === "limit";
+    } catch {
+      return false; // not written yet, or gone
+    }
+  }
+
   function tick(w: Worker) {
     if (w.exited || w.limit) return;
     let cpuMs = 0;
@@ -399,10 +411,7 @@ export function startGateway(args: GatewayArgs) {
       w.cpuBase ??= cpu;
       cpuMs = cpu - w.cpuBase;
     }
-    try {
-      const mem = Number(Deno.readTextFileSync(w.memFile).trim());
-      if (Number.isFinite(mem)) w.lastMem = mem;
-    } catch { /* not written yet */ }
+    readMem(w);
     const v = judge(limits, { cpuMs, memBytes: w.lastMem, wallMs: Date.now() - w.startedAt }, w.marks);
     if (v.action === "terminate") terminate(w, v.limit, v.measured, v.limitValue);
     else if (v.action === "retire") {
@@ -439,7 +448,9 @@ export function startGateway(args: GatewayArgs) {
         "--mem-file",
         memFile,
         "--mem-interval-ms",
-        String(limits.pollMs),
+        String(Math.min(20, limits.pollMs)),
+        "--memory-limit-bytes",
+        String(limits.memoryMb * 1024 * 1024),
       ],
       env: functionEnv(id),
       clearEnv: true,
@@ -479,6 +490,20 @@ export function startGateway(args: GatewayArgs) {
       clearInterval(w.timer);
       all.delete(w);
       if (current.get(name) === w) current.delete(name);
+      // The worker ended itself at the memory limit (function_host.ts).
+      if (readMem(w) && !w.limit) {
+        w.limit = { limit: "memory", measured: w.lastMem };
+        logEvent({
+          event: "gateway.worker_limit",
+          function: name,
+          pid: child.pid,
+          limit: "memory",
+          measured: w.lastMem,
+          limit_value: limits.memoryMb * 1024 * 1024,
+          unit: "bytes",
+          in_flight: w.inFlight,
+        });
+      }
       // V8 ends the process with a trap when the heap cap is reached: the memory limit.
       if (s.signal === "SIGTRAP" && !w.limit) {
         w.limit = { limit: "memory", measured: w.lastMem };
