@@ -39,8 +39,10 @@
  *    OPENAI_*. Deno itself needs DENO_DIR (and gets DENO_NO_PACKAGE_JSON, NO_COLOR); the host
  *    removes them before the function loads. SB_REGION and the like are set by the hosted
  *    platform, not by the runtime or the CLI, so they are absent locally as under the CLI.
- * 3. Limits, per worker (crates/base/src/worker/supervisor/strategy_per_worker.rs, the CLI's
- *    per_worker policy; values from main.ts): CPU soft 1 s / hard 2 s accumulated over all the
+ * 3. Limits, per worker, as the per_worker supervisor policy enforces them (crates/base/src/
+ *    worker/supervisor/strategy_per_worker.rs; what `[edge_runtime] policy = "per_worker"` in
+ *    config.toml selects under the CLI, and how a hosted worker serves many requests; values
+ *    from main.ts): CPU soft 1 s / hard 2 s accumulated over all the
  *    requests a worker serves; memory 256 MB measured as V8 used heap + external memory
  *    (crates/base/src/runtime/mod.rs MemCheck::check; the V8 heap itself capped at the same size,
  *    heap_limits in CreateParams); wall clock from the worker's start (150 s hosted free plan;
@@ -60,13 +62,18 @@
  *   at 1 s + 2 s; here it is terminated at 2 s (stricter).
  * - CPU spent before the worker listens (Deno loading and transpiling the function's modules)
  *   is not counted: the platform boots a pre-bundled eszip, which costs far less.
- * - Memory is sampled inside the worker every 20 ms, not after every event-loop turn (a blocked
- *   event loop is caught by the V8 heap cap, which ends the process: still 546). An ArrayBuffer allocation past the limit is
- *   refused by the runtime's allocator (ext/runtime/external_memory.rs) with a RangeError the
+ * - Memory is sampled inside the worker every 20 ms, not after every event-loop turn, and the
+ *   worker ends itself at the limit (a blocked event loop is caught by the V8 heap cap, which
+ *   ends the process: still 546). An ArrayBuffer allocation past the limit is refused by the runtime's allocator (ext/runtime/external_memory.rs) with a RangeError the
  *   function could catch; here it succeeds and the worker is terminated (stricter).
- * - The runtime may be started with --beforeunload-{cpu,memory,wall-clock}-pct (cli/src/flags.rs)
- *   to send an early `beforeunload` with reason "cpu"/"memory"/"wall_clock"; the CLI sets none,
- *   nor does this gateway.
+ * - The runtime may be started with --dispatch-beforeunload-{cpu,memory,wall-clock}-ratio
+ *   (cli/src/flags.rs) to send an early `beforeunload` with reason "cpu" / "memory" /
+ *   "wall_clock" (crates/base/src/runtime/mod.rs, WillTerminateReason); the CLI passes none, nor
+ *   does this gateway, so the only reason seen here is "early_drop".
+ * - The CLI's main.ts lets OPTIONS requests through without a JWT; this gateway checks them
+ *   like any other method (stricter; no function here answers CORS preflights).
+ * - A wall clock of 150 s counts from the worker's start, not the request's: a request that
+ *   reaches a worker 70 s old has at most 80 s left. Functions must budget for that.
  * - Deno.exit, Deno.kill and signal listeners are mocked in a user worker; here Deno.exit still
  *   ends the process (the gateway starts a new one), which tests use to simulate a crash.
  */
