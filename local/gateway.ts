@@ -239,6 +239,8 @@ interface Worker {
   limit?: { limit: LimitKind; measured: number };
   memFile: string;
   lastMem: number;
+  /** CPU ms counted so far (since the worker listened). */
+  cpuMs: number;
   timer?: ReturnType<typeof setInterval>;
 }
 
@@ -417,6 +419,7 @@ export function startGateway(args: GatewayArgs) {
       if (cpu === null) return;
       w.cpuBase ??= cpu;
       cpuMs = cpu - w.cpuBase;
+      w.cpuMs = cpuMs;
     }
     readMem(w);
     const v = judge(limits, { cpuMs, memBytes: w.lastMem, wallMs: Date.now() - w.startedAt }, w.marks);
@@ -482,6 +485,7 @@ export function startGateway(args: GatewayArgs) {
       marks: { cpuSoftReached: false, wallClockRetired: false },
       memFile,
       lastMem: 0,
+      cpuMs: 0,
     };
     w.ready = waitListening(w).then(() => {
       w.isReady = true;
@@ -537,6 +541,9 @@ export function startGateway(args: GatewayArgs) {
         pid: child.pid,
         code: s.code,
         signal: s.signal,
+        cpu_ms: Math.round(w.cpuMs),
+        mem_bytes: w.lastMem,
+        lived_ms: Date.now() - w.startedAt,
       });
     });
     all.add(w);
