@@ -1,34 +1,84 @@
 /**
- * Runs one Edge Function the way Supabase's edge runtime does, for the local gateway
- * (local only; never imported by deployable code).
+ * Runs one Edge Function in its own Deno process the way Supabase's edge runtime runs a user
+ * worker, for the local gateway (local only; never imported by deployable code). The gateway
+ * (local/gateway.ts) supervises it: CPU, memory and wall clock limits, retirement, restarts.
  *
- *   deno run -A local/function_host.ts --entry supabase/functions/NAME/index.ts --port P
+ *   deno run -A --no-lock --node-modules-dir=none (--config <fn>/deno.json | --no-config
+ *     [--import-map <map>]) --v8-flags=--max-heap-size=<MB> local/function_host.ts \
+ *     --entry <fn>/index.ts --port P --mem-file <file> --memory-limit-bytes N
  *
- * - the function's own `Deno.serve(handler)` is bound to 127.0.0.1:P;
- * - `EdgeRuntime.waitUntil(promise)` keeps background work alive after the response;
- * - on SIGTERM a `beforeunload` event is dispatched (the function may release what it holds),
- *   pending waitUntil work gets a short grace period, then the process exits.
+ * This file imports nothing bare (only `node:` modules), so the function's module graph is
+ * resolved with the function's own import map and nothing else.
+ *
+ * What it mimics, from supabase/edge-runtime (tag v1.74.0, commit b1edf453b6ab):
+ * - `EdgeRuntime.waitUntil(promise)` keeps background work alive after the response.
+ * - `Deno.env`: `set` throws NotSupported, `delete` does nothing (ext/env/lib.rs: op_set_env,
+ *   op_delete_env). Variables that Deno itself needs here (DENO_DIR, DENO_NO_PACKAGE_JSON,
+ *   NO_COLOR) are removed before the function is loaded, so it sees only what the gateway
+ *   hands it.
+ * - `beforeunload` is a cancelable CustomEvent with `detail: { reason }`
+ *   (ext/runtime/js/bootstrap.js: dispatchBeforeUnloadEvent). A worker the supervisor drops
+ *   (retired at the soft CPU limit or half the wall clock, memory past half the limit, or the
+ *   server shutting down) gets it only once every request has been answered and every pending
+ *   promise has settled, with reason "early_drop" (crates/base/src/worker/supervisor/
+ *   strategy_per_worker.rs: can_early_drop, v8_handler.rs: v8_handle_early_drop_beforeunload);
+ *   then the worker ends without waiting for what the listener starts. The gateway asks for that
+ *   with SIGTERM once it has no request in flight to this process.
+ * - A handler that throws: the gateway answers 500 WORKER_ERROR (marked by a header only the
+ *   gateway sees, which it strips).
+ * - Memory as the runtime measures it: V8 used heap + external memory (array buffers), sampled
+ *   every --mem-interval-ms (the runtime checks after each event-loop turn: crates/base/src/
+ *   runtime/mod.rs MemCheck::check) and written to --mem-file for the gateway; at
+ *   --memory-limit-bytes the process kills itself and leaves "<bytes> limit" there, which the
+ *   gateway reports as the memory limit (546). A synchronous heap spike is stopped by V8 itself
+ *   (--max-heap-size, as the runtime's heap_limits in CreateParams).
  */
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 
-function arg(name: string): string {
+function arg(name: string, fallback?: string): string {
   const i = Deno.args.indexOf(name);
-  if (i < 0 || !Deno.args[i + 1]) {
+  const v = i >= 0 ? Deno.args[i + 1] : fallback;
+  if (v === undefined) {
     console.error(`function_host: ${name} is required`);
     Deno.exit(2);
   }
-  return Deno.args[i + 1];
+  return v;
 }
 
 const entry = arg("--entry");
 const port = Number(arg("--port"));
-const GRACE_MS = 5000;
+const memFile = arg("--mem-file", "");
+const memEveryMs = Number(arg("--mem-interval-ms", "20"));
+/** The header by which the gateway learns that the handler threw (gateway.ts strips it). */
+const ERROR_HEADER = "x-local-function-error";
 
+// --- environment: only what the gateway passed, minus what Deno itself needed to start ---
+for (const k of ["DENO_DIR", "DENO_NO_PACKAGE_JSON", "NO_COLOR", "DENO_NODE_SHIM_ACTIVE", "PATH"]) {
+  Deno.env.delete(k);
+}
+const env = Deno.env;
+const realGet = env.get.bind(env);
+const realToObject = env.toObject.bind(env);
+const realHas = env.has.bind(env);
+Object.defineProperty(Deno, "env", {
+  value: {
+    get: (k: string) => realGet(k),
+    has: (k: string) => realHas(k),
+    toObject: () => realToObject(),
+    set: () => {
+      throw new Deno.errors.NotSupported("The operation is not supported");
+    },
+    delete: () => {},
+  },
+  configurable: true,
+});
+
+// --- EdgeRuntime.waitUntil ---
 const pending = new Set<Promise<unknown>>();
 (globalThis as unknown as { EdgeRuntime: unknown }).EdgeRuntime = {
   waitUntil(p: Promise<unknown>) {
-    const tracked = Promise.resolve(p).catch((e) => {
+    const tracked: Promise<unknown> = Promise.resolve(p).catch((e) => {
       console.error(
         JSON.stringify({ event: "edge_runtime.wait_until_rejected", error: (e as Error)?.name ?? "Error" }),
       );
@@ -38,25 +88,60 @@ const pending = new Set<Promise<unknown>>();
   },
 };
 
-// Bind whatever the function serves to our port, whichever Deno.serve overload it uses.
+// --- memory samples for the gateway; past the limit the worker ends itself at once ---
+const memLimit = Number(arg("--memory-limit-bytes", "0"));
+if (memFile) {
+  const sample = () => {
+    const m = Deno.memoryUsage();
+    const total = m.heapUsed + m.external;
+    const over = memLimit > 0 && total >= memLimit;
+    try {
+      Deno.writeTextFileSync(memFile, `${total}${over ? " limit" : ""}\n`);
+    } catch { /* the gateway may have removed it */ }
+    // SIGKILL, as the runtime terminates the isolate: no unload event, no grace.
+    if (over) Deno.kill(Deno.pid, "SIGKILL");
+  };
+  sample();
+  Deno.unrefTimer(setInterval(sample, memEveryMs));
+}
+
+// --- Deno.serve: bind whatever the function serves to our port, whichever overload it uses ---
+let inFlight = 0;
 const realServe = Deno.serve.bind(Deno) as (...a: unknown[]) => Deno.HttpServer;
 (Deno as unknown as { serve: unknown }).serve = (...args: unknown[]) => {
   const handler = args.find((a) => typeof a === "function");
   const given = args.find((a) => typeof a === "object" && a !== null) as Record<string, unknown> | undefined;
   const h = (handler ?? given?.handler) as Deno.ServeHandler;
-  return realServe({ ...given, port, hostname: "127.0.0.1", onListen() {} }, h);
+  const wrapped: Deno.ServeHandler = async (req, info) => {
+    inFlight++;
+    try {
+      return await h(req, info);
+    } catch (e) {
+      console.error(e);
+      return new Response(null, { status: 500, headers: { [ERROR_HEADER]: "1" } });
+    } finally {
+      inFlight--;
+    }
+  };
+  return realServe({ ...given, port, hostname: "127.0.0.1", onListen() {} }, wrapped);
 };
 
-let stopping = false;
-async function stop() {
-  if (stopping) return;
-  stopping = true;
-  globalThis.dispatchEvent(new Event("beforeunload"));
-  const timer = new Promise((r) => setTimeout(r, GRACE_MS));
-  await Promise.race([Promise.allSettled([...pending]), timer]);
+// --- early drop: wait for the work in hand, then beforeunload, then end ---
+let dropping = false;
+async function earlyDrop() {
+  if (dropping) return;
+  dropping = true;
+  while (inFlight > 0 || pending.size > 0) {
+    await Promise.race([Promise.allSettled([...pending]), new Promise((r) => setTimeout(r, 10))]);
+  }
+  globalThis.dispatchEvent(
+    new CustomEvent("beforeunload", { cancelable: true, detail: { reason: "early_drop" } }),
+  );
+  // The runtime ends the isolate once its event loop has nothing ready: one turn, not a grace period.
+  await new Promise((r) => setTimeout(r, 0));
   Deno.exit(0);
 }
-Deno.addSignalListener("SIGTERM", stop);
-Deno.addSignalListener("SIGINT", stop);
+Deno.addSignalListener("SIGTERM", earlyDrop);
+Deno.addSignalListener("SIGINT", earlyDrop);
 
 await import(pathToFileURL(resolve(entry)).href);

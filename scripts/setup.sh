@@ -114,13 +114,17 @@ stamp=.cache/deno-cache.stamp
 mkdir -p .cache
 if [ ! -f "$stamp" ] || [ deno.json -nt "$stamp" ] || [ -n "$(find supabase/functions local cli tests \( -name '*.ts' -o -name deno.json \) -newer "$stamp" 2>/dev/null | head -1)" ]; then
   log "deno cache (module cache)"
-  mapfile -t entries < <(find supabase/functions local cli tests -name '*.ts' 2>/dev/null)
-  # --config: Deno would otherwise look for a config from the first file's folder (a function's own).
+  # A function with its own deno.json resolves with it alone (as the gateway and the CLI run it);
+  # one `deno cache` would apply the first entry's config to every file, so cache those apart.
+  mapfile -t own < <(find supabase/functions tests/fixtures/functions -mindepth 2 -maxdepth 2 \
+    \( -name deno.json -o -name deno.jsonc \) 2>/dev/null)
+  skip=()
+  for c in "${own[@]}"; do skip+=(-not -path "$(dirname "$c")/*"); done
+  mapfile -t entries < <(find supabase/functions local cli tests -name '*.ts' "${skip[@]}" 2>/dev/null)
   [ ${#entries[@]} -eq 0 ] || node_modules/.bin/deno cache --quiet --config deno.json "${entries[@]}" >/dev/null
-  # Each function's graph as it deploys: with only its own deno.json (npm run check:deploy).
-  for fn_config in supabase/functions/*/deno.json; do
-    [ -f "$fn_config" ] && [ -f "$(dirname "$fn_config")/index.ts" ] || continue
-    node_modules/.bin/deno cache --quiet --no-lock --config "$fn_config" "$(dirname "$fn_config")/index.ts" >/dev/null
+  for c in "${own[@]}"; do
+    mapfile -t fn < <(find "$(dirname "$c")" -name '*.ts')
+    node_modules/.bin/deno cache --quiet --config "$c" --no-lock --node-modules-dir=none "${fn[@]}" >/dev/null
   done
   touch "$stamp"
 fi
