@@ -11,6 +11,7 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createHash } from "node:crypto";
+import { parseEnvFile } from "./gateway.ts";
 import { poolerStatus, poolerUrl, startPooler, stopPooler } from "./pooler.ts";
 import { anonKey, JWT_SECRET, PUBLISHABLE_KEY, SECRET_KEY, serviceRoleKey } from "./keys.ts";
 
@@ -466,6 +467,8 @@ export async function startServices(opts: Partial<StackOptions>, inf?: StackInfo
       );
     }
     const envFile = writeFunctionEnv(dir, o.functionEnv);
+    // The plan's wall clock is the function's own setting; the host enforces the same value.
+    const wallClockMs = parseEnvFile(Deno.readTextFileSync(envFile)).EMBED_QUEUE_WALL_CLOCK_MS;
     const args = [
       DENO,
       "run",
@@ -483,6 +486,7 @@ export async function startServices(opts: Partial<StackOptions>, inf?: StackInfo
       dir,
       "--env-file",
       envFile,
+      ...(wallClockMs && /^\d+$/.test(wallClockMs) ? ["--wall-clock-ms", wallClockMs] : []),
     ];
     const logFile = join(dir, "logs/gateway.log");
     // The gateway's own environment: what Deno needs to run, and the platform's variables by

@@ -18,7 +18,8 @@ Deno.test("loadConfig: defaults without a key are the local provider", () => {
   assert.equal(c.maxTokensPerRequest, 300_000);
   assert.equal(c.maxTokensPerInput, 8191);
   assert.equal(c.concurrency, 4);
-  assert.equal(c.timeBudgetMs, 100_000);
+  assert.equal(c.wallClockMs, 150_000);
+  assert.equal(c.timeBudgetMs, 60_000, "inside half the free plan's 150 s wall clock, less 15 s");
   assert.equal(c.leaseSeconds, 120);
   assert.equal(c.requestTimeoutMs, 60_000);
   assert.equal(c.maxRequestRetries, 2);
@@ -92,6 +93,12 @@ Deno.test("loadConfig: bad values throw a ConfigError naming the variable and th
     [{ EMBED_QUEUE_CONCURRENCY: "1.5" }, /EMBED_QUEUE_CONCURRENCY.*1 to 64/],
     [{ EMBED_QUEUE_CONCURRENCY: "-1" }, /EMBED_QUEUE_CONCURRENCY/],
     [{ EMBED_QUEUE_TIME_BUDGET_MS: "1e5" }, /EMBED_QUEUE_TIME_BUDGET_MS/],
+    [{ EMBED_QUEUE_TIME_BUDGET_MS: "60001" }, /EMBED_QUEUE_TIME_BUDGET_MS.*1000 to 60000/],
+    [
+      { EMBED_QUEUE_WALL_CLOCK_MS: "400000", EMBED_QUEUE_TIME_BUDGET_MS: "185001" },
+      /EMBED_QUEUE_TIME_BUDGET_MS.*1000 to 185000/,
+    ],
+    [{ EMBED_QUEUE_WALL_CLOCK_MS: "100000" }, /EMBED_QUEUE_WALL_CLOCK_MS.*150000 to 400000/],
     [{ EMBED_QUEUE_LEASE_SECONDS: "0" }, /EMBED_QUEUE_LEASE_SECONDS.*1 to 3600/],
     [{ EMBED_QUEUE_REQUEST_TIMEOUT_MS: "10" }, /EMBED_QUEUE_REQUEST_TIMEOUT_MS.*100 to 600000/],
     [{ EMBED_QUEUE_MAX_REQUEST_RETRIES: "11" }, /EMBED_QUEUE_MAX_REQUEST_RETRIES.*0 to 10/],
@@ -161,4 +168,15 @@ Deno.test("loadConfig: a malformed SUPABASE_SECRET_KEYS fails fast without showi
       raw,
     );
   }
+});
+
+Deno.test("config: a paid plan's wall clock allows a longer time budget", () => {
+  const c = loadConfig({ EMBED_QUEUE_WALL_CLOCK_MS: "400000", EMBED_QUEUE_TIME_BUDGET_MS: "185000" });
+  assert.equal(c.wallClockMs, 400_000);
+  assert.equal(c.timeBudgetMs, 185_000);
+  assert.equal(
+    loadConfig({ EMBED_QUEUE_WALL_CLOCK_MS: "400000" }).timeBudgetMs,
+    60_000,
+    "the default stays 60 s",
+  );
 });

@@ -25,7 +25,15 @@ export interface Config {
   maxTokensPerInput: number;
   /** EMBED_QUEUE_CONCURRENCY: provider requests in flight, default 4, 1..64. */
   concurrency: number;
-  /** EMBED_QUEUE_TIME_BUDGET_MS: stop claiming after this, default 100 000 (inside Supabase's 150 s), 1000..400 000. */
+  /**
+   * EMBED_QUEUE_WALL_CLOCK_MS: the plan's wall clock per worker, 150 000 (400 000 on paid plans),
+   * 150 000..400 000. It bounds the time budget (maxTimeBudgetMs).
+   */
+  wallClockMs: number;
+  /**
+   * EMBED_QUEUE_TIME_BUDGET_MS: stop claiming after this, default 60 000, 1000..maxTimeBudgetMs
+   * (60 000 on a 150 s plan, 185 000 on a 400 s one).
+   */
   timeBudgetMs: number;
   /** EMBED_QUEUE_LINGER_MS: a cron or webhook run claims once more this long after the queue first comes up empty, default 2500, 0..60 000 (see worker.ts). */
   lingerMs: number;
@@ -69,12 +77,23 @@ export const DEFAULTS: Omit<Config, Derived> = {
   maxTokensPerRequest: 300_000,
   maxTokensPerInput: 8191,
   concurrency: 4,
-  timeBudgetMs: 100_000,
+  wallClockMs: 150_000,
+  timeBudgetMs: 60_000,
   lingerMs: 2500,
   leaseSeconds: 120,
   requestTimeoutMs: 60_000,
   maxRequestRetries: 2,
 };
+
+/**
+ * The longest time budget a run may have on a plan with this wall clock. The edge runtime counts
+ * the wall clock per worker from its start and retires a worker at half of it (edge-runtime's
+ * supervisor: no new request after that), so a run may start on a worker with only half left;
+ * 15 s of that half are kept for the requests in flight and the write-back after the budget.
+ */
+export function maxTimeBudgetMs(wallClockMs: number): number {
+  return Math.floor(wallClockMs / 2) - 15_000;
+}
 
 /** The offline provider's only model (see provider.ts: lexical feature hashing, not semantic). */
 export const LOCAL_MODEL = "local-hash-v1";
@@ -208,6 +227,7 @@ export function loadConfig(env: Env): Config {
     usdPerMillionTokens = p;
   }
 
+  const wallClockMs = int(env, "EMBED_QUEUE_WALL_CLOCK_MS", DEFAULTS.wallClockMs, 150_000, 400_000);
   return {
     provider,
     openaiApiKey,
@@ -231,7 +251,14 @@ export function loadConfig(env: Env): Config {
     ),
     maxTokensPerInput: int(env, "EMBED_QUEUE_MAX_TOKENS_PER_INPUT", DEFAULTS.maxTokensPerInput, 1, 8191),
     concurrency: int(env, "EMBED_QUEUE_CONCURRENCY", DEFAULTS.concurrency, 1, 64),
-    timeBudgetMs: int(env, "EMBED_QUEUE_TIME_BUDGET_MS", DEFAULTS.timeBudgetMs, 1000, 400_000),
+    wallClockMs,
+    timeBudgetMs: int(
+      env,
+      "EMBED_QUEUE_TIME_BUDGET_MS",
+      Math.min(DEFAULTS.timeBudgetMs, maxTimeBudgetMs(wallClockMs)),
+      1000,
+      maxTimeBudgetMs(wallClockMs),
+    ),
     lingerMs: int(env, "EMBED_QUEUE_LINGER_MS", DEFAULTS.lingerMs, 0, 60_000),
     leaseSeconds: int(env, "EMBED_QUEUE_LEASE_SECONDS", DEFAULTS.leaseSeconds, 1, 3600),
     requestTimeoutMs: int(env, "EMBED_QUEUE_REQUEST_TIMEOUT_MS", DEFAULTS.requestTimeoutMs, 100, 600_000),

@@ -12,7 +12,7 @@
  * waits for the run and gets its summary. Job failures are reported in the body; a 5xx means the
  * database could not be reached.
  */
-import type { Config } from "../_shared/config.ts";
+import { type Config, maxTimeBudgetMs } from "../_shared/config.ts";
 import type { QueueDb } from "./db.ts";
 import { isConnectionError } from "./db.ts";
 import type { EmbeddingProvider } from "../_shared/provider.ts";
@@ -88,7 +88,7 @@ export function parseBody(text: string, config: Config): RunOptions & { wait: bo
       : int(body.batch_size, "batch_size", 1, 10_000),
     timeBudgetMs: body.time_budget_ms === undefined
       ? config.timeBudgetMs
-      : int(body.time_budget_ms, "time_budget_ms", 1_000, 600_000),
+      : int(body.time_budget_ms, "time_budget_ms", 1_000, maxTimeBudgetMs(config.wallClockMs)),
     tables,
     dryRun: body.dry_run === true,
     lingerMs: trigger === "manual" ? 0 : config.lingerMs,
