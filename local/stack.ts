@@ -467,8 +467,15 @@ export async function startServices(opts: Partial<StackOptions>, inf?: StackInfo
       );
     }
     const envFile = writeFunctionEnv(dir, o.functionEnv);
-    // The plan's wall clock is the function's own setting; the host enforces the same value.
-    const wallClockMs = parseEnvFile(Deno.readTextFileSync(envFile)).EMBED_QUEUE_WALL_CLOCK_MS;
+    // The plan's limits are the function's own settings (it keeps under them); the host
+    // enforces the same values, the edge runtime's defaults where none is given.
+    const fnEnv = parseEnvFile(Deno.readTextFileSync(envFile));
+    const limitFlags = Object.entries({
+      EMBED_QUEUE_WALL_CLOCK_MS: "--wall-clock-ms",
+      EMBED_QUEUE_CPU_SOFT_MS: "--cpu-soft-ms",
+      EMBED_QUEUE_CPU_HARD_MS: "--cpu-hard-ms",
+      EMBED_QUEUE_MEMORY_MB: "--memory-mb",
+    }).flatMap(([name, flag]) => /^\d+$/.test(fnEnv[name] ?? "") ? [flag, fnEnv[name]] : []);
     const args = [
       DENO,
       "run",
@@ -486,7 +493,7 @@ export async function startServices(opts: Partial<StackOptions>, inf?: StackInfo
       dir,
       "--env-file",
       envFile,
-      ...(wallClockMs && /^\d+$/.test(wallClockMs) ? ["--wall-clock-ms", wallClockMs] : []),
+      ...limitFlags,
     ];
     const logFile = join(dir, "logs/gateway.log");
     // The gateway's own environment: what Deno needs to run, and the platform's variables by

@@ -320,3 +320,49 @@ Deno.test("run: a 429 whose retry-after outlasts the budget releases the rest an
   }
   assert.equal(db.handOvers, 1, "the next run is called");
 });
+
+Deno.test("run: a worker out of CPU stops claiming, releases nothing it did not hold, and hands over", async () => {
+  const db = new FakeDb(Array.from({ length: 300 }, (_, i) => `row ${i}`), DIMS);
+  const { p } = provider(ok);
+  const c = clock();
+  let claims = 0;
+  const budget = {
+    exhausted: () => (claims >= 2 ? "cpu" as const : null),
+    timed: <T>(f: () => T) => f(),
+    charge: () => {},
+    allow: (want: number) => (claims >= 2 ? 0 : (claims++, want)),
+    settle: () => {},
+    usage: () => ({ cpuMs: 0, memoryBytes: 0 }),
+  };
+  const s = await runQueue(
+    { db, provider: p, config: { ...config, concurrency: 1 }, ...c, log: quiet, budget },
+    opts({ batchSize: 100, trigger: "cron" }),
+  );
+  assert.equal(s.claimed, 200, "two batches, then no more");
+  assert.equal(s.completed, 200);
+  assert.equal(s.stopped, "cpu");
+  assert.equal(s.released, 0);
+  assert.equal(db.byStatus("pending").length, 100, "the rest waits, untouched");
+  assert.equal(db.handOvers, 1, "and the next run is called, to land on a fresh worker");
+});
+
+Deno.test("run: a run in a worker already over budget that claims nothing does not hand over", async () => {
+  const db = new FakeDb(["a", "b"], DIMS);
+  const { p, calls } = provider(ok);
+  const budget = {
+    exhausted: () => "memory" as const,
+    timed: <T>(f: () => T) => f(),
+    charge: () => {},
+    allow: () => 0,
+    settle: () => {},
+    usage: () => ({ cpuMs: 0, memoryBytes: 0 }),
+  };
+  const s = await runQueue(
+    { db, provider: p, config, ...clock(), log: quiet, budget },
+    opts({ trigger: "webhook" }),
+  );
+  assert.equal(s.stopped, "memory");
+  assert.equal(s.claimed, 0);
+  assert.equal(calls.length, 0);
+  assert.equal(db.handOvers, 0, "no call to itself: that could go round without end");
+});

@@ -31,6 +31,15 @@ export interface Config {
    */
   wallClockMs: number;
   /**
+   * The edge runtime's per-worker limits, which the run keeps under (budget.ts): CPU soft
+   * (EMBED_QUEUE_CPU_SOFT_MS, 1000: the worker is retired) and hard (EMBED_QUEUE_CPU_HARD_MS,
+   * 2000: it is killed), and memory (EMBED_QUEUE_MEMORY_MB, 256). Hosted's values; change them
+   * only where the host's differ. The local stack enforces whatever the function is given.
+   */
+  cpuSoftMs: number;
+  cpuHardMs: number;
+  memoryMb: number;
+  /**
    * EMBED_QUEUE_TIME_BUDGET_MS: stop claiming after this, default 60 000, 1000..maxTimeBudgetMs
    * (60 000 on a 150 s plan, 185 000 on a 400 s one).
    */
@@ -78,6 +87,9 @@ export const DEFAULTS: Omit<Config, Derived> = {
   maxTokensPerInput: 8191,
   concurrency: 4,
   wallClockMs: 150_000,
+  cpuSoftMs: 1000,
+  cpuHardMs: 2000,
+  memoryMb: 256,
   timeBudgetMs: 60_000,
   lingerMs: 2500,
   leaseSeconds: 120,
@@ -228,6 +240,7 @@ export function loadConfig(env: Env): Config {
   }
 
   const wallClockMs = int(env, "EMBED_QUEUE_WALL_CLOCK_MS", DEFAULTS.wallClockMs, 150_000, 400_000);
+  const cpuSoftMs = int(env, "EMBED_QUEUE_CPU_SOFT_MS", DEFAULTS.cpuSoftMs, 100, 60_000);
   return {
     provider,
     openaiApiKey,
@@ -252,6 +265,15 @@ export function loadConfig(env: Env): Config {
     maxTokensPerInput: int(env, "EMBED_QUEUE_MAX_TOKENS_PER_INPUT", DEFAULTS.maxTokensPerInput, 1, 8191),
     concurrency: int(env, "EMBED_QUEUE_CONCURRENCY", DEFAULTS.concurrency, 1, 64),
     wallClockMs,
+    cpuSoftMs,
+    cpuHardMs: int(
+      env,
+      "EMBED_QUEUE_CPU_HARD_MS",
+      Math.max(DEFAULTS.cpuHardMs, cpuSoftMs),
+      cpuSoftMs,
+      60_000,
+    ),
+    memoryMb: int(env, "EMBED_QUEUE_MEMORY_MB", DEFAULTS.memoryMb, 64, 4096),
     timeBudgetMs: int(
       env,
       "EMBED_QUEUE_TIME_BUDGET_MS",

@@ -26,6 +26,19 @@ export interface RunSummary {
   estimated_cost_usd: number;
   duration_ms: number;
   pending: number | null;
-  stopped: "empty" | "budget" | "max_jobs" | "auth" | "aborted" | "dry_run" | "write_failed";
+  /**
+   * Why the run stopped claiming: the queue was empty, its time budget, max_jobs, a refused key,
+   * beforeunload, a dry run, a write-back that failed, or the worker's CPU or memory (budget.ts).
+   */
+  stopped:
+    | "empty"
+    | "budget"
+    | "max_jobs"
+    | "auth"
+    | "aborted"
+    | "dry_run"
+    | "write_failed"
+    | "cpu"
+    | "memory";
   error: string | null;
 }

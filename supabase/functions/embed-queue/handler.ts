@@ -19,6 +19,7 @@ import type { EmbeddingProvider } from "../_shared/provider.ts";
 import type { Authenticator } from "./auth.ts";
 import { type RunOptions, runQueue, type RunSummary, type Trigger } from "./worker.ts";
 import { log as defaultLog } from "./log.ts";
+import type { Budget } from "./budget.ts";
 
 export interface HandlerDeps {
   config: Config;
@@ -29,6 +30,8 @@ export interface HandlerDeps {
   waitUntil: (p: Promise<unknown>) => void;
   /** Aborted when the runtime is about to stop the worker (beforeunload). */
   shutdown?: AbortSignal;
+  /** The worker's CPU and memory, shared by its runs (budget.ts). */
+  budget?: Budget;
   log?: (event: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -106,7 +109,14 @@ export function createHandler(deps: HandlerDeps): (req: Request) => Promise<Resp
   const log = deps.log ?? defaultLog;
 
   const run = (opts: RunOptions): Promise<RunSummary> =>
-    runQueue({ db: deps.db, provider: deps.provider, config: deps.config, signal: deps.shutdown, log }, opts);
+    runQueue({
+      db: deps.db,
+      provider: deps.provider,
+      config: deps.config,
+      signal: deps.shutdown,
+      budget: deps.budget,
+      log,
+    }, opts);
 
   return async (req) => {
     if (req.method !== "POST") return json(405, { error: "use POST" });

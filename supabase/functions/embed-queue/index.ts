@@ -4,6 +4,7 @@ import { createDb } from "./db.ts";
 import { createProvider } from "../_shared/provider.ts";
 import { adminKeys, createAuthenticator } from "./auth.ts";
 import { createHandler } from "./handler.ts";
+import { createBudget } from "./budget.ts";
 
 declare const EdgeRuntime: { waitUntil(p: Promise<unknown>): void } | undefined;
 
@@ -20,4 +21,9 @@ Deno.serve(createHandler({
   auth: createAuthenticator(adminKeys(config), () => db.queueSecret()),
   waitUntil: (p) => typeof EdgeRuntime !== "undefined" ? EdgeRuntime.waitUntil(p) : void p,
   shutdown: shutdown.signal,
+  budget: createBudget({
+    cpuSoftMs: config.cpuSoftMs,
+    cpuHardMs: config.cpuHardMs,
+    memoryBytes: config.memoryMb * 2 ** 20,
+  }),
 }));

@@ -27,6 +27,7 @@ import { packRequests, type ProviderRequest } from "./batching.ts";
 import { truncateToTokens } from "../_shared/tokens.ts";
 import { backoffMs } from "../_shared/backoff.ts";
 import { decide } from "./decide.ts";
+import { type Budget, PER_RUN_MS, UNLIMITED } from "./budget.ts";
 import { RateLimiter } from "../_shared/limiter.ts";
 import { operatorMessage, ProviderError, toProviderError } from "../_shared/errors.ts";
 import { toPgvector } from "../_shared/vectors.ts";
@@ -62,6 +63,8 @@ export interface RunDeps {
   random?: () => number;
   /** Aborted on `beforeunload`: stop, and release what was not sent. */
   signal?: AbortSignal;
+  /** The worker's CPU and memory, shared by every run in it (budget.ts); none by default. */
+  budget?: Budget;
   log?: (event: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -97,6 +100,8 @@ export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSumm
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const log = deps.log ?? defaultLog;
   const signal = deps.signal ?? new AbortController().signal;
+  const budget = deps.budget ?? UNLIMITED;
+  budget.charge(PER_RUN_MS);
   const started = now();
   const deadline = started + opts.timeBudgetMs;
   const worker = `run-${crypto.randomUUID()}`;
@@ -216,30 +221,32 @@ export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSumm
 
   async function processBatch(jobs: ClaimedJob[], batchDeadline: number) {
     const meta = new Map<number, { hash: string; tokens: number; truncated: boolean }>();
-    const items = [];
+    const items: Array<{ id: number; text: string; tokens: number }> = [];
     const wrongSize: JobFailure[] = [];
-    for (const job of jobs) {
-      if (job.dimensions !== provider.dimensions) {
-        wrongSize.push({
-          id: job.id,
-          kind: "permanent",
-          error:
-            `column ${job.table_name}.${job.embedding_column} holds ${job.dimensions} dimensions but the provider makes ${provider.dimensions}: set EMBEDDING_DIMENSIONS=${job.dimensions}`,
-        });
-        continue;
+    const tasks: Task[] = budget.timed(() => {
+      for (const job of jobs) {
+        if (job.dimensions !== provider.dimensions) {
+          wrongSize.push({
+            id: job.id,
+            kind: "permanent",
+            error:
+              `column ${job.table_name}.${job.embedding_column} holds ${job.dimensions} dimensions but the provider makes ${provider.dimensions}: set EMBEDDING_DIMENSIONS=${job.dimensions}`,
+          });
+          continue;
+        }
+        const t = truncateToTokens(job.content, config.maxTokensPerInput);
+        const truncated = t.truncated || job.clipped === true;
+        if (truncated) s.truncated++;
+        meta.set(job.id, { hash: job.content_hash, tokens: t.tokens, truncated });
+        items.push({ id: job.id, text: t.text, tokens: t.tokens });
       }
-      const t = truncateToTokens(job.content, config.maxTokensPerInput);
-      const truncated = t.truncated || job.clipped === true;
-      if (truncated) s.truncated++;
-      meta.set(job.id, { hash: job.content_hash, tokens: t.tokens, truncated });
-      items.push({ id: job.id, text: t.text, tokens: t.tokens });
-    }
+      return packRequests(items, {
+        maxInputs: config.maxInputsPerRequest,
+        maxTokens: config.maxTokensPerRequest,
+      })
+        .map((req) => ({ req, tries: 0 }));
+    });
     await failJobs(wrongSize);
-    const tasks: Task[] = packRequests(items, {
-      maxInputs: config.maxInputsPerRequest,
-      maxTokens: config.maxTokensPerRequest,
-    })
-      .map((req) => ({ req, tries: 0 }));
 
     if (opts.dryRun) {
       s.requests += tasks.length;
@@ -248,7 +255,10 @@ export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSumm
     }
 
     while (tasks.length > 0) {
-      if (stop || signal.aborted || now() > batchDeadline - MARGIN_MS) return; // the rest is released below
+      // The rest is released below. A run that stopped claiming for the worker's CPU or memory
+      // finishes what it holds: budget.allow() left room for it.
+      const halt = stop !== null && stop !== "cpu" && stop !== "memory";
+      if (halt || signal.aborted || now() > batchDeadline - MARGIN_MS) return;
       const task = tasks.shift()!;
       const { req } = task;
       const release = await limiter.acquire(req.tokens, signal).catch(() => null);
@@ -260,7 +270,8 @@ export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSumm
       // send: the provider only.
       let res: Awaited<ReturnType<EmbeddingProvider["embed"]>>;
       try {
-        res = await provider.embed(req.inputs, signal);
+        // Timed: an offline provider computes here; a remote one only sets its request up.
+        res = await budget.timed(() => provider.embed(req.inputs, signal));
       } catch (e) {
         release();
         if (signal.aborted) {
@@ -318,13 +329,15 @@ export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSumm
       limiter.observe(res.rate);
       s.tokens += res.promptTokens;
       const done: CompletedJob[] = [];
-      res.vectors.forEach((v, i) => {
-        const embedding = toPgvector(v);
-        for (const id of req.owners[i]) {
-          const m = meta.get(id)!;
-          done.push({ id, contentHash: m.hash, embedding, tokens: m.tokens, truncated: m.truncated });
-        }
-      });
+      budget.timed(() =>
+        res.vectors.forEach((v, i) => {
+          const embedding = toPgvector(v);
+          for (const id of req.owners[i]) {
+            const m = meta.get(id)!;
+            done.push({ id, contentHash: m.hash, embedding, tokens: m.tokens, truncated: m.truncated });
+          }
+        })
+      );
       log("request", {
         run_id: s.run_id,
         inputs: req.inputs.length,
@@ -339,6 +352,7 @@ export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSumm
 
   let reserved = 0; // jobs asked for so far, against opts.maxJobs
   let reachedMax = false;
+  let busyLanes = 0; // lanes claiming or working on a batch
   async function lane(index: number) {
     const linger = index === 0 ? opts.lingerMs ?? 0 : 0;
     let lingered = false;
@@ -347,15 +361,34 @@ export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSumm
         stop ??= "budget";
         return;
       }
-      const want = Math.min(opts.batchSize, (opts.maxJobs ?? Infinity) - reserved);
-      if (want <= 0) {
+      const asked = Math.min(opts.batchSize, (opts.maxJobs ?? Infinity) - reserved);
+      if (asked <= 0) {
         reachedMax = true; // this lane ends; the others finish what they hold
         return;
       }
+      // Stop claiming before the runtime stops the worker (budget.ts); a smaller claim near it.
+      const want = budget.allow(asked, s.claimed === 0 && reserved === 0);
+      if (want === 0) {
+        // Out of room: the run stops claiming; short of room while other lanes hold work: this
+        // lane ends and they go on.
+        const over = budget.exhausted();
+        if (over || busyLanes === 0) stop ??= over ?? "cpu";
+        return;
+      }
+      busyLanes++;
       reserved += want;
-      const jobs = await db.claim(worker, want, config.leaseSeconds, opts.tables);
+      let jobs: ClaimedJob[];
+      try {
+        jobs = await db.claim(worker, want, config.leaseSeconds, opts.tables);
+      } catch (e) {
+        budget.settle(want, 0);
+        busyLanes--;
+        throw e;
+      }
       reserved -= want - jobs.length;
       if (jobs.length === 0) {
+        budget.settle(want, 0);
+        busyLanes--;
         if (linger > 0 && !lingered && now() + linger < deadline - MARGIN_MS) {
           lingered = true;
           await sleep(linger);
@@ -367,7 +400,12 @@ export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSumm
       s.claimed += jobs.length;
       for (const j of jobs) held.add(j.id);
       const leaseEnd = now() + config.leaseSeconds * 1000;
-      await processBatch(jobs, Math.min(deadline, leaseEnd));
+      try {
+        await processBatch(jobs, Math.min(deadline, leaseEnd));
+      } finally {
+        budget.settle(want, jobs.length);
+        busyLanes--;
+      }
       if (opts.dryRun) {
         stop = "dry_run";
         return;
@@ -395,9 +433,12 @@ export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSumm
     s.estimated_cost_usd = Number((s.tokens * config.usdPerMillionTokens / 1e6).toFixed(8));
     s.duration_ms = Math.round(now() - started);
     s.pending = await db.pendingCount(opts.tables).catch(() => null);
-    // A background run that ran out of time with work left calls the next one itself, instead
-    // of leaving the rest to the next pg_cron tick (a minute on pg_cron 1.4).
-    if (s.stopped === "budget" && opts.trigger !== "manual" && (s.pending ?? 0) > 0) {
+    // A background run that ran out of time, or of its worker's CPU or memory, with work left
+    // calls the next one itself instead of leaving the rest to the next pg_cron tick; a worker
+    // past its soft CPU limit is retired, so the call reaches a fresh one.
+    const outOfRoom = s.stopped === "budget" ||
+      ((s.stopped === "cpu" || s.stopped === "memory") && s.claimed > 0);
+    if (outOfRoom && opts.trigger !== "manual" && (s.pending ?? 0) > 0) {
       await db.handOver().then(() => log("run.hand_over", { run_id: s.run_id }), () => {});
     }
     if (s.run_id !== null) {
@@ -414,7 +455,12 @@ export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSumm
         error: s.error,
       }).catch(() => {});
     }
-    log("run.finish", { ...s });
+    const u = budget.usage();
+    log("run.finish", {
+      ...s,
+      worker_cpu_ms_estimate: u.cpuMs,
+      worker_memory_mb: Math.round(u.memoryBytes / 2 ** 20),
+    });
   }
   return s;
 }

@@ -1,0 +1,133 @@
+/**
+ * The worker's own resources, as the edge runtime counts them, so that a run stops claiming before
+ * the runtime stops it. The runtime (supabase/edge-runtime, its worker supervisor) charges CPU to
+ * the worker, accumulated over every request it serves: at the soft limit (1 s) the worker is
+ * retired (new requests go to a fresh worker; what runs may finish), at the hard limit (2 s) it is
+ * killed and what runs is lost. It kills at 256 MB of heap plus external memory, too.
+ *
+ * The runtime gives a function no CPU clock (`process.cpuUsage` is not implemented there), so CPU
+ * is estimated: the run times its own synchronous work (tokenizing and packing a batch, turning a
+ * response's vectors into pgvector text), which is most of what it costs, and multiplies it by
+ * OVERHEAD for what it cannot time (the SDK's parsing, postgres.js, garbage collection). Timed
+ * with the wall clock, so on a machine whose cores are shared it errs on the safe side. (A timer
+ * lateness meter was tried: it counted 3 % of idle time as busy and half of fine-grained work.)
+ *
+ * The estimate starts at BASE_MS (the first requests' one-time costs: lazy initialisation, the
+ * JIT) and each run adds PER_RUN_MS for its fixed work. Claims are sized so that the estimate, with what is already in flight, stays under
+ * HARD_SHARE of the hard limit (the worker's cost per job is learned as it goes), and a run stops
+ * claiming there; past the soft limit the runtime has retired the worker, so the run's hand-over
+ * reaches a fresh one. A run that starts in a worker already over budget (the estimate errs high,
+ * and the runtime has not retired it) still takes MIN_CLAIM jobs, so that work goes on until it is
+ * retired. Memory: a run stops claiming at half the limit, where the runtime drops the worker
+ * once idle.
+ *
+ * Calibrated with bench/cpu_budget.ts (one run on a warm worker, local host): for 3,000 rows the
+ * timed work was 0.75 to 1.25 of the CPU /proc charged the worker's thread (0.8 for 300 rows,
+ * where fixed costs weigh more), so with OVERHEAD 1.5 the estimate was 1.1 to 1.9 times the charge.
+ */
+
+/** Share of the memory limit at which a run stops claiming. */
+export const MEMORY_STOP_SHARE = 0.5;
+/** Worker CPU per millisecond of timed work (calibrated against the local host's /proc count). */
+export const OVERHEAD = 1.5;
+/** Share of the hard CPU limit the estimate, with the work in flight, is kept under. */
+export const HARD_SHARE = 0.75;
+/** Estimated CPU of a worker before its first timed work. */
+export const BASE_MS = 250;
+/** Estimated CPU of a run's fixed work (its record, claims, counts, connections), untimed. */
+export const PER_RUN_MS = 25;
+/** Estimated worker CPU per job until enough jobs were done to learn it. */
+export const DEFAULT_JOB_MS = 0.5;
+/** Jobs done before the cost per job is learned from them. */
+const LEARN_AFTER = 200;
+/** Jobs a run may claim in a worker already over budget. */
+export const MIN_CLAIM = 100;
+
+export interface WorkerLimits {
+  cpuSoftMs: number;
+  cpuHardMs: number;
+  memoryBytes: number;
+}
+
+export type Exhausted = "cpu" | "memory" | null;
+
+export interface Budget {
+  /** Why no more work should be claimed in this worker, or null while there is room. */
+  exhausted(): Exhausted;
+  /** Runs `f` and counts its time as the worker's work. */
+  timed<T>(f: () => T): T;
+  /** Counts `ms` of estimated CPU that cannot be timed (a run's fixed work: PER_RUN_MS). */
+  charge(ms: number): void;
+  /**
+   * How many of `want` jobs a claim may take now (0: none); the answer is reserved until
+   * settle(). `first`: the run has claimed nothing yet (it gets MIN_CLAIM even when over).
+   */
+  allow(want: number, first: boolean): number;
+  /** A reservation ends: `reserved` as allow() gave it, `done` of them worked on. */
+  settle(reserved: number, done: number): void;
+  /** Estimated CPU used so far and heap + external memory now, for the run's record and logs. */
+  usage(): { cpuMs: number; memoryBytes: number };
+}
+
+/** Heap plus external memory, as the runtime's memory check adds them; 0 where not reported. */
+export function heapAndExternal(): number {
+  const m = (Deno as { memoryUsage?: () => { heapUsed: number; external: number } }).memoryUsage?.();
+  return m ? m.heapUsed + m.external : 0;
+}
+
+export function createBudget(
+  limits: WorkerLimits,
+  opts: { now?: () => number; memoryBytes?: () => number; overhead?: number } = {},
+): Budget {
+  const now = opts.now ?? (() => performance.now());
+  const memory = opts.memoryBytes ?? heapAndExternal;
+  const overhead = opts.overhead ?? OVERHEAD;
+  let worked = 0;
+  let charged = 0;
+  let reserved = 0;
+  let jobsDone = 0;
+  const cpuMs = () => BASE_MS + charged + worked * overhead;
+  const perJob =
+    () => (jobsDone >= LEARN_AFTER ? Math.max((worked * overhead) / jobsDone, 0.01) : DEFAULT_JOB_MS);
+  const exhausted = (): Exhausted => {
+    if (cpuMs() >= limits.cpuHardMs * HARD_SHARE) return "cpu";
+    if (memory() >= limits.memoryBytes * MEMORY_STOP_SHARE) return "memory";
+    return null;
+  };
+  return {
+    exhausted,
+    timed<T>(f: () => T): T {
+      const t0 = now();
+      try {
+        return f();
+      } finally {
+        worked += now() - t0;
+      }
+    },
+    charge(ms) {
+      charged += ms;
+    },
+    allow(want, first) {
+      const room = limits.cpuHardMs * HARD_SHARE - cpuMs() - reserved * perJob();
+      let n = exhausted() ? 0 : Math.min(want, Math.max(0, Math.floor(room / perJob())));
+      if (n === 0 && first) n = Math.min(want, MIN_CLAIM);
+      reserved += n;
+      return n;
+    },
+    settle(r, done) {
+      reserved = Math.max(0, reserved - r);
+      jobsDone += done;
+    },
+    usage: () => ({ cpuMs: Math.round(cpuMs()), memoryBytes: memory() }),
+  };
+}
+
+/** No limits: for callers that run outside a worker (the CLI, benchmarks, tests). */
+export const UNLIMITED: Budget = {
+  exhausted: () => null,
+  timed: (f) => f(),
+  charge: () => {},
+  allow: (want) => want,
+  settle: () => {},
+  usage: () => ({ cpuMs: 0, memoryBytes: 0 }),
+};

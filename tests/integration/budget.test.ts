@@ -1,0 +1,81 @@
+/**
+ * The function keeps under the edge runtime's CPU limits, hands-off: on a stack of its own whose
+ * host enforces 40 % of hosted's CPU limits (soft 400 ms, hard 800 ms; the function is told the
+ * same, as EMBED_QUEUE_CPU_*), a backlog that needs several workers' worth of CPU drains with no
+ * worker killed. Runs stop claiming before the limit and hand over to a fresh worker.
+ *
+ * Stack "budget", ports 25822/25821 + EQ_PORT_OFFSET, its own fake provider.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import postgres from "postgres";
+import * as stack from "../../local/stack.ts";
+import { startFakeOpenAIProcess } from "../fakes/openai_process.ts";
+import { waitFor } from "./helpers.ts";
+import { portOffset, testEnv } from "../lib/env.ts";
+
+const ignore = !testEnv.dbUrl;
+const NAME = "budget";
+const ROWS = 4000;
+
+function events(logFile: string): Array<Record<string, unknown>> {
+  return Deno.readTextFileSync(logFile).split("\n").filter((l) => l.includes("{")).flatMap((l) => {
+    try {
+      return [JSON.parse(l.slice(l.indexOf("{")))];
+    } catch {
+      return [];
+    }
+  });
+}
+
+Deno.test({
+  name: "budget: a backlog bigger than a worker's CPU drains hands-off with no worker killed",
+  ignore,
+}, async () => {
+  const fake = await startFakeOpenAIProcess();
+  await stack.destroy({ name: NAME, quiet: true });
+  const opts = {
+    name: NAME,
+    dbPort: 25822 + portOffset,
+    apiPort: 25821 + portOffset,
+    ephemeral: true,
+    quiet: true,
+    seed: false,
+    functionEnv: {
+      OPENAI_API_KEY: fake.apiKey,
+      OPENAI_BASE_URL: fake.baseUrl,
+      EMBED_QUEUE_CPU_SOFT_MS: "400",
+      EMBED_QUEUE_CPU_HARD_MS: "800",
+    },
+  };
+  const info = await stack.up(opts);
+  const sql = postgres(info.dbUrl, { max: 2, onnotice: () => {} });
+  try {
+    const [{ id: user }] = await sql`
+      insert into auth.users (email) values ('budget@example.test') returning id`;
+    await sql`
+      insert into public.sessions (user_id, title)
+      select ${user}, 'Planning session ' || g || ': roadmap, budget, hiring and the release train'
+      from generate_series(1, ${ROWS}) g`;
+    await waitFor("the backlog to drain", async () => {
+      const [{ n }] =
+        await sql`select count(*)::int as n from public.embedding_queue where status <> 'completed'`;
+      return n === 0;
+    }, 120_000);
+
+    const [{ embedded }] = await sql`
+      select count(*)::int as embedded from public.sessions where title_embedding is not null`;
+    assert.equal(embedded, ROWS, "every row holds a vector");
+    const ev = events(join(info.stateDir, "logs/gateway.log"));
+    const killed = ev.filter((e) => e.event === "gateway.worker_limit");
+    assert.deepEqual(killed, [], "no worker was killed at a limit");
+    const stoppedForCpu = ev.filter((e) => e.event === "run.finish" && e.stopped === "cpu");
+    assert.ok(stoppedForCpu.length >= 1, "runs stopped claiming for the worker's CPU");
+    const retired = ev.filter((e) => e.event === "gateway.worker_retired");
+    assert.ok(retired.length >= 1, "and the host retired workers past the soft limit, so others took over");
+  } finally {
+    await sql.end();
+    await stack.destroy({ name: NAME, quiet: true });
+    await fake.close();
+  }
+});
