@@ -346,6 +346,28 @@ Deno.test("run: a worker out of CPU stops claiming, releases nothing it did not 
   assert.equal(db.handOvers, 1, "and the next run is called, to land on a fresh worker");
 });
 
+Deno.test("run: a run that begins in a worker already over budget takes one small batch and does not hand over", async () => {
+  const db = new FakeDb(Array.from({ length: 300 }, (_, i) => `row ${i}`), DIMS);
+  const { p } = provider(ok);
+  let first = true;
+  const budget = {
+    exhausted: () => "cpu" as const,
+    timed: <T>(f: () => T) => f(),
+    charge: () => {},
+    allow: (want: number, isFirst: boolean) => (isFirst && first ? (first = false, Math.min(want, 100)) : 0),
+    settle: () => {},
+    usage: () => ({ cpuMs: 0, memoryBytes: 0 }),
+  };
+  const s = await runQueue(
+    { db, provider: p, config, ...clock(), log: quiet, budget },
+    opts({ trigger: "cron", batchSize: 500 }),
+  );
+  assert.equal(s.claimed, 100);
+  assert.equal(s.completed, 100);
+  assert.equal(s.stopped, "cpu");
+  assert.equal(db.handOvers, 0, "the next tick carries on, not a call that lands on this worker again");
+});
+
 Deno.test("run: a run in a worker already over budget that claims nothing does not hand over", async () => {
   const db = new FakeDb(["a", "b"], DIMS);
   const { p, calls } = provider(ok);

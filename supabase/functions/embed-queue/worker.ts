@@ -353,6 +353,9 @@ export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSumm
   let reserved = 0; // jobs asked for so far, against opts.maxJobs
   let reachedMax = false;
   let busyLanes = 0; // lanes claiming or working on a batch
+  // The run began in a worker already over its budget: it takes one small batch and leaves the
+  // rest to the next tick rather than calling a run that would land on the same worker.
+  const startedOver = budget.exhausted() !== null;
   async function lane(index: number) {
     const linger = index === 0 ? opts.lingerMs ?? 0 : 0;
     let lingered = false;
@@ -437,7 +440,7 @@ export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSumm
     // calls the next one itself instead of leaving the rest to the next pg_cron tick; a worker
     // past its soft CPU limit is retired, so the call reaches a fresh one.
     const outOfRoom = s.stopped === "budget" ||
-      ((s.stopped === "cpu" || s.stopped === "memory") && s.claimed > 0);
+      ((s.stopped === "cpu" || s.stopped === "memory") && s.claimed > 0 && !startedOver);
     if (outOfRoom && opts.trigger !== "manual" && (s.pending ?? 0) > 0) {
       await db.handOver().then(() => log("run.hand_over", { run_id: s.run_id }), () => {});
     }
