@@ -458,7 +458,7 @@ export function startGateway(args: GatewayArgs) {
         "--mem-file",
         memFile,
         "--mem-interval-ms",
-        String(Math.min(20, limits.pollMs)),
+        String(limits.pollMs),
         "--memory-limit-bytes",
         String(limits.memoryMb * 1024 * 1024),
       ],
