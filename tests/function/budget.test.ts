@@ -5,6 +5,7 @@ import {
   createBudget,
   DEFAULT_JOB_MS,
   HARD_SHARE,
+  MEMORY_STOP_SHARE,
   MIN_CLAIM,
   OVERHEAD,
 } from "../../supabase/functions/embed-queue/budget.ts";
@@ -59,11 +60,11 @@ Deno.test("budget: over budget, a run's first claim still gets MIN_CLAIM jobs, l
   assert.equal(b.allow(50, true), 50, "never more than asked");
 });
 
-Deno.test("budget: memory past half the limit stops claiming", () => {
-  let used = 100 * 2 ** 20;
+Deno.test("budget: memory past MEMORY_STOP_SHARE of the limit stops claiming", () => {
+  let used = 256 * 2 ** 20 * MEMORY_STOP_SHARE - 1;
   const { b } = worker(() => used);
   assert.equal(b.exhausted(), null);
-  used = 129 * 2 ** 20;
+  used += 1;
   assert.equal(b.exhausted(), "memory");
   assert.equal(b.allow(1000, false), 0);
 });

@@ -18,8 +18,9 @@
  * claiming there; past the soft limit the runtime has retired the worker, so the run's hand-over
  * reaches a fresh one. A run that starts in a worker already over budget (the estimate errs high,
  * and the runtime has not retired it) still takes MIN_CLAIM jobs, so that work goes on until it is
- * retired. Memory: a run stops claiming at half the limit, where the runtime drops the worker
- * once idle.
+ * retired. Memory: a run stops claiming at MEMORY_STOP_SHARE of the limit. The heap it reads
+ * still holds garbage the next collection frees, so stopping at half (where the runtime drops an
+ * idle worker) starved runs that began right after a big one; the runtime kills only at the whole.
  *
  * Calibrated with bench/cpu_budget.ts (one run on a warm worker, local host): for 3,000 rows the
  * timed work was 0.75 to 1.25 of the CPU /proc charged the worker's thread (0.8 for 300 rows,
@@ -27,7 +28,7 @@
  */
 
 /** Share of the memory limit at which a run stops claiming. */
-export const MEMORY_STOP_SHARE = 0.5;
+export const MEMORY_STOP_SHARE = 0.7;
 /** Worker CPU per millisecond of timed work (calibrated against the local host's /proc count). */
 export const OVERHEAD = 1.5;
 /** Share of the hard CPU limit the estimate, with the work in flight, is kept under. */
