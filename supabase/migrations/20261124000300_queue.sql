@@ -28,7 +28,9 @@ create table embed_queue.settings (
   error_message_max_chars integer not null default 500 check (error_message_max_chars > 0),
   claim_max_chars integer not null default 131072 check (claim_max_chars between 1024 and 10485760),
   claim_max_bytes bigint not null default 16777216 check (claim_max_bytes between 65536 and 134217728),
-  legacy_vectors text not null default 'trust' check (legacy_vectors in ('trust', 'reembed'))
+  legacy_vectors text not null default 'trust' check (legacy_vectors in ('trust', 'reembed')),
+  runs_retention interval not null default '7 days' check (runs_retention >= interval '1 hour'),
+  cron_history_retention interval not null default '1 day' check (cron_history_retention >= interval '10 minutes')
 );
 insert into embed_queue.settings default values;
 
@@ -43,6 +45,10 @@ comment on column embed_queue.settings.rate_limited_default_seconds is 'Delay fo
 comment on column embed_queue.settings.tick_seconds is 'pg_cron period where pg_cron has second schedules (1.5+); older pg_cron runs every minute.';
 comment on column embed_queue.settings.invoke_timeout_ms is 'HTTP timeout of the call to the function (nothing waits for its answer).';
 comment on column embed_queue.settings.error_message_max_chars is 'Error messages are cut to this length.';
+comment on column embed_queue.settings.runs_retention is
+  'tick() deletes finished run records older than this (with a 10 s tick, a few thousand runs a day).';
+comment on column embed_queue.settings.cron_history_retention is
+  'tick() deletes pg_cron''s cron.job_run_details rows of job embed-queue-tick older than this (8,640 a day at 10 s). pg_net drops its own responses (pg_net.ttl, 6 h).';
 comment on column embed_queue.settings.claim_max_chars is
   'A claimed text leaves the database cut to this many characters (the content hash is still over the whole text). '
   'The provider takes at most 8191 tokens of an input, which fit in far fewer characters; a row of tens of MB never reaches the function whole.';

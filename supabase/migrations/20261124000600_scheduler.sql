@@ -62,12 +62,47 @@ $$;
 comment on function embed_queue.queue_legacy(integer) is
   'Queues up to p_limit completed jobs whose vector is of unknown origin (no model recorded) to be embedded again. Returns how many.';
 
+create function embed_queue.housekeep(p_limit integer default 1000)
+returns integer
+language plpgsql volatile security invoker set search_path = ''
+as $$
+declare
+  v_runs integer;
+  v_cron integer;
+begin
+  -- A page at a time, so one tick never holds long locks whatever the backlog.
+  with old as (
+    select r.id from embed_queue.runs r, embed_queue.settings s
+    where r.finished_at < pg_catalog.now() - s.runs_retention
+    order by r.id limit p_limit
+  ), gone as (
+    delete from embed_queue.runs r using old where r.id = old.id returning 1
+  )
+  select pg_catalog.count(*)::integer into v_runs from gone;
+
+  with old as (
+    select d.runid from cron.job_run_details d, embed_queue.settings s
+    where d.jobid = (select j.jobid from cron.job j where j.jobname = 'embed-queue-tick')
+      and d.end_time < pg_catalog.now() - s.cron_history_retention
+    order by d.runid limit p_limit
+  ), gone as (
+    delete from cron.job_run_details d using old where d.runid = old.runid returning 1
+  )
+  select pg_catalog.count(*)::integer into v_cron from gone;
+  return v_runs + v_cron;
+end
+$$;
+comment on function embed_queue.housekeep(integer) is
+  'Called by tick(): deletes up to p_limit run records older than settings.runs_retention and up to p_limit of pg_cron''s '
+  'history rows of job embed-queue-tick older than settings.cron_history_retention. Returns how many rows went.';
+
 create function embed_queue.tick()
 returns bigint
 language plpgsql volatile security invoker set search_path = ''
 as $$
 begin
   perform embed_queue.rescue();
+  perform embed_queue.housekeep();
   -- A run whose process died never finishes its record: close it once no run can still be
   -- alive (Supabase ends a request after 400 s at most).
   update embed_queue.runs r set finished_at = pg_catalog.now(),
@@ -87,7 +122,7 @@ begin
 end
 $$;
 comment on function embed_queue.tick() is
-  'Run by pg_cron (job embed-queue-tick): takes back expired leases, closes the records of runs whose process died, '
+  'Run by pg_cron (job embed-queue-tick): takes back expired leases, deletes old run records and cron history (housekeep), closes the records of runs whose process died, '
   'queues a page of vectors of unknown origin when settings.legacy_vectors = reembed and nothing else is to do, '
   'then calls the function if runnable work exists. Returns the pg_net request id or null.';
 
