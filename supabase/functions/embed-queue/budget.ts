@@ -24,13 +24,15 @@
  *
  * Calibrated with bench/cpu_budget.ts (one run on a warm worker, local host): for 3,000 rows the
  * timed work was 0.75 to 1.25 of the CPU /proc charged the worker's thread (0.8 for 300 rows,
- * where fixed costs weigh more), so with OVERHEAD 1.5 the estimate was 1.1 to 1.9 times the charge.
+ * where fixed costs weigh more), so with 1.5 the estimate was 1.1 to 1.9 times the charge. Against
+ * a rate-limited provider (429s, retries, runs waiting in the worker) 1.5 fell short by a fifth and
+ * workers were killed at the hard limit, so OVERHEAD is 2.
  */
 
 /** Share of the memory limit at which a run stops claiming. */
 export const MEMORY_STOP_SHARE = 0.7;
 /** Worker CPU per millisecond of timed work (calibrated against the local host's /proc count). */
-export const OVERHEAD = 1.5;
+export const OVERHEAD = 2;
 /** Share of the hard CPU limit the estimate, with the work in flight, is kept under. */
 export const HARD_SHARE = 0.75;
 /** Estimated CPU of a worker before its first timed work. */
