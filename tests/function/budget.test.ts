@@ -8,6 +8,7 @@ import {
   MEMORY_STOP_SHARE,
   MIN_CLAIM,
   OVERHEAD,
+  YIELD_SHARE,
 } from "../../supabase/functions/embed-queue/budget.ts";
 
 const limits = { cpuSoftMs: 1000, cpuHardMs: 2000, memoryBytes: 256 * 2 ** 20 };
@@ -74,4 +75,12 @@ Deno.test("budget: charge() adds untimed work, such as a run's fixed costs", () 
   b.charge(25);
   b.charge(25);
   assert.equal(b.usage().cpuMs, BASE_MS + 50);
+});
+
+Deno.test("budget: past YIELD_SHARE of the hard limit the worker must send nothing more", () => {
+  const { b, work } = worker();
+  work((2000 * YIELD_SHARE - BASE_MS) / OVERHEAD - 1);
+  assert.equal(b.mustYield(), false);
+  work(1);
+  assert.equal(b.mustYield(), true);
 });

@@ -330,6 +330,7 @@ Deno.test("run: a worker out of CPU stops claiming, releases nothing it did not 
     exhausted: () => (claims >= 2 ? "cpu" as const : null),
     timed: <T>(f: () => T) => f(),
     charge: () => {},
+    mustYield: () => false,
     allow: (want: number) => (claims >= 2 ? 0 : (claims++, want)),
     settle: () => {},
     usage: () => ({ cpuMs: 0, memoryBytes: 0 }),
@@ -354,6 +355,7 @@ Deno.test("run: a run that begins in a worker already over budget takes one smal
     exhausted: () => "cpu" as const,
     timed: <T>(f: () => T) => f(),
     charge: () => {},
+    mustYield: () => false,
     allow: (want: number, isFirst: boolean) => (isFirst && first ? (first = false, Math.min(want, 100)) : 0),
     settle: () => {},
     usage: () => ({ cpuMs: 0, memoryBytes: 0 }),
@@ -375,6 +377,7 @@ Deno.test("run: a run in a worker already over budget that claims nothing does n
     exhausted: () => "memory" as const,
     timed: <T>(f: () => T) => f(),
     charge: () => {},
+    mustYield: () => false,
     allow: () => 0,
     settle: () => {},
     usage: () => ({ cpuMs: 0, memoryBytes: 0 }),
@@ -387,4 +390,39 @@ Deno.test("run: a run in a worker already over budget that claims nothing does n
   assert.equal(s.claimed, 0);
   assert.equal(calls.length, 0);
   assert.equal(db.handOvers, 0, "no call to itself: that could go round without end");
+});
+
+Deno.test("run: past the yield point a run sends nothing more and gives back what it holds", async () => {
+  const db = new FakeDb(Array.from({ length: 50 }, (_, i) => `row ${i}`), DIMS);
+  const { p, calls } = provider(ok);
+  let sends = 0;
+  const budget = {
+    exhausted: () => null,
+    timed: <T>(f: () => T) => f(),
+    charge: () => {},
+    mustYield: () => sends >= 2,
+    allow: (want: number) => want,
+    settle: () => {},
+    usage: () => ({ cpuMs: 0, memoryBytes: 0 }),
+  };
+  const counting = {
+    ...p,
+    embed: (inputs: string[], signal?: AbortSignal) => (sends++, p.embed(inputs, signal)),
+  };
+  const s = await runQueue(
+    {
+      db,
+      provider: counting,
+      config: { ...config, concurrency: 1, maxInputsPerRequest: 10 },
+      ...clock(),
+      log: quiet,
+      budget,
+    },
+    opts({ batchSize: 50, trigger: "cron" }),
+  );
+  assert.equal(calls.length, 2, "two requests, then it yields");
+  assert.equal(s.completed, 20);
+  assert.equal(s.released, 30, "the unsent 30 go back with their attempt refunded");
+  assert.equal(s.stopped, "cpu");
+  assert.equal(db.handOvers, 1, "and a fresh worker is called for them");
 });

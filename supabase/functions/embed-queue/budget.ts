@@ -35,6 +35,8 @@ export const MEMORY_STOP_SHARE = 0.7;
 export const OVERHEAD = 2;
 /** Share of the hard CPU limit the estimate, with the work in flight, is kept under. */
 export const HARD_SHARE = 0.75;
+/** Share of the hard CPU limit past which a run sends nothing more: what it holds goes back. */
+export const YIELD_SHARE = 0.9;
 /** Estimated CPU of a worker before its first timed work. */
 export const BASE_MS = 250;
 /** Estimated CPU of a run's fixed work (its record, claims, counts, connections), untimed. */
@@ -68,6 +70,12 @@ export interface Budget {
   allow(want: number, first: boolean): number;
   /** A reservation ends: `reserved` as allow() gave it, `done` of them worked on. */
   settle(reserved: number, done: number): void;
+  /**
+   * True past YIELD_SHARE of the hard limit: the worker must send nothing more (its batches in
+   * flight cost more than allow() reserved, as they do against a provider that refuses and
+   * retries); unsent work is released for a fresh worker.
+   */
+  mustYield(): boolean;
   /** Estimated CPU used so far and heap + external memory now, for the run's record and logs. */
   usage(): { cpuMs: number; memoryBytes: number };
 }
@@ -110,6 +118,7 @@ export function createBudget(
     charge(ms) {
       charged += ms;
     },
+    mustYield: () => cpuMs() >= limits.cpuHardMs * YIELD_SHARE,
     allow(want, first) {
       const room = limits.cpuHardMs * HARD_SHARE - cpuMs() - reserved * perJob();
       let n = exhausted() ? 0 : Math.min(want, Math.max(0, Math.floor(room / perJob())));
@@ -130,6 +139,7 @@ export const UNLIMITED: Budget = {
   exhausted: () => null,
   timed: (f) => f(),
   charge: () => {},
+  mustYield: () => false,
   allow: (want) => want,
   settle: () => {},
   usage: () => ({ cpuMs: 0, memoryBytes: 0 }),

@@ -259,6 +259,10 @@ export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSumm
       // finishes what it holds: budget.allow() left room for it.
       const halt = stop !== null && stop !== "cpu" && stop !== "memory";
       if (halt || signal.aborted || now() > batchDeadline - MARGIN_MS) return;
+      if (budget.mustYield()) {
+        stop ??= "cpu";
+        return;
+      }
       const task = tasks.shift()!;
       const { req } = task;
       const release = await limiter.acquire(req.tokens, signal).catch(() => null);
