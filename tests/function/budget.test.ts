@@ -1,6 +1,7 @@
 /** budget.ts: the worker's CPU estimate, claim sizing under the hard limit, and memory. */
 import assert from "node:assert/strict";
 import {
+  ALIVE_SHARE,
   BASE_MS,
   createBudget,
   DEFAULT_JOB_MS,
@@ -83,4 +84,18 @@ Deno.test("budget: past YIELD_SHARE of the hard limit the worker must send nothi
   assert.equal(b.mustYield(), false);
   work(1);
   assert.equal(b.mustYield(), true);
+});
+
+Deno.test("budget: a request's arrival brings an estimate above the soft limit down to just under it", () => {
+  const { b, work } = worker();
+  work(100);
+  const before = b.usage().cpuMs;
+  b.requestArrived();
+  assert.equal(b.usage().cpuMs, before, "an estimate under the soft limit is left alone");
+  work(1000);
+  assert.equal(b.exhausted(), "cpu");
+  b.requestArrived();
+  assert.equal(b.usage().cpuMs, Math.round(1000 * ALIVE_SHARE));
+  assert.equal(b.exhausted(), null, "the worker takes work again");
+  assert.ok(b.allow(1000, true) > 0);
 });

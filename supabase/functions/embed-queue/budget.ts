@@ -22,6 +22,11 @@
  * still holds garbage the next collection frees, so stopping at half (where the runtime drops an
  * idle worker) starved runs that began right after a big one; the runtime kills only at the whole.
  *
+ * The runtime routes no request to a worker it has retired, so a request that arrives proves the
+ * worker is under the soft limit: an estimate above it is brought down (requestArrived). Without
+ * that, an estimate inflated by a busy machine left a worker that the runtime kept serving
+ * refusing all work until its wall clock retired it.
+ *
  * Calibrated with bench/cpu_budget.ts (one run on a warm worker, local host): for 3,000 rows the
  * timed work was 0.75 to 1.25 of the CPU /proc charged the worker's thread (0.8 for 300 rows,
  * where fixed costs weigh more), so with 1.5 the estimate was 1.1 to 1.9 times the charge. Against
@@ -37,6 +42,8 @@ export const OVERHEAD = 2;
 export const HARD_SHARE = 0.75;
 /** Share of the hard CPU limit past which a run sends nothing more: what it holds goes back. */
 export const YIELD_SHARE = 0.9;
+/** Where a request's arrival puts an estimate that was above the soft limit (requestArrived). */
+export const ALIVE_SHARE = 0.95;
 /** Estimated CPU of a worker before its first timed work. */
 export const BASE_MS = 250;
 /** Estimated CPU of a run's fixed work (its record, claims, counts, connections), untimed. */
@@ -76,6 +83,12 @@ export interface Budget {
    * retries); unsent work is released for a fresh worker.
    */
   mustYield(): boolean;
+  /**
+   * A request reached this worker, so the runtime has not retired it: its CPU is under the soft
+   * limit. An estimate above that was too high (the wall clock also counts waiting for a core
+   * on a busy machine): it is brought down to just under the soft limit.
+   */
+  requestArrived(): void;
   /** Estimated CPU used so far and heap + external memory now, for the run's record and logs. */
   usage(): { cpuMs: number; memoryBytes: number };
 }
@@ -95,11 +108,12 @@ export function createBudget(
   const overhead = opts.overhead ?? OVERHEAD;
   let worked = 0;
   let charged = 0;
+  let corrected = 0;
   let reserved = 0;
   let jobsDone = 0;
-  const cpuMs = () => BASE_MS + charged + worked * overhead;
+  const cpuMs = () => BASE_MS + charged + worked * overhead - corrected;
   const perJob =
-    () => (jobsDone >= LEARN_AFTER ? Math.max((worked * overhead) / jobsDone, 0.01) : DEFAULT_JOB_MS);
+    () => (jobsDone >= LEARN_AFTER ? Math.max((cpuMs() - BASE_MS) / jobsDone, 0.01) : DEFAULT_JOB_MS);
   const exhausted = (): Exhausted => {
     if (cpuMs() >= limits.cpuHardMs * HARD_SHARE) return "cpu";
     if (memory() >= limits.memoryBytes * MEMORY_STOP_SHARE) return "memory";
@@ -119,6 +133,10 @@ export function createBudget(
       charged += ms;
     },
     mustYield: () => cpuMs() >= limits.cpuHardMs * YIELD_SHARE,
+    requestArrived() {
+      const ceiling = limits.cpuSoftMs * ALIVE_SHARE;
+      if (cpuMs() > ceiling) corrected += cpuMs() - ceiling;
+    },
     allow(want, first) {
       const room = limits.cpuHardMs * HARD_SHARE - cpuMs() - reserved * perJob();
       let n = exhausted() ? 0 : Math.min(want, Math.max(0, Math.floor(room / perJob())));
@@ -140,6 +158,7 @@ export const UNLIMITED: Budget = {
   timed: (f) => f(),
   charge: () => {},
   mustYield: () => false,
+  requestArrived: () => {},
   allow: (want) => want,
   settle: () => {},
   usage: () => ({ cpuMs: 0, memoryBytes: 0 }),

@@ -119,6 +119,7 @@ export function createHandler(deps: HandlerDeps): (req: Request) => Promise<Resp
     }, opts);
 
   return async (req) => {
+    deps.budget?.requestArrived();
     if (req.method !== "POST") return json(405, { error: "use POST" });
     let authorized: boolean;
     try {
