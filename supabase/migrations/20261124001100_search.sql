@@ -38,6 +38,9 @@ grant usage on schema embed_search to authenticated, service_role;
 create index if not exists embedding_queue_completed_idx
   on public.embedding_queue (table_name, embedding_column, completed_at desc)
   where status = 'completed';
+-- Whether any vector of a target was written by another model: a few index probes.
+create index if not exists embedding_queue_model_idx
+  on public.embedding_queue (table_name, embedding_column, model);
 
 -- Indexes the functions below use.
 select embed_queue.ensure_search_index('sessions');
@@ -87,6 +90,24 @@ comment on function embed_search.embedded_with(text, text, text, text) is
   'True when the row''s vector in p_column was written by p_model (its completed job says so). '
   'Called by the public search functions for rows the caller can already see.';
 
+create function embed_search.other_models_exist(p_table text, p_column text, p_model text)
+returns boolean
+language sql stable security definer set search_path = ''
+as $$
+  select p_model is null
+    or exists (select 1 from public.embedding_queue q
+               where q.table_name = p_table and q.embedding_column = p_column and q.model < p_model)
+    or exists (select 1 from public.embedding_queue q
+               where q.table_name = p_table and q.embedding_column = p_column and q.model > p_model)
+    or (embed_search.vector_model(null) is distinct from p_model
+        and exists (select 1 from public.embedding_queue q
+                    where q.table_name = p_table and q.embedding_column = p_column and q.model is null
+                      and q.status = 'completed'))
+$$;
+comment on function embed_search.other_models_exist(text, text, text) is
+  'Whether any vector of the target may be another model''s than p_model (a job records another model, or a vector of '
+  'unknown origin does not count as p_model). While none does, the search functions skip the per-row check.';
+
 -- HNSW scans in pgvector 0.8 may stop short of match_count rows when a filter (RLS, model,
 -- soft delete) drops candidates; iterative scans go on until enough rows passed. Relaxed
 -- order is put right by each function's outer order by. Set for the caller's transaction
@@ -117,6 +138,7 @@ as $$
 #variable_conflict use_column
 declare
   v_model text := embed_search.model_in_use('sessions', 'title_embedding', query_model);
+  v_check boolean := embed_search.other_models_exist('sessions', 'title_embedding', v_model);
 begin
   perform embed_search.prepare_scan();
   return query
@@ -128,7 +150,7 @@ begin
         and s.deleted_at is null
         and (created_after is null or s.created_at >= created_after)
         and (created_before is null or s.created_at < created_before)
-        and embed_search.embedded_with('sessions', 'title_embedding', s.id::text, v_model)
+        and (not v_check or embed_search.embedded_with('sessions', 'title_embedding', s.id::text, v_model))
       order by s.title_embedding operator(extensions.<=>) query_embedding
       limit greatest(coalesce(match_count, 10), 0)
     )
@@ -158,6 +180,7 @@ as $$
 #variable_conflict use_column
 declare
   v_model text := embed_search.model_in_use('summaries', 'content_embedding', query_model);
+  v_check boolean := embed_search.other_models_exist('summaries', 'content_embedding', v_model);
 begin
   perform embed_search.prepare_scan();
   return query
@@ -170,7 +193,7 @@ begin
         and (filter_session_id is null or s.session_id = filter_session_id)
         and (created_after is null or s.created_at >= created_after)
         and (created_before is null or s.created_at < created_before)
-        and embed_search.embedded_with('summaries', 'content_embedding', s.id::text, v_model)
+        and (not v_check or embed_search.embedded_with('summaries', 'content_embedding', s.id::text, v_model))
       order by s.content_embedding operator(extensions.<=>) query_embedding
       limit greatest(coalesce(match_count, 10), 0)
     )
@@ -206,6 +229,7 @@ as $$
 #variable_conflict use_column
 declare
   v_model text := embed_search.model_in_use('sessions', 'title_embedding', query_model);
+  v_check boolean := embed_search.other_models_exist('sessions', 'title_embedding', v_model);
   v_query pg_catalog.tsquery := pg_catalog.websearch_to_tsquery('pg_catalog.english'::pg_catalog.regconfig, coalesce(query_text, ''));
   v_count integer := greatest(coalesce(match_count, 10), 0);
 begin
@@ -219,7 +243,7 @@ begin
         and s.deleted_at is null
         and (created_after is null or s.created_at >= created_after)
         and (created_before is null or s.created_at < created_before)
-        and (s.title_embedding is null or embed_search.embedded_with('sessions', 'title_embedding', s.id::text, v_model))
+        and (s.title_embedding is null or (not v_check or embed_search.embedded_with('sessions', 'title_embedding', s.id::text, v_model)))
       order by 2 desc, 1
       limit v_count * 2
     ),
@@ -234,7 +258,7 @@ begin
         and s.deleted_at is null
         and (created_after is null or s.created_at >= created_after)
         and (created_before is null or s.created_at < created_before)
-        and embed_search.embedded_with('sessions', 'title_embedding', s.id::text, v_model)
+        and (not v_check or embed_search.embedded_with('sessions', 'title_embedding', s.id::text, v_model))
       order by s.title_embedding operator(extensions.<=>) query_embedding
       limit v_count * 2
     ),
@@ -284,6 +308,7 @@ as $$
 #variable_conflict use_column
 declare
   v_model text := embed_search.model_in_use('summaries', 'content_embedding', query_model);
+  v_check boolean := embed_search.other_models_exist('summaries', 'content_embedding', v_model);
   v_query pg_catalog.tsquery := pg_catalog.websearch_to_tsquery('pg_catalog.english'::pg_catalog.regconfig, coalesce(query_text, ''));
   v_count integer := greatest(coalesce(match_count, 10), 0);
 begin
@@ -298,7 +323,7 @@ begin
         and (filter_session_id is null or s.session_id = filter_session_id)
         and (created_after is null or s.created_at >= created_after)
         and (created_before is null or s.created_at < created_before)
-        and (s.content_embedding is null or embed_search.embedded_with('summaries', 'content_embedding', s.id::text, v_model))
+        and (s.content_embedding is null or (not v_check or embed_search.embedded_with('summaries', 'content_embedding', s.id::text, v_model)))
       order by 2 desc, 1
       limit v_count * 2
     ),
@@ -314,7 +339,7 @@ begin
         and (filter_session_id is null or s.session_id = filter_session_id)
         and (created_after is null or s.created_at >= created_after)
         and (created_before is null or s.created_at < created_before)
-        and embed_search.embedded_with('summaries', 'content_embedding', s.id::text, v_model)
+        and (not v_check or embed_search.embedded_with('summaries', 'content_embedding', s.id::text, v_model))
       order by s.content_embedding operator(extensions.<=>) query_embedding
       limit v_count * 2
     ),
@@ -359,6 +384,7 @@ as $$
 #variable_conflict use_column
 declare
   v_model text := embed_search.model_in_use('sessions', 'title_embedding', query_model);
+  v_check boolean := embed_search.other_models_exist('sessions', 'title_embedding', v_model);
   v_embedding extensions.vector;
 begin
   -- The source row as the caller sees it: another user's, a deleted one or one embedded by
@@ -366,7 +392,7 @@ begin
   select s.title_embedding into v_embedding
   from public.sessions s
   where s.id = related_sessions.session_id and s.deleted_at is null and s.title_embedding is not null
-    and embed_search.embedded_with('sessions', 'title_embedding', s.id::text, v_model);
+    and (not v_check or embed_search.embedded_with('sessions', 'title_embedding', s.id::text, v_model));
   if v_embedding is null then
     return;
   end if;
@@ -395,12 +421,13 @@ as $$
 #variable_conflict use_column
 declare
   v_model text := embed_search.model_in_use('summaries', 'content_embedding', query_model);
+  v_check boolean := embed_search.other_models_exist('summaries', 'content_embedding', v_model);
   v_embedding extensions.vector;
 begin
   select s.content_embedding into v_embedding
   from public.summaries s
   where s.id = related_summaries.summary_id and s.deleted_at is null and s.content_embedding is not null
-    and embed_search.embedded_with('summaries', 'content_embedding', s.id::text, v_model);
+    and (not v_check or embed_search.embedded_with('summaries', 'content_embedding', s.id::text, v_model));
   if v_embedding is null then
     return;
   end if;
@@ -478,6 +505,7 @@ comment on function public.take_search_token() is
 revoke all on all functions in schema embed_search from public, anon, authenticated;
 revoke all on all tables in schema embed_search from public, anon, authenticated;
 grant execute on function embed_search.vector_model(text), embed_search.model_in_use(text, text, text),
+  embed_search.other_models_exist(text, text, text),
   embed_search.embedded_with(text, text, text, text), embed_search.prepare_scan()
   to authenticated, service_role;
 grant select, update on embed_search.settings to service_role;
