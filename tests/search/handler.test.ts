@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { createSearchHandler, jwtClaims } from "../../supabase/functions/search/handler.ts";
-import { type SearchApi, type SearchRow } from "../../supabase/functions/search/db.ts";
+import { argsFor, functionFor, type SearchApi, type SearchRow } from "../../supabase/functions/search/db.ts";
 import { ProviderError } from "../../supabase/functions/_shared/errors.ts";
 import type { EmbeddingProvider } from "../../supabase/functions/_shared/provider.ts";
 import { BadRequest, parseRequest } from "../../supabase/functions/search/request.ts";
@@ -230,6 +230,20 @@ Deno.test("search handler: semantic mode, one table, a session's summaries; OPTI
   );
   assert.equal(res.status, 405);
   await res.body?.cancel();
+});
+
+Deno.test("search handler: chunks mode searches summaries by their chunks, sessions by their vector", () => {
+  const req = parseRequest({ query: "q", mode: "chunks", match_threshold: 0.1 });
+  assert.equal(functionFor("summaries", req.mode), "match_summaries_chunked");
+  assert.equal(functionFor("sessions", req.mode), "match_sessions");
+  assert.equal(functionFor("summaries", "hybrid"), "hybrid_search_summaries");
+  assert.deepEqual(argsFor("summaries", req, "[1]", "m"), {
+    query_embedding: "[1]",
+    match_count: 10,
+    query_model: "m",
+    match_threshold: 0.1,
+  });
+  assert.equal(argsFor("sessions", parseRequest({ query: "q" }), "[1]", "m").query_text, "q");
 });
 
 Deno.test("search request: defaults and limits", () => {

@@ -32,7 +32,8 @@ export interface SearchApi {
 
 /** The match function a table and mode call. */
 export function functionFor(table: Table, mode: Mode): string {
-  return mode === "hybrid" ? `hybrid_search_${table}` : `match_${table}`;
+  if (mode === "hybrid") return `hybrid_search_${table}`;
+  return mode === "chunks" && table === "summaries" ? "match_summaries_chunked" : `match_${table}`;
 }
 
 /** The named arguments of that call (the SQL functions' own parameter names). */

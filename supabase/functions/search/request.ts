@@ -1,18 +1,21 @@
 /** The search request's body: parsed and checked, with defaults in one place. */
 
 export type Table = "sessions" | "summaries";
-export type Mode = "hybrid" | "semantic";
+export type Mode = "hybrid" | "semantic" | "chunks";
 
 export interface SearchRequest {
   /** The text to look for (1 to MAX_QUERY_CHARS characters). */
   query: string;
   /** Which tables to search; default both. */
   tables: Table[];
-  /** "hybrid" (full text and vector, fused by reciprocal rank; default) or "semantic" (vector only). */
+  /**
+   * "hybrid" (full text and vector, fused by reciprocal rank; default), "semantic" (vector only), or
+   * "chunks" (vector only; summaries ranked by their best chunk, with it: needs chunking enabled).
+   */
   mode: Mode;
   /** Rows per table, 1 to 50; default 10. */
   matchCount: number;
-  /** Semantic mode: the least cosine similarity, -1 to 1; default 0. */
+  /** Semantic and chunks modes: the least cosine similarity, -1 to 1; default 0. */
   matchThreshold: number;
   /** Only this session's summaries (and no sessions). */
   sessionId: string | null;
@@ -78,8 +81,8 @@ export function parseRequest(body: unknown): SearchRequest {
 
   let mode = REQUEST_DEFAULTS.mode;
   if (b.mode !== undefined) {
-    if (b.mode !== "hybrid" && b.mode !== "semantic") {
-      throw new BadRequest('mode must be "hybrid" or "semantic"');
+    if (b.mode !== "hybrid" && b.mode !== "semantic" && b.mode !== "chunks") {
+      throw new BadRequest('mode must be "hybrid", "semantic" or "chunks"');
     }
     mode = b.mode;
   }
