@@ -157,10 +157,20 @@ over the content each pending job would send, cut at the per-input limit as the 
     }],
     flags: {
       limit: { kind: "int", value: "N", help: "how many rows (default 5)", min: 1, max: 1000 },
+      as: {
+        kind: "string",
+        value: "USER_ID",
+        help: "what that user would get from the search function (sessions or summaries; RLS applies)",
+      },
     },
     details: `The text is embedded with the same provider settings the function uses (OPENAI_API_KEY,
 OPENAI_BASE_URL, EMBEDDING_MODEL, EMBEDDING_DIMENSIONS), so query and rows share one vector space.
-Creates the table's HNSW index first if it is missing.`,
+Creates the table's HNSW index first if it is missing.
+
+With --as USER_ID it runs what the search function runs for that signed-in user: the hybrid
+search (public.hybrid_search_<table>) as role authenticated with that user's claims, inside one
+transaction (set_config(..., true), so it works through a transaction pooler too). Row-level
+security, soft deletes and the model in use decide what is listed, as for the user.`,
   },
   doctor: {
     name: "doctor",

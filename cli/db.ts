@@ -94,6 +94,14 @@ export interface PendingContent {
   content: string | null;
 }
 
+/** A row of search --as: the hybrid score beside the cosine similarity. */
+export interface SearchAsRow {
+  record_id: string;
+  content: string | null;
+  score: number;
+  similarity: number;
+}
+
 export interface SearchRow {
   record_id: string;
   content: string | null;
@@ -342,6 +350,39 @@ export function openDb(dbUrl: string) {
       return await sql<SearchRow[]>`
         select record_id, content, similarity::float8 as similarity
         from embed_queue.search(${table}, ${vector}::extensions.vector, ${limit})`;
+    },
+
+    /** Whether auth.users has this id (search --as). */
+    async userExists(userId: string): Promise<boolean> {
+      const rows = await sql`select 1 from auth.users where id = ${userId}::uuid`;
+      return rows.length > 0;
+    },
+
+    /**
+     * What the search function returns to one signed-in user: the hybrid search as role
+     * authenticated with that user's claims, set for this transaction only (set_config(..., true)),
+     * so it holds through a transaction pooler and leaves nothing on the connection.
+     */
+    async searchAs(
+      userId: string,
+      table: "sessions" | "summaries",
+      text: string,
+      vector: string,
+      limit: number,
+      model: string,
+    ): Promise<SearchAsRow[]> {
+      const claims = JSON.stringify({ sub: userId, role: "authenticated" });
+      return await sql.begin(async (tx) => {
+        await tx`select pg_catalog.set_config('role', 'authenticated', true),
+                        pg_catalog.set_config('request.jwt.claims', ${claims}, true)`;
+        return table === "sessions"
+          ? await tx<SearchAsRow[]>`
+              select id::text as record_id, title as content, score::float8 as score, similarity::float8 as similarity
+              from public.hybrid_search_sessions(${text}, ${vector}::extensions.vector, ${limit}, query_model => ${model})`
+          : await tx<SearchAsRow[]>`
+              select id::text as record_id, content, score::float8 as score, similarity::float8 as similarity
+              from public.hybrid_search_summaries(${text}, ${vector}::extensions.vector, ${limit}, query_model => ${model})`;
+      }) as SearchAsRow[];
     },
 
     /** Which models wrote a table's embeddings (search warns when the query's model differs). */

@@ -10,6 +10,7 @@ import type {
   LagRow,
   QueueStatusRow,
   RunRow,
+  SearchAsRow,
   SearchRow,
   TargetSnapshot,
   UsageRow,
@@ -602,4 +603,22 @@ export function searchText(table: string, rows: SearchRow[], model: string): str
   return [`Top ${rows.length} of ${table} by cosine similarity to the text (model ${model}):`, ...body].join(
     "\n",
   );
+}
+
+/** search --as: what one user would get from the search function. */
+export function searchAsText(table: string, userId: string, rows: SearchAsRow[], model: string): string {
+  if (rows.length === 0) {
+    return `Nothing of ${table} for user ${userId}: no row of theirs matches (their own, live, embedded with ${model}).`;
+  }
+  const body = renderTable(
+    ["#", "score", "similarity", "record id", "content"],
+    rows.map((
+      r,
+      i,
+    ) => [i + 1, r.score.toFixed(4), r.similarity.toFixed(4), r.record_id, oneLine(r.content ?? "", 60)]),
+  );
+  return [
+    `What user ${userId} gets from the search function: top ${rows.length} of ${table} (hybrid: full text and cosine similarity fused by reciprocal rank; model ${model}; RLS applied):`,
+    ...body,
+  ].join("\n");
 }

@@ -80,6 +80,7 @@
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { parse as parseToml } from "smol-toml";
 import { JWT_SECRET, verifyJwt } from "./keys.ts";
+import { createDataApi } from "./data_api.ts";
 import {
   type EdgeLimits,
   failureResponse,
@@ -97,6 +98,8 @@ export interface GatewayArgs {
   envFiles: string[];
   importMap?: string;
   limits: EdgeLimits;
+  /** --data-api-db-url: serve /rest/v1/rpc/* (local/data_api.ts) through this `authenticator` connection. */
+  dataApiDbUrl?: string;
 }
 
 /** The variables of the hosted platform a function sees; read from the gateway's own env. */
@@ -136,6 +139,7 @@ export function parseArgs(a: string[]): GatewayArgs {
     stateDir,
     envFiles: all("--env-file"),
     importMap: get("--import-map"),
+    dataApiDbUrl: get("--data-api-db-url"),
     limits: {
       cpuSoftMs: num("--cpu-soft-ms", HOSTED_LIMITS.cpuSoftMs),
       cpuHardMs: num("--cpu-hard-ms", HOSTED_LIMITS.cpuHardMs),
@@ -572,9 +576,30 @@ export function startGateway(args: GatewayArgs) {
   const upstream = Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
   const refused = (e: unknown) => /Connection refused/i.test(String((e as Error)?.cause ?? e));
 
+  // The Data API's RPC endpoint, as PostgREST serves it behind the API gateway (data_api.ts).
+  const api = (() => {
+    if (!args.dataApiDbUrl) return null;
+    const conf = parseToml(Deno.readTextFileSync(args.config)) as {
+      api?: { schemas?: string[]; max_rows?: number };
+    };
+    return createDataApi({
+      dbUrl: args.dataApiDbUrl,
+      jwtSecret,
+      schemas: conf.api?.schemas ?? ["public", "graphql_public"],
+      maxRows: conf.api?.max_rows ?? 1000,
+    });
+  })();
+
   async function handle(req: Request): Promise<Response> {
     const url = new URL(req.url);
     if (url.pathname === "/health") return json(200, { ok: true });
+    const rpc = url.pathname.match(/^\/rest\/v1\/rpc\/([A-Za-z0-9_]+)$/);
+    if (rpc) {
+      if (!api) {
+        return json(503, { message: "the Data API is not served by this gateway (no --data-api-db-url)" });
+      }
+      return await api.handle(req, rpc[1]);
+    }
     const m = url.pathname.match(/^\/functions\/v1\/([A-Za-z0-9_-]+)(\/.*)?$/);
     if (!m) return json(404, { message: "no route matched" });
     const name = m[1];
@@ -653,6 +678,7 @@ export function startGateway(args: GatewayArgs) {
       } catch { /* gone */ }
     }
     await server.shutdown();
+    await api?.close().catch(() => {});
     Deno.exit(0);
   };
   Deno.addSignalListener("SIGTERM", stop);

@@ -493,6 +493,9 @@ export async function startServices(opts: Partial<StackOptions>, inf?: StackInfo
       dir,
       "--env-file",
       envFile,
+      // The Data API (PostgREST) connects as authenticator and switches role per request.
+      "--data-api-db-url",
+      `postgresql://authenticator:postgres@127.0.0.1:${o.dbPort}/postgres`,
       ...limitFlags,
     ];
     const logFile = join(dir, "logs/gateway.log");

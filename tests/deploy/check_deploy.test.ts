@@ -42,15 +42,17 @@ async function withFixture(files: Record<string, string>, body: (functionsDir: s
 const SHARED_JOSE = 'import * as jose from "jose";\nexport const kind = typeof jose.SignJWT;\n';
 const INDEX = 'import { kind } from "../_shared/uses_jose.ts";\nDeno.serve(() => new Response(kind));\n';
 
-Deno.test("deploy check: the real function passes imports, check, graph and bundle", async () => {
+Deno.test("deploy check: the real functions pass imports, check, graph and bundle", async () => {
   assert.deepEqual(
     listFunctions(join(ROOT, "supabase/functions")),
-    ["embed-queue"],
+    ["embed-queue", "search"],
     "_shared is not a function",
   );
-  const results = await checkFunction("embed-queue");
-  assert.deepEqual(results.map((r) => r.step), ["imports", "check", "graph", "bundle"]);
-  for (const r of results) assert.ok(r.ok, `${r.step}: ${r.detail}`);
+  for (const name of ["embed-queue", "search"]) {
+    const results = await checkFunction(name);
+    assert.deepEqual(results.map((r) => r.step), ["imports", "check", "graph", "bundle"]);
+    for (const r of results) assert.ok(r.ok, `${name} ${r.step}: ${r.detail}`);
+  }
 });
 
 Deno.test("deploy check: a bare name only the root deno.json maps fails the check", async () => {

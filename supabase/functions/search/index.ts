@@ -1,0 +1,20 @@
+// search: a signed-in user's nearest sessions and summaries. Wiring only; see handler.ts.
+import { loadConfig } from "../_shared/config.ts";
+import { createProvider } from "../_shared/provider.ts";
+import { createSearchApi } from "./db.ts";
+import { createSearchHandler } from "./handler.ts";
+import { log } from "./log.ts";
+
+const env = Deno.env.toObject();
+const config = loadConfig(env);
+const url = env.SUPABASE_URL;
+const anonKey = env.SUPABASE_ANON_KEY;
+if (!url || !anonKey) {
+  throw new Error("SUPABASE_URL and SUPABASE_ANON_KEY must be set");
+}
+
+Deno.serve(createSearchHandler({
+  provider: createProvider(config),
+  api: (authorization) => createSearchApi(url, anonKey, authorization),
+  log,
+}));
