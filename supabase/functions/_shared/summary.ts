@@ -26,6 +26,7 @@ export interface RunSummary {
   estimated_cost_usd: number;
   duration_ms: number;
   pending: number | null;
-  stopped: "empty" | "budget" | "max_jobs" | "auth" | "aborted" | "dry_run" | "write_failed";
+  /** busy: a cron or webhook run found settings.max_concurrent_runs runs working and claimed nothing. */
+  stopped: "empty" | "budget" | "max_jobs" | "auth" | "aborted" | "dry_run" | "write_failed" | "busy";
   error: string | null;
 }
