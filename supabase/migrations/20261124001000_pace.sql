@@ -178,27 +178,43 @@ comment on function embed_queue.pace_observe(text, integer, bigint, integer, big
   'Takes in a response''s x-ratelimit-limit-* and -remaining-* (null where absent): sets the limits, lowers the levels to what '
   'remains, ends the probe. p_headers false: an answer whose headers were not read (an error), which only ends the probe.';
 
-create function embed_queue.pace_pause(p_key text, p_ms integer default null)
+create function embed_queue.pace_pause(p_key text, p_ms integer default null, p_refund_tokens bigint default 0)
 returns integer
 language plpgsql volatile security invoker set search_path = ''
 as $$
 declare
+  v_now timestamptz := pg_catalog.clock_timestamp();
   v_ms integer;
+  v embed_queue.pace;
+  v_req double precision;
+  v_tok double precision;
 begin
   -- A 429 that names no retry-after waits settings.rate_limited_default_seconds: the one owner of that number.
   select case when p_ms is null then pg_catalog.ceil(s.rate_limited_default_seconds * 1000)::integer
               else greatest(p_ms, 0) end
     into v_ms from embed_queue.settings s;
-  insert into embed_queue.pace as p (key, paused_until)
-  values (p_key, pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => v_ms / 1000.0))
-  on conflict (key) do update set
-    paused_until = greatest(p.paused_until, excluded.paused_until),
-    probe_until = null;
+  insert into embed_queue.pace as p (key) values (p_key) on conflict (key) do nothing;
+  select * into v from embed_queue.pace p where p.key = p_key for update;
+  select l.requests, l.tokens into v_req, v_tok from embed_queue.pace_levels(v, v_now) l;
+  if coalesce(p_refund_tokens, 0) > 0 and (v.limit_tokens is not null or v.limit_requests is not null) then
+    -- The refused request was never admitted: its reservation goes back (it is taken again
+    -- when the request is sent again), or each 429 would cost a request's worth of capacity.
+    v_req := v_req + 1;
+    v_tok := v_tok + least(p_refund_tokens, coalesce(v.limit_tokens, p_refund_tokens));
+  end if;
+  update embed_queue.pace p set
+    paused_until = greatest(p.paused_until, v_now + pg_catalog.make_interval(secs => v_ms / 1000.0)),
+    probe_until = null,
+    requests_level = v_req,
+    tokens_level = v_tok,
+    level_at = v_now
+  where p.key = p_key;
   return v_ms;
 end
 $$;
-comment on function embed_queue.pace_pause(text, integer) is
-  'After a 429: no run sends for p_ms (null: settings.rate_limited_default_seconds) on p_key. Returns the pause in ms.';
+comment on function embed_queue.pace_pause(text, integer, bigint) is
+  'After a 429: no run sends for p_ms (null: settings.rate_limited_default_seconds) on p_key, and the refused request''s '
+  'reservation (p_refund_tokens and one request) goes back. Returns the pause in ms.';
 
 comment on column embed_queue.runs.rate_limited is 'Answers 429 the run got from the provider (each waited for and sent again, or snoozed past the budget).';
 
@@ -247,13 +263,13 @@ revoke all on function
   embed_queue.pace_levels(embed_queue.pace, timestamptz),
   embed_queue.pace_take(text, integer, integer),
   embed_queue.pace_observe(text, integer, bigint, integer, bigint, boolean),
-  embed_queue.pace_pause(text, integer),
+  embed_queue.pace_pause(text, integer, bigint),
   embed_queue.begin_run(text, text)
 from public, anon, authenticated;
 grant execute on function
   embed_queue.pace_levels(embed_queue.pace, timestamptz),
   embed_queue.pace_take(text, integer, integer),
   embed_queue.pace_observe(text, integer, bigint, integer, bigint, boolean),
-  embed_queue.pace_pause(text, integer),
+  embed_queue.pace_pause(text, integer, bigint),
   embed_queue.begin_run(text, text)
 to service_role;

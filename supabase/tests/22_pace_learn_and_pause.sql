@@ -1,9 +1,10 @@
 -- pace_observe learns the limits from a response's headers and lowers (never raises) the levels;
 -- before any answer one request probes while the others wait; pace_pause holds every run, for
--- settings.rate_limited_default_seconds when the 429 named no retry-after.
+-- settings.rate_limited_default_seconds when the 429 named no retry-after, and gives the refused
+-- request's reservation back.
 begin;
 set local search_path = public, extensions;
-select plan(11);
+select plan(12);
 
 select results_eq($$select granted, wait_ms from embed_queue.pace_take('t22', 500)$$, $$values (true, 0)$$,
   'limits unknown: the first request goes, to learn them');
@@ -22,6 +23,10 @@ select ok((select tokens_level < 401000 from embed_queue.pace where key = 't22')
   'more remaining than counted does not raise the level (reservations in flight are not in it yet)');
 select embed_queue.pace_observe('t22', 3000, 1000000, 3000, 1000);
 select ok((select tokens_level = 1000 from embed_queue.pace where key = 't22'), 'less remaining lowers it');
+
+select embed_queue.pace_pause('t22', 0, 5000);
+select ok((select tokens_level between 6000 and 6100 from embed_queue.pace where key = 't22'),
+  'a 429 gives the refused request''s tokens back: it takes them again when it is sent again');
 
 update embed_queue.settings set rate_limited_default_seconds = 7;
 select is(embed_queue.pace_pause('t22', null), 7000, 'a 429 with no retry-after: settings.rate_limited_default_seconds');

@@ -7,10 +7,7 @@ import {
   REQUEST_SHARE_OF_TOKEN_LIMIT,
   requestTokenCap,
 } from "../../supabase/functions/embed-queue/batching.ts";
-import {
-  countTokens,
-  estimateTokens,
-} from "../../supabase/functions/_shared/tokens.ts";
+import { countTokens, estimateTokens } from "../../supabase/functions/_shared/tokens.ts";
 
 function items(texts: string[], firstId = 1): BatchItem[] {
   return texts.map((text, i) => ({
@@ -226,9 +223,7 @@ Deno.test("repack: cuts a request to smaller limits in order, by each input's re
     );
   }
   assert.deepEqual(
-    repack(whole, { maxInputs: 4, maxTokens: 300_000 }).map((p) =>
-      p.inputs.length
-    ),
+    repack(whole, { maxInputs: 4, maxTokens: 300_000 }).map((p) => p.inputs.length),
     [4, 4, 2],
   );
   assert.equal(

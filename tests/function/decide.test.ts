@@ -1,9 +1,6 @@
 /** decide(): what the run does after a failed request, for each kind, tries and time left. */
 import assert from "node:assert/strict";
-import {
-  decide,
-  type DecideInput,
-} from "../../supabase/functions/embed-queue/decide.ts";
+import { decide, type DecideInput } from "../../supabase/functions/embed-queue/decide.ts";
 
 const base: Omit<DecideInput, "error"> = {
   tries: 0,

@@ -154,6 +154,21 @@ Deno.test("MemoryPace: the provider's remaining lowers the level, never raises i
   assert.equal((await other.take(1000)).waitMs, 1000);
 });
 
+Deno.test("MemoryPace: a 429 pauses everyone and gives the refused request's reservation back", async () => {
+  const clock = fakeClock();
+  const pace = new MemoryPace({ now: clock.now, defaultPauseMs: 7000 });
+  await pace.observe({ limitTokens: 60_000, remainingTokens: 10_000 });
+  await pace.take(10_000); // sent, refused with a 429
+  assert.equal(await pace.pause(2000, 10_000), 2000);
+  assert.deepEqual(await pace.take(10_000), {
+    granted: true,
+    waitMs: 2000,
+    limitTokens: 60_000,
+    limitRequests: undefined,
+  });
+  assert.equal(await pace.pause(null), 7000, "no retry-after: the default");
+});
+
 Deno.test("MemoryPace: with limits unknown, one request goes to learn them and the others wait for its answer", async () => {
   const clock = fakeClock();
   const pace = new MemoryPace({ now: clock.now });
@@ -233,8 +248,7 @@ Deno.test("RateLimiter: a shared pace out of reach does not stop requests", asyn
   const clock = fakeClock();
   const errors: unknown[] = [];
   const broken: PaceStore = {
-    take: () =>
-      Promise.reject(Object.assign(new Error("down"), { code: "08006" })),
+    take: () => Promise.reject(Object.assign(new Error("down"), { code: "08006" })),
     observe: () => Promise.reject(new Error("down")),
     pause: () => Promise.reject(new Error("down")),
   };

@@ -199,9 +199,7 @@ export class FakeDb implements QueueDb {
 
   pendingCount(): Promise<number> {
     return Promise.resolve(
-      [...this.jobs.values()].filter((j) =>
-        j.status === "pending" || j.status === "processing"
-      ).length,
+      [...this.jobs.values()].filter((j) => j.status === "pending" || j.status === "processing").length,
     );
   }
 

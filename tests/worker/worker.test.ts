@@ -3,15 +3,9 @@
  * kinds, bisection of a bad input, auth stop, time budget, release on shutdown.
  */
 import assert from "node:assert/strict";
-import {
-  type RunOptions,
-  runQueue,
-} from "../../supabase/functions/embed-queue/worker.ts";
+import { type RunOptions, runQueue } from "../../supabase/functions/embed-queue/worker.ts";
 import { ProviderError } from "../../supabase/functions/_shared/errors.ts";
-import type {
-  EmbeddingProvider,
-  EmbedResult,
-} from "../../supabase/functions/_shared/provider.ts";
+import type { EmbeddingProvider, EmbedResult } from "../../supabase/functions/_shared/provider.ts";
 import { loadConfig } from "../../supabase/functions/_shared/config.ts";
 import { toPgvector } from "../../supabase/functions/_shared/vectors.ts";
 import { countTokens } from "../../supabase/functions/_shared/tokens.ts";
@@ -118,9 +112,7 @@ Deno.test("run: a bad input is bisected out and fails alone", async () => {
   );
   const db = new FakeDb(texts, DIMS);
   const { p, calls } = provider((inputs) =>
-    inputs.includes("poison")
-      ? new ProviderError("bad_request", "invalid input", { status: 400 })
-      : ok()
+    inputs.includes("poison") ? new ProviderError("bad_request", "invalid input", { status: 400 }) : ok()
   );
   const s = await runQueue(
     { db, provider: p, config, ...clock(), log: quiet },
@@ -196,9 +188,7 @@ Deno.test("run: 429s pause and resend without spending attempts; nothing fails",
 
 Deno.test("run: 5xx retried in the run, then failed back to the queue with backoff", async () => {
   const db = new FakeDb(["a", "b"], DIMS);
-  const { p, calls } = provider(() =>
-    new ProviderError("retryable", "server error", { status: 500 })
-  );
+  const { p, calls } = provider(() => new ProviderError("retryable", "server error", { status: 500 }));
   const s = await runQueue({
     db,
     provider: p,
@@ -513,9 +503,7 @@ Deno.test("run: requests are cut to 5 % of the provider's x-ratelimit-limit-toke
     opts({ batchSize: 40, timeBudgetMs: 120_000 }),
   );
   assert.equal(s.completed, 120);
-  const tokens = calls.map((inputs) =>
-    inputs.reduce((n, t) => n + countTokens(t), 0)
-  );
+  const tokens = calls.map((inputs) => inputs.reduce((n, t) => n + countTokens(t), 0));
   assert.ok(
     tokens[0] > 200,
     `the first request goes before the limits are known (${tokens[0]} tokens)`,

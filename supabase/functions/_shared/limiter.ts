@@ -61,8 +61,12 @@ export interface PaceStore {
   take(tokens: number, maxWaitMs?: number): Promise<PaceGrant>;
   /** Takes in a response's x-ratelimit-* headers; null: an answer without them (an error), which only ends a probe. */
   observe(info: RateLimitInfo | null): Promise<void>;
-  /** After a 429: nobody sends for `ms` (null: the settings' default). Resolves to the pause applied. */
-  pause(ms: number | null): Promise<number>;
+  /**
+   * After a 429: nobody sends for `ms` (null: the settings' default), and the refused request's
+   * reservation (`refundTokens` and its request) is given back: it is taken again when it is
+   * sent again. Resolves to the pause applied.
+   */
+  pause(ms: number | null, refundTokens?: number): Promise<number>;
 }
 
 /** Limits not known yet: the one request out to learn them counts as answered after this long (as in SQL). */
@@ -170,20 +174,22 @@ export class MemoryPace implements PaceStore {
     }
     this.limitRequests = info.limitRequests ?? this.limitRequests;
     this.limitTokens = info.limitTokens ?? this.limitTokens;
-    this.requestsLevel = info.remainingRequests === undefined
-      ? r
-      : Math.min(r, info.remainingRequests);
-    this.tokensLevel = info.remainingTokens === undefined
-      ? t
-      : Math.min(t, info.remainingTokens);
+    this.requestsLevel = info.remainingRequests === undefined ? r : Math.min(r, info.remainingRequests);
+    this.tokensLevel = info.remainingTokens === undefined ? t : Math.min(t, info.remainingTokens);
     this.levelAt = now;
     this.probeUntil = 0;
     this.observed = true;
     return Promise.resolve();
   }
 
-  pause(ms: number | null): Promise<number> {
+  pause(ms: number | null, refundTokens = 0): Promise<number> {
     const applied = Math.max(0, ms ?? this.#defaultPauseMs);
+    if (refundTokens > 0 && (this.limitTokens !== undefined || this.limitRequests !== undefined)) {
+      const [r, t] = this.#levels(this.#now());
+      this.requestsLevel = r + 1;
+      this.tokensLevel = t + Math.min(refundTokens, this.limitTokens ?? refundTokens);
+      this.levelAt = this.#now();
+    }
     this.pausedUntil = Math.max(this.pausedUntil, this.#now() + applied);
     this.probeUntil = 0;
     return Promise.resolve(applied);
@@ -194,9 +200,7 @@ export class MemoryPace implements PaceStore {
 export class PaceTooSlow extends Error {
   constructor(readonly waitMs: number) {
     super(
-      `the provider's pace allows the next request in ${
-        Math.ceil(waitMs)
-      } ms, past the time left`,
+      `the provider's pace allows the next request in ${Math.ceil(waitMs)} ms, past the time left`,
     );
     this.name = "PaceTooSlow";
   }
@@ -345,16 +349,17 @@ export class RateLimiter {
 
   /**
    * After a 429: no request starts for `ms` (null: the store's default, settings
-   * .rate_limited_default_seconds in SQL) in this run and, through the store, in every run.
-   * Never rejects; resolves to the pause applied.
+   * .rate_limited_default_seconds in SQL) in this run and, through the store, in every run; the
+   * refused request's `refundTokens` go back to the shared pace (it takes them again when it is
+   * sent again). Never rejects; resolves to the pause applied.
    */
-  async pauseFor(ms: number | null): Promise<number> {
+  async pauseFor(ms: number | null, refundTokens = 0): Promise<number> {
     let applied = ms ?? 0;
     if (ms !== null && ms > 0) {
       this.#pausedUntil = Math.max(this.#pausedUntil, this.#now() + ms);
     }
     try {
-      applied = await this.#store.pause(ms);
+      applied = await this.#store.pause(ms, refundTokens);
     } catch (e) {
       this.#onStoreError(e);
     }
@@ -414,8 +419,6 @@ export async function paceKey(
     "SHA-256",
     new TextEncoder().encode(`${endpoint}\n${apiKey}`),
   );
-  const hex = [...new Uint8Array(digest)].map((b) =>
-    b.toString(16).padStart(2, "0")
-  ).join("");
+  const hex = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
   return `${model}:${hex.slice(0, 16)}`;
 }

@@ -89,8 +89,7 @@ export interface QueueDb {
   close(): Promise<void>;
 }
 
-const textArray = (sql: postgres.Sql, xs: unknown[]) =>
-  sql.array(xs.map((x) => String(x)));
+const textArray = (sql: postgres.Sql, xs: unknown[]) => sql.array(xs.map((x) => String(x)));
 const tablesParam = (
   sql: postgres.Sql,
   tables?: string[],
@@ -111,9 +110,7 @@ export function createDb(dbUrl: string, opts: { max?: number } = {}): QueueDb {
       const rows = await sql`
         select id, table_name, record_id, embedding_column, content, content_hash, attempts, max_attempts, dimensions,
                clipped
-        from embed_queue.claim(${worker}, ${limit}, ${leaseSeconds}, ${
-        tablesParam(sql, tables)
-      }::text[])`;
+        from embed_queue.claim(${worker}, ${limit}, ${leaseSeconds}, ${tablesParam(sql, tables)}::text[])`;
       return rows.map((r) => ({ ...r, id: Number(r.id) }) as ClaimedJob);
     },
 
@@ -142,9 +139,7 @@ export function createDb(dbUrl: string, opts: { max?: number } = {}): QueueDb {
 
     async release(worker, ids) {
       const [{ n }] = await sql`
-        select embed_queue.release(${worker}, ${
-        ids ? textArray(sql, ids) : null
-      }::bigint[]) as n`;
+        select embed_queue.release(${worker}, ${ids ? textArray(sql, ids) : null}::bigint[]) as n`;
       return Number(n);
     },
 
@@ -168,34 +163,23 @@ export function createDb(dbUrl: string, opts: { max?: number } = {}): QueueDb {
             : Math.min(2_000_000_000, Math.max(0, Math.floor(maxWaitMs)));
           const [r] = await sql`
             select granted, wait_ms, limit_requests, limit_tokens
-            from embed_queue.pace_take(${key}, ${
-            Math.max(0, Math.round(tokens))
-          }, ${wait}::integer)`;
+            from embed_queue.pace_take(${key}, ${Math.max(0, Math.round(tokens))}, ${wait}::integer)`;
           return {
             granted: r.granted,
             waitMs: Number(r.wait_ms),
-            limitRequests: r.limit_requests === null
-              ? undefined
-              : Number(r.limit_requests),
-            limitTokens: r.limit_tokens === null
-              ? undefined
-              : Number(r.limit_tokens),
+            limitRequests: r.limit_requests === null ? undefined : Number(r.limit_requests),
+            limitTokens: r.limit_tokens === null ? undefined : Number(r.limit_tokens),
           };
         },
         async observe(info) {
-          await sql`select embed_queue.pace_observe(${key}, ${
-            orNull(info?.limitRequests)
-          }::integer,
-            ${orNull(info?.limitTokens)}::bigint, ${
-            orNull(info?.remainingRequests)
-          }::integer,
+          await sql`select embed_queue.pace_observe(${key}, ${orNull(info?.limitRequests)}::integer,
+            ${orNull(info?.limitTokens)}::bigint, ${orNull(info?.remainingRequests)}::integer,
             ${orNull(info?.remainingTokens)}::bigint, ${info !== null})`;
         },
-        async pause(ms) {
+        async pause(ms, refundTokens = 0) {
           const [{ applied }] = await sql`
-            select embed_queue.pace_pause(${key}, ${
-            ms === null ? null : Math.ceil(ms)
-          }::integer) as applied`;
+            select embed_queue.pace_pause(${key}, ${ms === null ? null : Math.ceil(ms)}::integer,
+              ${Math.max(0, Math.round(refundTokens))}::bigint) as applied`;
           return Number(applied);
         },
       };
@@ -208,9 +192,7 @@ export function createDb(dbUrl: string, opts: { max?: number } = {}): QueueDb {
     },
 
     async pendingCount(tables) {
-      const [{ n }] = await sql`select embed_queue.pending_count(${
-        tablesParam(sql, tables)
-      }::text[]) as n`;
+      const [{ n }] = await sql`select embed_queue.pending_count(${tablesParam(sql, tables)}::text[]) as n`;
       return Number(n);
     },
 

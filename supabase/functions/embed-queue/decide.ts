@@ -62,9 +62,7 @@ export function decide(i: DecideInput): Decision {
       return { do: "fail", kind: "retryable" };
     }
     case "bad_request":
-      return i.inputs === 1
-        ? { do: "fail", kind: "permanent" }
-        : { do: "split", at: i.error.badInputIndex };
+      return i.inputs === 1 ? { do: "fail", kind: "permanent" } : { do: "split", at: i.error.badInputIndex };
     case "auth":
       return { do: "stop", reason: "auth" };
     default:

@@ -29,21 +29,12 @@
 import type { ClaimedJob, CompletedJob, JobFailure, QueueDb } from "./db.ts";
 import type { Config } from "../_shared/config.ts";
 import type { EmbeddingProvider } from "../_shared/provider.ts";
-import {
-  packRequests,
-  type ProviderRequest,
-  repack,
-  requestTokenCap,
-} from "./batching.ts";
+import { packRequests, type ProviderRequest, repack, requestTokenCap } from "./batching.ts";
 import { truncateToTokens } from "../_shared/tokens.ts";
 import { backoffMs } from "../_shared/backoff.ts";
 import { decide } from "./decide.ts";
 import { paceKey, PaceTooSlow, RateLimiter } from "../_shared/limiter.ts";
-import {
-  operatorMessage,
-  ProviderError,
-  toProviderError,
-} from "../_shared/errors.ts";
+import { operatorMessage, ProviderError, toProviderError } from "../_shared/errors.ts";
 import { toPgvector } from "../_shared/vectors.ts";
 import type { RunSummary, Trigger } from "../_shared/summary.ts";
 import { log as defaultLog } from "./log.ts";
@@ -234,8 +225,7 @@ export async function runQueue(
         s.released += n;
         s.dropped += chunk.length;
         for (const id of ids) held.delete(id);
-        s.error =
-          `write-back failed: ${chunk.length} vectors dropped, ${n} jobs released (${s.error})`;
+        s.error = `write-back failed: ${chunk.length} vectors dropped, ${n} jobs released (${s.error})`;
         // The database is in trouble: claiming more would only pay for more vectors to drop.
         stop ??= "write_failed";
         continue;
@@ -274,13 +264,12 @@ export async function runQueue(
   ): JobFailure[] => req.owners.flat().map((id) => ({ id, kind, error }));
 
   function split(req: ProviderRequest, at?: number): ProviderRequest[] {
-    const parts: Array<[number, number]> =
-      at !== undefined && at >= 0 && at < req.inputs.length
-        ? [[0, at], [at, at + 1], [at + 1, req.inputs.length]]
-        : [[0, Math.ceil(req.inputs.length / 2)], [
-          Math.ceil(req.inputs.length / 2),
-          req.inputs.length,
-        ]];
+    const parts: Array<[number, number]> = at !== undefined && at >= 0 && at < req.inputs.length
+      ? [[0, at], [at, at + 1], [at + 1, req.inputs.length]]
+      : [[0, Math.ceil(req.inputs.length / 2)], [
+        Math.ceil(req.inputs.length / 2),
+        req.inputs.length,
+      ]];
     return parts.filter(([a, b]) => b > a).map(([a, b]) => ({
       inputs: req.inputs.slice(a, b),
       owners: req.owners.slice(a, b),
@@ -385,7 +374,7 @@ export async function runQueue(
         });
         switch (d.do) {
           case "retry":
-            if (d.pauseAll) await limiter.pauseFor(d.waitMs);
+            if (d.pauseAll) await limiter.pauseFor(d.waitMs, req.tokens);
             else {
               task.tries++;
               await sleep(d.waitMs);
@@ -404,16 +393,16 @@ export async function runQueue(
             );
             break;
           case "snooze":
-            // Past the time left: these jobs wait for the retry-after in the queue, attempt refunded.
+            // Past the time left: these jobs wait for the retry-after in the queue, attempt
+            // refunded; the other runs wait for it too.
             stop ??= "budget";
+            await limiter.pauseFor(d.retryAfterMs ?? null, req.tokens);
             await failJobs(
               req.owners.flat().map((id) => ({
                 id,
                 kind: "rate_limited" as const,
                 error: operatorMessage(pe),
-                ...(d.retryAfterMs !== undefined
-                  ? { retry_after_ms: Math.ceil(d.retryAfterMs) }
-                  : {}),
+                ...(d.retryAfterMs !== undefined ? { retry_after_ms: Math.ceil(d.retryAfterMs) } : {}),
               })),
               batchDeadline,
             );
@@ -509,9 +498,7 @@ export async function runQueue(
       ),
     );
   } catch (e) {
-    s.error = `run stopped: ${
-      (e as { code?: string }).code ?? (e as Error).name
-    }`;
+    s.error = `run stopped: ${(e as { code?: string }).code ?? (e as Error).name}`;
     throw e;
   } finally {
     if (held.size > 0) {
