@@ -25,7 +25,13 @@ const arg = (name: string, dflt: number) => {
 };
 const N = arg("--rows", 2000);
 const REPS = arg("--reps", 3);
-const base = { name: "packing", dbPort: 27722 + portOffset, apiPort: 27721 + portOffset, ephemeral: true, quiet: true };
+const base = {
+  name: "packing",
+  dbPort: 27722 + portOffset,
+  apiPort: 27721 + portOffset,
+  ephemeral: true,
+  quiet: true,
+};
 
 const fake = await startFakeOpenAIProcess();
 
