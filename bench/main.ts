@@ -197,13 +197,20 @@ async function drainHandsOff(
     ({ ids } = await h.insertRows(b, rows, prefill ? () => h.fakePrefill(b, 1) : undefined));
     t0 = Date.now();
   } else {
-    // Nothing processes the insert (its webhook call is dropped); then the windows are filled and
-    // the invocations all start at once, as the 10 s tick, the webhook and hand-overs would.
+    // Nothing processes the insert (its webhook call is dropped, its jobs wait an hour, so no
+    // pg_cron tick starts a run either); then the windows are filled, the jobs made runnable
+    // (as the worker API does, without a webhook call) and the invocations all start at once,
+    // as the 10 s tick, the webhook and hand-overs would. The tick joins in from then on.
     await h.stopProcessing(b);
     ({ ids } = await h.insertRows(b, rows));
+    await b.sql`update public.embedding_queue set run_at = now() + interval '1 hour'`;
     await h.startProcessing(b);
     await h.invoke(b, { dry_run: true, batch_size: 1 }, 60_000);
     if (prefill) await h.fakePrefill(b, 1);
+    await b.sql.begin(async (tx) => {
+      await tx`select set_config('embed_queue.internal', 'on', true)`;
+      await tx`update public.embedding_queue set run_at = now()`;
+    });
     t0 = Date.now();
     const answers = await Promise.all(
       Array.from({ length: invocations }, () => h.invoke(b, { trigger: "webhook" }, 30_000)),

@@ -219,6 +219,7 @@ comment on function embed_queue.pace_pause(text, integer, bigint) is
 comment on column embed_queue.runs.rate_limited is 'Answers 429 the run got from the provider (each waited for and sent again, or snoozed past the budget).';
 
 create index runs_unfinished_idx on embed_queue.runs (started_at) where finished_at is null;
+comment on index embed_queue.runs_unfinished_idx is 'Runs not finished yet, for begin_run''s count of working runs.';
 
 create function embed_queue.begin_run(p_worker text, p_trigger text)
 returns table (run_id bigint, rate_limited_default_ms integer)

@@ -9,6 +9,7 @@ import type { EmbeddingProvider, EmbedResult } from "../../supabase/functions/_s
 import { loadConfig } from "../../supabase/functions/_shared/config.ts";
 import { toPgvector } from "../../supabase/functions/_shared/vectors.ts";
 import { countTokens } from "../../supabase/functions/_shared/tokens.ts";
+import { paceKey } from "../../supabase/functions/_shared/limiter.ts";
 import { FakeDb } from "./fake_db.ts";
 
 const DIMS = 8;
@@ -547,4 +548,30 @@ Deno.test("run: two runs share one pace: together they stay within the provider'
   const total = after.reduce((n, [, k]) => n + k, 0);
   const span = after[after.length - 1][0] - first;
   assert.ok(total <= 3 * span + 200, `${total} tokens in ${span} ms`);
+});
+
+Deno.test("run: jobs the shared pace cannot send in time are released at once, not at the end of the run", async () => {
+  const texts = Array.from({ length: 20 }, (_, i) => `row ${i}`);
+  const db = new FakeDb(texts, DIMS);
+  const c = clock();
+  db.paceNow = c.now;
+  // Another run has reserved the next 5 minutes of this provider's tokens.
+  const pace = db.pace(await paceKey("test-model", config.provider, ""));
+  await pace.observe({ limitTokens: 6000, remainingTokens: 0 });
+  await pace.take(6000 * 5);
+  const { p, calls } = provider(ok);
+  const releases: number[] = [];
+  const release = db.release.bind(db);
+  db.release = (w, ids) => (releases.push(ids?.length ?? -1), release(w, ids));
+  const s = await runQueue(
+    { db, provider: p, config: { ...config, concurrency: 2 }, ...c, log: quiet },
+    opts({ trigger: "cron", batchSize: 10, timeBudgetMs: 60_000 }),
+  );
+  assert.equal(calls.length, 0, "nothing sent");
+  assert.equal(s.stopped, "budget");
+  assert.equal(s.claimed, 20);
+  assert.equal(s.released, 20);
+  assert.deepEqual(releases, [10, 10], "each lane gives its batch back as soon as it knows");
+  for (const j of db.jobs.values()) assert.equal(j.attempts, 0, "attempt refunded");
+  assert.equal(db.handOvers, 1, "and the next run is called");
 });

@@ -336,8 +336,18 @@ export async function runQueue(
         );
       } catch (e) {
         tasks.unshift(task);
-        // The shared pace lets it go only after the time left: the rest is released below.
-        if (e instanceof PaceTooSlow) stop ??= "budget";
+        if (e instanceof PaceTooSlow) {
+          // The shared pace lets it go only after the time left: give the unsent jobs back now
+          // (attempt refunded), not at the end of the run, so that a run with time left (the
+          // next tick's, or the hand-over) takes them at once.
+          stop ??= "budget";
+          const ids = tasks.flatMap((t) => t.req.owners.flat());
+          const n = await db.release(worker, ids).catch(() => 0);
+          if (n > 0) {
+            s.released += n;
+            for (const id of ids) held.delete(id);
+          }
+        }
         return;
       }
       const t0 = now();
