@@ -40,10 +40,11 @@ import { type Bench, log } from "./lib/harness.ts";
 import { edited, prng, rows as makeRows } from "./lib/texts.ts";
 import { fakeVector } from "../tests/fakes/fake_vector.ts";
 import { toPgvector } from "../supabase/functions/_shared/vectors.ts";
+import { portOffset } from "../tests/lib/env.ts";
 
 const NAME = "chaos";
-const DB_PORT = 27622;
-const API_PORT = 27621;
+const DB_PORT = 27622 + portOffset;
+const API_PORT = 27621 + portOffset;
 const KNOBS = {
   EMBED_QUEUE_LEASE_SECONDS: "15",
   EMBED_QUEUE_REQUEST_TIMEOUT_MS: "5000",

@@ -31,6 +31,7 @@ import { loadConfig } from "../supabase/functions/_shared/config.ts";
 import { createDb } from "../supabase/functions/embed-queue/db.ts";
 import { createProvider } from "../supabase/functions/_shared/provider.ts";
 import { runQueue } from "../supabase/functions/embed-queue/worker.ts";
+import { portOffset } from "../tests/lib/env.ts";
 
 export interface CpuResult {
   rows: number;
@@ -213,7 +214,7 @@ if (import.meta.main) {
   };
   if (a.includes("--whole-run")) {
     // deno run -A [--cpu-prof] bench/cpu.ts --whole-run [--rows 10000]: a stack of its own.
-    const b = await h.startBench({ name: "bench", dbPort: 27522, apiPort: 27521 });
+    const b = await h.startBench({ name: "bench", dbPort: 27522 + portOffset, apiPort: 27521 + portOffset });
     try {
       console.log(JSON.stringify(await wholeRunInProcess(b, num("--rows", 10_000)), null, 2));
     } finally {

@@ -1,9 +1,9 @@
 /**
  * `npm run bench`: the function's throughput, cost and latency on a local stack of its own
- * (stack "bench", ports 27522/27521, a fresh ephemeral cluster) with the fake OpenAI server.
+ * (stack "bench", ports 27522/27521 plus EQ_PORT_OFFSET, a fresh ephemeral cluster) with the fake OpenAI server.
  * Prints what it measures as it goes and a JSON report at the end (also written to --out).
  *
- *   npm run bench -- [--parts ceiling,db,cpu,freshness] [--quick]
+ *   npm run bench -- [--parts ceiling,overlap,db,cpu,freshness] [--quick]
  *
  * ceiling    N rows (default 20,000) drained the hands-off way (insert → webhook/cron → pg_net
  *            → gateway → function) against a provider enforcing 3,000 RPM and 1,000,000 TPM at
@@ -12,6 +12,11 @@
  *            guide's script and the recipe on the same server over a fixed window.
  *              --rows N  --runs R  --baseline-seconds S  --knob-sets "default;EMBED_QUEUE_WALL_CLOCK_MS=400000,EMBED_QUEUE_TIME_BUDGET_MS=140000"
  *              --cold    also one drain from empty windows (the first minute's burst allowed)
+ * overlap    the same drain, started by K invocations at once (default 1 and 8, with the pg_cron
+ *            tick joining in as ever) against the same limits, per settings.max_concurrent_runs
+ *            (default 2, and 8 so that all of them work, on the one shared pace).
+ *              --invocations "1,8"  --overlap-max-runs "2,8"  (and --rows, --runs)
+ *            Both parts: --tpm N  the provider's tokens per minute (default 1,000,000).
  * db         N rows (default 50,000, 1,536 dimensions) through an instant provider, next to one
  *            plain UPDATE ... FROM of the same vector texts in the same run.
  *              --db-rows N  --db-runs R
@@ -32,14 +37,18 @@ import { guideScript, recipe } from "./baselines.ts";
 import { runCpu } from "./cpu.ts";
 import { fakeVector } from "../tests/fakes/fake_vector.ts";
 import { toPgvector } from "../supabase/functions/_shared/vectors.ts";
+import { portOffset } from "../tests/lib/env.ts";
 
 const NAME = "bench";
-const DB_PORT = 27522;
-const API_PORT = 27521;
+const DB_PORT = 27522 + portOffset;
+const API_PORT = 27521 + portOffset;
 const LIMITS = { rpm: 3000, tpm: 1_000_000, latency_ms: 150, per_token_latency_us: 10 };
 
 interface Args {
   parts: string[];
+  invocations: number[];
+  overlapMaxRuns: number[];
+  tpm: number;
   rows: number;
   runs: number;
   baselineSeconds: number;
@@ -81,6 +90,9 @@ function parseArgs(a: string[]): Args {
   const stamp = new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19);
   return {
     parts: (get("--parts") ?? "ceiling,db,cpu,freshness").split(","),
+    invocations: (get("--invocations") ?? "1,8").split(",").map(Number),
+    overlapMaxRuns: (get("--overlap-max-runs") ?? "2,8").split(",").map(Number),
+    tpm: num("--tpm", 1_000_000),
     rows: num("--rows", quick ? 3000 : 20_000),
     runs: num("--runs", quick ? 1 : 3),
     baselineSeconds: num("--baseline-seconds", quick ? 20 : 60),
@@ -107,6 +119,10 @@ const knobLabel = (k: Record<string, string>) =>
 
 interface DrainResult {
   knobs: string;
+  /** Invocations started at once by the bench (overlap), or 0: the insert's webhook alone (ceiling). */
+  invocations: number;
+  max_concurrent_runs: number;
+  answers_429_per_1000_rows: number;
   prefilled: boolean;
   rows: number;
   seconds: number;
@@ -157,18 +173,53 @@ async function checkVectors(b: Bench, ids: string[], texts: string[], tables: st
   return { checked, wrong };
 }
 
-async function drainHandsOff(b: Bench, n: number, prefill: boolean, seed: number): Promise<DrainResult> {
+async function drainHandsOff(
+  b: Bench,
+  n: number,
+  prefill: boolean,
+  seed: number,
+  invocations = 0,
+): Promise<DrainResult> {
   await h.clean(b);
+  await b.sql`delete from embed_queue.pace`;
+  const [{ maxRuns }] = await b.sql`select max_concurrent_runs as "maxRuns" from embed_queue.settings`;
   const rows = makeRows(n, { seed });
   const avgTokens = rows.reduce((s, r) => s + h.tokens(r.text), 0) / n;
   await h.fakeScript(b, LIMITS);
   // The function is warm and idle (no run of the previous step still lingering).
   await h.sleep(3000);
   log(
-    `drain ${n} rows hands-off (${knobLabel(b.knobs)}; windows ${prefill ? "full" : "empty"} at the start)`,
+    `drain ${n} rows ${invocations ? `started by ${invocations} invocations at once` : "hands-off"} (${
+      knobLabel(b.knobs)
+    }; max_concurrent_runs ${maxRuns}; windows ${prefill ? "full" : "empty"} at the start)`,
   );
-  const { ids } = await h.insertRows(b, rows, prefill ? () => h.fakePrefill(b, 1) : undefined);
-  const t0 = Date.now();
+  let ids: string[];
+  let t0: number;
+  if (invocations === 0) {
+    ({ ids } = await h.insertRows(b, rows, prefill ? () => h.fakePrefill(b, 1) : undefined));
+    t0 = Date.now();
+  } else {
+    // Nothing processes the insert (its webhook call is dropped, its jobs wait an hour, so no
+    // pg_cron tick starts a run either); then the windows are filled, the jobs made runnable
+    // (as the worker API does, without a webhook call) and the invocations all start at once,
+    // as the 10 s tick, the webhook and hand-overs would. The tick joins in from then on.
+    await h.stopProcessing(b);
+    ({ ids } = await h.insertRows(b, rows));
+    await b.sql`update public.embedding_queue set run_at = now() + interval '1 hour'`;
+    await h.startProcessing(b);
+    await h.invoke(b, { dry_run: true, batch_size: 1 }, 60_000);
+    if (prefill) await h.fakePrefill(b, 1);
+    await b.sql.begin(async (tx) => {
+      await tx`select set_config('embed_queue.internal', 'on', true)`;
+      await tx`update public.embedding_queue set run_at = now()`;
+    });
+    t0 = Date.now();
+    const answers = await Promise.all(
+      Array.from({ length: invocations }, () => h.invoke(b, { trigger: "webhook" }, 30_000)),
+    );
+    const bad = answers.filter((r) => r.status !== 202);
+    if (bad.length) throw new Error(`invocations answered ${bad.map((r) => r.status).join(", ")}`);
+  }
   let lastLog = t0;
   await h.waitFor(
     "the drain",
@@ -221,6 +272,9 @@ async function drainHandsOff(b: Bench, n: number, prefill: boolean, seed: number
   }
   const res: DrainResult = {
     knobs: knobLabel(b.knobs),
+    invocations,
+    max_concurrent_runs: maxRuns,
+    answers_429_per_1000_rows: r1(((stats.by_status["429"] ?? 0) * 1000) / n),
     prefilled: prefill,
     rows: n,
     seconds: r1(seconds),
@@ -335,6 +389,45 @@ async function partCeiling(b: Bench, a: Args) {
     median_recipe_rows_per_s: rec,
     summary,
   };
+}
+
+// ---------------------------------------------------------------- 1b. overlapping invocations
+
+async function partOverlap(b: Bench, a: Args) {
+  const [{ before }] = await b.sql`select max_concurrent_runs as before from embed_queue.settings`;
+  const drains: DrainResult[] = [];
+  try {
+    await h.setKnobs(b, {});
+    for (let run = 0; run < a.runs; run++) {
+      for (const maxRuns of a.overlapMaxRuns) {
+        await b.sql`update embed_queue.settings set max_concurrent_runs = ${maxRuns}`;
+        for (const k of a.invocations) {
+          log(`--- overlap, run ${run + 1} of ${a.runs}: ${k} invocations, max_concurrent_runs ${maxRuns}`);
+          drains.push(await drainHandsOff(b, a.rows, true, 7000 + run, k));
+        }
+      }
+    }
+  } finally {
+    await b.sql`update embed_queue.settings set max_concurrent_runs = ${before}`;
+  }
+  const summary = a.overlapMaxRuns.flatMap((maxRuns) =>
+    a.invocations.map((k) => {
+      const mine = drains.filter((d) => d.invocations === k && d.max_concurrent_runs === maxRuns);
+      return {
+        invocations: k,
+        max_concurrent_runs: maxRuns,
+        runs: mine.length,
+        median_rows_per_s: h.median(mine.map((d) => d.rows_per_s)),
+        median_share_of_ceiling: h.median(mine.map((d) => d.share_of_ceiling)),
+        median_429_per_1000_rows: h.median(mine.map((d) => d.answers_429_per_1000_rows)),
+        answers_429: mine.map((d) => d.answers_429),
+        jobs_failed: mine.map((d) => d.jobs_failed),
+        function_runs: mine.map((d) => d.runs),
+      };
+    })
+  );
+  for (const x of summary) log(`  ${JSON.stringify(x)}`);
+  return { limits: LIMITS, drains, summary };
 }
 
 // ---------------------------------------------------------------- 2. database-bound
@@ -506,6 +599,7 @@ async function partFreshness(b: Bench, a: Args) {
 
 async function main(): Promise<number> {
   const a = parseArgs(Deno.args);
+  LIMITS.tpm = a.tpm;
   const report: Record<string, unknown> = {
     command: `npm run bench -- ${Deno.args.join(" ")}`.trim(),
     started_at: new Date().toISOString(),
@@ -516,12 +610,13 @@ async function main(): Promise<number> {
     report.cpu = runCpu({ rows: 1000, reps: 7 });
     log(`  ${JSON.stringify(report.cpu)}`);
   }
-  const needStack = a.parts.some((p) => ["ceiling", "db", "freshness"].includes(p));
+  const needStack = a.parts.some((p) => ["ceiling", "overlap", "db", "freshness"].includes(p));
   if (needStack) {
     const b = await h.startBench({ name: NAME, dbPort: DB_PORT, apiPort: API_PORT });
     try {
       report.machine = await h.machine(b.info.dbUrl);
       if (a.parts.includes("ceiling")) report.ceiling = await partCeiling(b, a);
+      if (a.parts.includes("overlap")) report.overlap = await partOverlap(b, a);
       if (a.parts.includes("db")) report.db = await partDb(b, a);
       if (a.parts.includes("freshness")) report.freshness = await partFreshness(b, a);
     } finally {

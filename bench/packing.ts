@@ -17,6 +17,7 @@ import {
   startFakeOpenAIProcess,
 } from "../tests/fakes/openai_process.ts";
 import { rows } from "./lib/texts.ts";
+import { portOffset } from "../tests/lib/env.ts";
 
 const arg = (name: string, dflt: number) => {
   const i = Deno.args.indexOf(name);
@@ -24,7 +25,13 @@ const arg = (name: string, dflt: number) => {
 };
 const N = arg("--rows", 2000);
 const REPS = arg("--reps", 3);
-const base = { name: "packing", dbPort: 27722, apiPort: 27721, ephemeral: true, quiet: true };
+const base = {
+  name: "packing",
+  dbPort: 27722 + portOffset,
+  apiPort: 27721 + portOffset,
+  ephemeral: true,
+  quiet: true,
+};
 
 const fake = await startFakeOpenAIProcess();
 

@@ -599,9 +599,28 @@ function exists(p: string): boolean {
   }
 }
 
+/**
+ * Whether `pid` is still the process `file` recorded: it started no later than the file was
+ * written. Pids wrap around quickly on a busy machine (pid_max is often 32768), so a stale pid
+ * file may name someone else's process, and killing its group would kill theirs.
+ */
+function pidIsFrom(pid: number, file: string): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const startTicks = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
+    const btime = Number(Deno.readTextFileSync("/proc/stat").match(/^btime (\d+)$/m)?.[1]);
+    const written = Deno.statSync(file).mtime?.getTime();
+    if (!Number.isFinite(startTicks) || !Number.isFinite(btime) || written === undefined) return true;
+    // Clock ticks are 100 a second on Linux; a second of slack for rounding.
+    return (btime + startTicks / 100) * 1000 <= written + 1000;
+  } catch {
+    return true; // no /proc: trust the file, as before
+  }
+}
+
 async function stopPid(file: string, label: string, o: StackOptions) {
   const pid = readPid(file);
-  if (pidAlive(pid)) {
+  if (pidAlive(pid) && pidIsFrom(pid!, file)) {
     // Each service leads its own process group (detached): signal the group so
     // function processes started by the gateway go too.
     try {

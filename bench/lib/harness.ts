@@ -148,7 +148,13 @@ export async function stopProcessing(b: Bench) {
 
 /** Starts them again, after dropping the calls queued while they were down. */
 export async function startProcessing(b: Bench) {
-  await b.sql`delete from net.http_request_queue`;
+  // pg_net's queue belongs to supabase_admin (as on Supabase): postgres may not empty it.
+  const admin = postgres(b.info.adminDbUrl, { max: 1, onnotice: () => {} });
+  try {
+    await admin`delete from net.http_request_queue`;
+  } finally {
+    await admin.end({ timeout: 5 });
+  }
   await setKnobs(b, b.knobs);
 }
 

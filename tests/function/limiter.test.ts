@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { parseRateLimitHeaders, RateLimiter } from "../../supabase/functions/_shared/limiter.ts";
+import {
+  MemoryPace,
+  type PaceStore,
+  PaceTooSlow,
+  parseRateLimitHeaders,
+  RateLimiter,
+} from "../../supabase/functions/_shared/limiter.ts";
 
 /** A fake clock whose sleep advances time at once and records what was slept. */
 function fakeClock() {
@@ -14,6 +20,13 @@ function fakeClock() {
     },
   };
   return c;
+}
+
+/** A pace that has seen answers without x-ratelimit headers: it paces nothing but pauses. */
+function unlimited(clock: { now: () => number }): MemoryPace {
+  const pace = new MemoryPace({ now: clock.now });
+  pace.observe({});
+  return pace;
 }
 
 /** Lets pending promise callbacks run. */
@@ -40,12 +53,22 @@ Deno.test("parseRateLimitHeaders reads OpenAI's headers", () => {
     resetRequestsMs: 20,
     resetTokensMs: 360_000,
   });
-  assert.deepEqual(parseRateLimitHeaders(new Headers({ "x-ratelimit-remaining-tokens": "lots" })), {});
+  assert.deepEqual(
+    parseRateLimitHeaders(
+      new Headers({ "x-ratelimit-remaining-tokens": "lots" }),
+    ),
+    {},
+  );
 });
 
 Deno.test("RateLimiter: never more than `concurrency` requests hold a slot", async () => {
   const clock = fakeClock();
-  const lim = new RateLimiter({ concurrency: 2, now: clock.now, sleep: clock.sleep });
+  const lim = new RateLimiter({
+    concurrency: 2,
+    store: unlimited(clock),
+    now: clock.now,
+    sleep: clock.sleep,
+  });
   const got: number[] = [];
   const releases: Array<() => void> = [];
   for (let i = 0; i < 5; i++) {
@@ -72,32 +95,186 @@ Deno.test("RateLimiter: never more than `concurrency` requests hold a slot", asy
   assert.deepEqual(clock.slept, [], "no waiting without rate-limit signals");
 });
 
-Deno.test("RateLimiter: waits for the token reset when what remains cannot cover the request", async () => {
+Deno.test("MemoryPace: reserves tokens and requests from buckets that refill at the limit per minute", async () => {
   const clock = fakeClock();
-  const lim = new RateLimiter({ concurrency: 4, now: clock.now, sleep: clock.sleep });
-  lim.observe({ remainingTokens: 1000, resetTokensMs: 5000, remainingRequests: 100, resetRequestsMs: 50 });
-  (await lim.acquire(800))(); // fits: 200 left
-  assert.deepEqual(clock.slept, []);
-  (await lim.acquire(500))(); // does not fit the 200 left: wait for the reset
-  assert.deepEqual(clock.slept, [5000]);
-  assert.equal(clock.t, 5000);
-  (await lim.acquire(500))(); // past the reset the old numbers are forgotten
-  assert.deepEqual(clock.slept, [5000]);
+  const pace = new MemoryPace({ now: clock.now });
+  await pace.observe({
+    limitTokens: 60_000,
+    limitRequests: 60,
+    remainingTokens: 10_000,
+    remainingRequests: 60,
+  });
+  assert.deepEqual(await pace.take(8000), {
+    granted: true,
+    waitMs: 0,
+    limitTokens: 60_000,
+    limitRequests: 60,
+  });
+  // 2,000 left; 5,000 more come back after 5 s (1,000 a second): reserved ahead, told to wait.
+  const g = await pace.take(5000);
+  assert.equal(g.granted, true);
+  assert.equal(g.waitMs, 3000);
+  // The next one queues behind it.
+  assert.equal((await pace.take(1000)).waitMs, 4000);
+  clock.t += 4000;
+  assert.equal((await pace.take(1000)).waitMs, 1000);
 });
 
-Deno.test("RateLimiter: waits for the request reset when no requests remain", async () => {
+Deno.test("MemoryPace: a wait past maxWaitMs reserves nothing", async () => {
   const clock = fakeClock();
-  const lim = new RateLimiter({ concurrency: 4, now: clock.now, sleep: clock.sleep });
-  lim.observe({ remainingRequests: 1, resetRequestsMs: 250 });
-  (await lim.acquire(1))();
-  assert.deepEqual(clock.slept, []);
-  (await lim.acquire(1))();
-  assert.deepEqual(clock.slept, [250]);
+  const pace = new MemoryPace({ now: clock.now });
+  await pace.observe({ limitTokens: 60_000, remainingTokens: 0 });
+  assert.deepEqual(await pace.take(6000, 5000), {
+    granted: false,
+    waitMs: 6000,
+    limitTokens: 60_000,
+    limitRequests: undefined,
+  });
+  assert.equal(
+    (await pace.take(6000, 6000)).waitMs,
+    6000,
+    "the refused take left the level as it was",
+  );
+});
+
+Deno.test("MemoryPace: the provider's remaining lowers the level, never raises it", async () => {
+  const clock = fakeClock();
+  const pace = new MemoryPace({ now: clock.now });
+  await pace.observe({ limitTokens: 60_000, remainingTokens: 60_000 });
+  await pace.take(50_000); // 10,000 left by our count
+  await pace.observe({ limitTokens: 60_000, remainingTokens: 59_000 }); // not admitted yet at the provider
+  assert.equal(
+    (await pace.take(20_000)).waitMs,
+    10_000,
+    "our own count stands",
+  );
+  const other = new MemoryPace({ now: clock.now });
+  await other.observe({ limitTokens: 60_000, remainingTokens: 60_000 });
+  await other.observe({ limitTokens: 60_000, remainingTokens: 0 }); // another client used it all
+  assert.equal((await other.take(1000)).waitMs, 1000);
+});
+
+Deno.test("MemoryPace: a 429 pauses everyone and gives the refused request's reservation back", async () => {
+  const clock = fakeClock();
+  const pace = new MemoryPace({ now: clock.now, defaultPauseMs: 7000 });
+  await pace.observe({ limitTokens: 60_000, remainingTokens: 10_000 });
+  await pace.take(10_000); // sent, refused with a 429
+  assert.equal(await pace.pause(2000, 10_000), 2000);
+  assert.deepEqual(await pace.take(10_000), {
+    granted: true,
+    waitMs: 2000,
+    limitTokens: 60_000,
+    limitRequests: undefined,
+  });
+  assert.equal(await pace.pause(null), 7000, "no retry-after: the default");
+});
+
+Deno.test("MemoryPace: with limits unknown, one request goes to learn them and the others wait for its answer", async () => {
+  const clock = fakeClock();
+  const pace = new MemoryPace({ now: clock.now });
+  assert.equal((await pace.take(100)).granted, true, "the probe");
+  const waiting = await pace.take(100);
+  assert.equal(waiting.granted, false);
+  assert.ok(waiting.waitMs > 0 && waiting.waitMs <= 200);
+  await pace.observe(null); // an error answer ends the probe ...
+  assert.equal(
+    (await pace.take(100)).granted,
+    true,
+    "... and the next request probes",
+  );
+  assert.equal((await pace.take(100)).granted, false);
+  await pace.observe({}); // answers without x-ratelimit headers: nothing to pace
+  for (let i = 0; i < 3; i++) {
+    assert.deepEqual(await pace.take(100), { granted: true, waitMs: 0 });
+  }
+});
+
+Deno.test("RateLimiter: two runs sharing one pace together stay within the limit", async () => {
+  const clock = fakeClock();
+  const shared = new MemoryPace({ now: clock.now });
+  const a = new RateLimiter({
+    concurrency: 4,
+    store: shared,
+    now: clock.now,
+    sleep: clock.sleep,
+  });
+  const b = new RateLimiter({
+    concurrency: 4,
+    store: shared,
+    now: clock.now,
+    sleep: clock.sleep,
+  });
+  await a.observe({
+    limitTokens: 60_000,
+    limitRequests: 1000,
+    remainingTokens: 60_000,
+    remainingRequests: 1000,
+  });
+  assert.deepEqual(b.limits, { requests: undefined, tokens: undefined });
+  (await a.acquire(60_000))(); // the whole window
+  (await b.acquire(30_000))(); // the other run waits for it to come back
+  assert.deepEqual(clock.slept, [30_000]);
+  assert.deepEqual(
+    b.limits,
+    { requests: 1000, tokens: 60_000 },
+    "and learned the limits from the shared pace",
+  );
+  b.pauseFor(5000); // a 429 seen by one run ...
+  (await a.acquire(1))(); // ... holds the other
+  assert.ok(
+    clock.slept.slice(1).reduce((x, y) => x + y, 0) >= 5000,
+    JSON.stringify(clock.slept),
+  );
+});
+
+Deno.test("RateLimiter: a pace slower than maxWaitMs rejects with PaceTooSlow and holds no slot", async () => {
+  const clock = fakeClock();
+  const pace = new MemoryPace({ now: clock.now });
+  const lim = new RateLimiter({
+    concurrency: 1,
+    store: pace,
+    now: clock.now,
+    sleep: clock.sleep,
+  });
+  await lim.observe({ limitTokens: 60_000, remainingTokens: 0 });
+  await assert.rejects(lim.acquire(30_000, undefined, 10_000), PaceTooSlow);
+  assert.equal(lim.active, 0);
+  assert.deepEqual(clock.slept, [], "nothing waited, nothing reserved");
+  (await lim.acquire(30_000, undefined, 30_000))();
+  assert.deepEqual(clock.slept, [30_000]);
+});
+
+Deno.test("RateLimiter: a shared pace out of reach does not stop requests", async () => {
+  const clock = fakeClock();
+  const errors: unknown[] = [];
+  const broken: PaceStore = {
+    take: () => Promise.reject(Object.assign(new Error("down"), { code: "08006" })),
+    observe: () => Promise.reject(new Error("down")),
+    pause: () => Promise.reject(new Error("down")),
+  };
+  const lim = new RateLimiter({
+    concurrency: 2,
+    store: broken,
+    now: clock.now,
+    sleep: clock.sleep,
+    onStoreError: (e) => errors.push(e),
+  });
+  (await lim.acquire(10))();
+  await lim.observe({ limitTokens: 100 });
+  assert.equal(await lim.pauseFor(3000), 3000, "the pause holds in this run");
+  (await lim.acquire(10))();
+  assert.deepEqual(clock.slept, [3000]);
+  assert.equal(errors.length, 4);
 });
 
 Deno.test("RateLimiter: pauseFor holds everyone, including requests already waiting", async () => {
   const clock = fakeClock();
-  const lim = new RateLimiter({ concurrency: 3, now: clock.now, sleep: clock.sleep });
+  const lim = new RateLimiter({
+    concurrency: 3,
+    store: unlimited(clock),
+    now: clock.now,
+    sleep: clock.sleep,
+  });
   lim.pauseFor(2000);
   const [a, b] = await Promise.all([lim.acquire(1), lim.acquire(1)]);
   assert.ok(clock.t >= 2000);
@@ -124,7 +301,11 @@ Deno.test("RateLimiter: a longer pause set while waiting extends the wait", asyn
     }
     return clock.sleep(ms);
   };
-  const lim = holder.lim = new RateLimiter({ concurrency: 1, now: clock.now, sleep });
+  const lim = holder.lim = new RateLimiter({
+    concurrency: 1,
+    now: clock.now,
+    sleep,
+  });
   lim.pauseFor(1000);
   (await lim.acquire(1))();
   assert.ok(clock.t >= 10_000, `t=${clock.t}`);
@@ -132,7 +313,11 @@ Deno.test("RateLimiter: a longer pause set while waiting extends the wait", asyn
 
 Deno.test("RateLimiter: an aborted wait holds no slot", async () => {
   const clock = fakeClock();
-  const lim = new RateLimiter({ concurrency: 1, now: clock.now, sleep: clock.sleep });
+  const lim = new RateLimiter({
+    concurrency: 1,
+    now: clock.now,
+    sleep: clock.sleep,
+  });
   const first = await lim.acquire(1);
   const ac = new AbortController();
   const waiting = lim.acquire(1, ac.signal);
@@ -141,7 +326,10 @@ Deno.test("RateLimiter: an aborted wait holds no slot", async () => {
   first();
   assert.equal(lim.active, 0);
   (await lim.acquire(1))();
-  await assert.rejects(lim.acquire(1, AbortSignal.abort(new Error("already"))), /already/);
+  await assert.rejects(
+    lim.acquire(1, AbortSignal.abort(new Error("already"))),
+    /already/,
+  );
   assert.equal(lim.active, 0);
 });
 

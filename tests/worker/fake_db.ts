@@ -10,7 +10,9 @@ import type {
   Outcome,
   QueueDb,
   RunRecord,
+  RunStart,
 } from "../../supabase/functions/embed-queue/db.ts";
+import { MemoryPace } from "../../supabase/functions/_shared/limiter.ts";
 
 export interface FakeJob {
   id: number;
@@ -91,13 +93,19 @@ export class FakeDb implements QueueDb {
     return Promise.resolve(out);
   }
 
-  complete(worker: string, done: CompletedJob[]): Promise<Map<number, Outcome>> {
+  complete(
+    worker: string,
+    done: CompletedJob[],
+  ): Promise<Map<number, Outcome>> {
     const err = this.injected("complete");
     if (err) return Promise.reject(err);
     const m = new Map<number, Outcome>();
     for (const d of done) {
       const j = this.jobs.get(d.id)!;
-      if (j.lockedBy !== worker || j.status !== "processing" || j.hash !== d.contentHash) {
+      if (
+        j.lockedBy !== worker || j.status !== "processing" ||
+        j.hash !== d.contentHash
+      ) {
         m.set(d.id, "lost");
         continue;
       }
@@ -123,8 +131,10 @@ export class FakeDb implements QueueDb {
       if (f.kind === "rate_limited") {
         j.attempts--;
         j.status = "pending";
-      } else if (f.kind === "permanent" || j.attempts >= j.maxAttempts) j.status = "failed";
-      else j.status = "pending";
+        j.delayed = (f.retry_after_ms ?? this.rateLimitedDefaultMs) > 0;
+      } else if (f.kind === "permanent" || j.attempts >= j.maxAttempts) {
+        j.status = "failed";
+      } else j.status = "pending";
       m.set(f.id, j.status);
     }
     return Promise.resolve(m);
@@ -146,9 +156,40 @@ export class FakeDb implements QueueDb {
     return Promise.resolve(n);
   }
 
-  startRun(_worker: string, trigger: string): Promise<number> {
+  /** Cron and webhook runs are told "busy" while this many runs are unfinished (as begin_run). */
+  maxConcurrentRuns = Infinity;
+  /** settings.rate_limited_default_seconds, in ms. */
+  rateLimitedDefaultMs = 10_000;
+  startRun(_worker: string, trigger: string): Promise<RunStart> {
+    const working = this.runs.filter((r) => r.stats === undefined).length;
+    if (trigger !== "manual" && working >= this.maxConcurrentRuns) {
+      return Promise.resolve({
+        runId: null,
+        rateLimitedDefaultMs: this.rateLimitedDefaultMs,
+      });
+    }
     this.runs.push({ id: this.runs.length + 1, trigger });
-    return Promise.resolve(this.runs.length);
+    return Promise.resolve({
+      runId: this.runs.length,
+      rateLimitedDefaultMs: this.rateLimitedDefaultMs,
+    });
+  }
+
+  /** One shared pace per key, as embed_queue.pace; `paceNow` is its clock. */
+  paces = new Map<string, MemoryPace>();
+  paceNow: () => number = Date.now;
+  pace(key: string): MemoryPace {
+    let p = this.paces.get(key);
+    if (!p) {
+      this.paces.set(
+        key,
+        p = new MemoryPace({
+          now: () => this.paceNow(),
+          defaultPauseMs: this.rateLimitedDefaultMs,
+        }),
+      );
+    }
+    return p;
   }
 
   finishRun(runId: number, stats: RunRecord): Promise<void> {

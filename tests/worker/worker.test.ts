@@ -8,20 +8,34 @@ import { ProviderError } from "../../supabase/functions/_shared/errors.ts";
 import type { EmbeddingProvider, EmbedResult } from "../../supabase/functions/_shared/provider.ts";
 import { loadConfig } from "../../supabase/functions/_shared/config.ts";
 import { toPgvector } from "../../supabase/functions/_shared/vectors.ts";
+import { countTokens } from "../../supabase/functions/_shared/tokens.ts";
+import { paceKey } from "../../supabase/functions/_shared/limiter.ts";
 import { FakeDb } from "./fake_db.ts";
 
 const DIMS = 8;
-const config = { ...loadConfig({}), dimensions: DIMS, concurrency: 2, maxRequestRetries: 2 };
+const config = {
+  ...loadConfig({}),
+  dimensions: DIMS,
+  concurrency: 2,
+  maxRequestRetries: 2,
+};
 
-type Script = (inputs: string[], call: number) => EmbedResult | Error | Promise<EmbedResult | Error>;
+type Script = (
+  inputs: string[],
+  call: number,
+) => EmbedResult | Error | Promise<EmbedResult | Error>;
 
 function vectorOf(text: string): Float32Array {
   const v = new Float32Array(DIMS);
-  for (let i = 0; i < text.length; i++) v[i % DIMS] += text.charCodeAt(i) / 1000;
+  for (let i = 0; i < text.length; i++) {
+    v[i % DIMS] += text.charCodeAt(i) / 1000;
+  }
   return v;
 }
 
-function provider(script: Script = () => ({ vectors: [], promptTokens: 0, rate: {} })) {
+function provider(
+  script: Script = () => ({ vectors: [], promptTokens: 0, rate: {} }),
+) {
   const calls: string[][] = [];
   const p: EmbeddingProvider = {
     name: "scripted",
@@ -31,9 +45,11 @@ function provider(script: Script = () => ({ vectors: [], promptTokens: 0, rate: 
       calls.push(inputs);
       const r = await script(inputs, calls.length);
       if (r instanceof Error) throw r;
-      return r.vectors.length
-        ? r
-        : { vectors: inputs.map(vectorOf), promptTokens: inputs.length * 3, rate: r.rate };
+      return r.vectors.length ? r : {
+        vectors: inputs.map(vectorOf),
+        promptTokens: inputs.length * 3,
+        rate: r.rate,
+      };
     },
   };
   return { p, calls };
@@ -57,18 +73,32 @@ const opts = (o: Partial<RunOptions> = {}): RunOptions => ({
 const quiet = () => {};
 
 Deno.test("run: packs many jobs into few requests, identical texts sent once, all completed", async () => {
-  const texts = Array.from({ length: 250 }, (_, i) => (i % 50 === 0 ? "same text" : `row ${i}`));
+  const texts = Array.from(
+    { length: 250 },
+    (_, i) => (i % 50 === 0 ? "same text" : `row ${i}`),
+  );
   const db = new FakeDb(texts, DIMS);
   const { p, calls } = provider(ok);
   const c = clock();
-  const s = await runQueue({ db, provider: p, config, ...c, log: quiet }, opts({ batchSize: 100 }));
+  const s = await runQueue(
+    { db, provider: p, config, ...c, log: quiet },
+    opts({ batchSize: 100 }),
+  );
   assert.equal(s.completed, 250);
   assert.equal(s.failed, 0);
   assert.equal(s.claimed, 250);
   assert.equal(calls.length, 3, "one request per claimed batch of 100");
-  assert.equal(calls.flat().filter((t) => t === "same text").length, 3, "duplicates in a request sent once");
+  assert.equal(
+    calls.flat().filter((t) => t === "same text").length,
+    3,
+    "duplicates in a request sent once",
+  );
   for (const j of db.jobs.values()) {
-    assert.equal(j.embedding, toPgvector(vectorOf(j.content)), "each job got its own text's vector");
+    assert.equal(
+      j.embedding,
+      toPgvector(vectorOf(j.content)),
+      "each job got its own text's vector",
+    );
   }
   assert.equal(db.byStatus("completed").length, 250);
   assert.equal(s.pending, 0);
@@ -77,18 +107,27 @@ Deno.test("run: packs many jobs into few requests, identical texts sent once, al
 });
 
 Deno.test("run: a bad input is bisected out and fails alone", async () => {
-  const texts = Array.from({ length: 37 }, (_, i) => (i === 23 ? "poison" : `row ${i}`));
+  const texts = Array.from(
+    { length: 37 },
+    (_, i) => (i === 23 ? "poison" : `row ${i}`),
+  );
   const db = new FakeDb(texts, DIMS);
   const { p, calls } = provider((inputs) =>
     inputs.includes("poison") ? new ProviderError("bad_request", "invalid input", { status: 400 }) : ok()
   );
-  const s = await runQueue({ db, provider: p, config, ...clock(), log: quiet }, opts());
+  const s = await runQueue(
+    { db, provider: p, config, ...clock(), log: quiet },
+    opts(),
+  );
   assert.equal(s.completed, 36);
   assert.equal(s.failed, 1);
   const failed = db.byStatus("failed");
   assert.equal(failed.length, 1);
   assert.equal(failed[0].content, "poison");
-  assert.ok(!failed[0].error!.includes("poison"), "error message holds no user text");
+  assert.ok(
+    !failed[0].error!.includes("poison"),
+    "error message holds no user text",
+  );
   assert.ok(
     calls.length <= 2 * Math.ceil(Math.log2(37)) + 2,
     `bisection, not one request per row (${calls.length})`,
@@ -101,12 +140,18 @@ Deno.test("run: the provider naming the bad input isolates it in three requests"
   const { p, calls } = provider((inputs) => {
     const i = inputs.indexOf("row 13");
     return i >= 0 && inputs.length > 1
-      ? new ProviderError("bad_request", `Invalid 'input[${i}]'`, { status: 400, badInputIndex: i })
+      ? new ProviderError("bad_request", `Invalid 'input[${i}]'`, {
+        status: 400,
+        badInputIndex: i,
+      })
       : inputs.length === 1 && inputs[0] === "row 13"
       ? new ProviderError("bad_request", "invalid", { status: 400 })
       : ok();
   });
-  const s = await runQueue({ db, provider: p, config, ...clock(), log: quiet }, opts());
+  const s = await runQueue(
+    { db, provider: p, config, ...clock(), log: quiet },
+    opts(),
+  );
   assert.equal(s.completed, 19);
   assert.equal(s.failed, 1);
   assert.equal(calls.length, 4, "the batch, then before / the bad one / after");
@@ -116,49 +161,81 @@ Deno.test("run: 429s pause and resend without spending attempts; nothing fails",
   const db = new FakeDb(Array.from({ length: 30 }, (_, i) => `row ${i}`), DIMS);
   const c = clock();
   const { p, calls } = provider((_inputs, call) =>
-    call <= 3 ? new ProviderError("rate_limited", "slow down", { status: 429, retryAfterMs: 2000 }) : ok()
+    call <= 3
+      ? new ProviderError("rate_limited", "slow down", {
+        status: 429,
+        retryAfterMs: 2000,
+      })
+      : ok()
   );
   const s = await runQueue(
-    { db, provider: p, config: { ...config, concurrency: 1 }, ...c, log: quiet },
+    {
+      db,
+      provider: p,
+      config: { ...config, concurrency: 1 },
+      ...c,
+      log: quiet,
+    },
     opts(),
   );
   assert.equal(s.completed, 30);
   assert.equal(s.failed, 0);
   assert.equal(s.rate_limited, 3);
   assert.equal(calls.length, 4);
-  for (const j of db.jobs.values()) assert.equal(j.attempts, 1, "one attempt each: the claim");
+  for (const j of db.jobs.values()) {
+    assert.equal(j.attempts, 1, "one attempt each: the claim");
+  }
 });
 
 Deno.test("run: 5xx retried in the run, then failed back to the queue with backoff", async () => {
   const db = new FakeDb(["a", "b"], DIMS);
   const { p, calls } = provider(() => new ProviderError("retryable", "server error", { status: 500 }));
-  const s = await runQueue({ db, provider: p, config, ...clock(), random: () => 0.5, log: quiet }, opts());
+  const s = await runQueue({
+    db,
+    provider: p,
+    config,
+    ...clock(),
+    random: () => 0.5,
+    log: quiet,
+  }, opts());
   assert.equal(calls.length, 1 + config.maxRequestRetries);
   assert.equal(s.completed, 0);
   assert.equal(s.retried_later, 2, "back to pending for a later attempt");
   assert.equal(db.byStatus("pending").length, 2);
-  assert.ok(db.failures.every((f) => f.kind === "retryable" && /500/.test(f.error)));
+  assert.ok(
+    db.failures.every((f) => f.kind === "retryable" && /500/.test(f.error)),
+  );
 });
 
 Deno.test("run: an authentication error stops the run and refunds every attempt", async () => {
   const db = new FakeDb(Array.from({ length: 10 }, (_, i) => `row ${i}`), DIMS);
   const { p, calls } = provider(() =>
-    new ProviderError("auth", "Incorrect API key provided: sk-proj-abc123", { status: 401 })
+    new ProviderError("auth", "Incorrect API key provided: sk-proj-abc123", {
+      status: 401,
+    })
   );
-  const s = await runQueue({ db, provider: p, config, ...clock(), log: quiet }, opts());
+  const s = await runQueue(
+    { db, provider: p, config, ...clock(), log: quiet },
+    opts(),
+  );
   assert.equal(s.stopped, "auth");
   assert.match(String(s.error), /401|auth/i);
   assert.ok(!String(s.error).includes("sk-proj-abc123"), "no key in the error");
   assert.equal(calls.length, 1, "no more requests after the auth failure");
   assert.equal(db.byStatus("pending").length, 10);
-  for (const j of db.jobs.values()) assert.equal(j.attempts, 0, "attempt refunded");
+  for (const j of db.jobs.values()) {
+    assert.equal(j.attempts, 0, "attempt refunded");
+  }
   assert.equal(s.released, 10);
 });
 
 Deno.test("run: a vector size that does not match the column fails the jobs, writes nothing", async () => {
   const db = new FakeDb(["a", "b", "c"], 1536);
   const { p, calls } = provider(ok);
-  const s = await runQueue({ db, provider: p, config, ...clock(), log: quiet }, opts());
+  const s = await runQueue(
+    { db, provider: p, config, ...clock(), log: quiet },
+    opts(),
+  );
   assert.equal(calls.length, 0);
   assert.equal(s.failed, 3);
   assert.match(db.failures[0].error, /1536 dimensions.*EMBEDDING_DIMENSIONS/);
@@ -172,11 +249,20 @@ Deno.test("run: stops at the time budget and releases what it did not send", asy
     return ok();
   });
   const s = await runQueue(
-    { db, provider: p, config: { ...config, concurrency: 1, maxInputsPerRequest: 5 }, ...c, log: quiet },
+    {
+      db,
+      provider: p,
+      config: { ...config, concurrency: 1, maxInputsPerRequest: 5 },
+      ...c,
+      log: quiet,
+    },
     opts({ batchSize: 40, timeBudgetMs: 10_000 }),
   );
   assert.equal(s.stopped, "budget");
-  assert.ok(s.completed > 0 && s.completed < 40, `some but not all (${s.completed})`);
+  assert.ok(
+    s.completed > 0 && s.completed < 40,
+    `some but not all (${s.completed})`,
+  );
   assert.equal(db.handOvers, 0, "a manual run leaves the rest to its caller");
   assert.equal(s.released, 40 - s.completed);
   assert.equal(db.byStatus("processing").length, 0, "nothing left held");
@@ -208,9 +294,15 @@ Deno.test("run: shutdown (beforeunload) releases the claimed but unsent jobs", a
 });
 
 Deno.test("run: dry run plans requests and tokens, changes nothing", async () => {
-  const db = new FakeDb(Array.from({ length: 12 }, (_, i) => `row number ${i}`), DIMS);
+  const db = new FakeDb(
+    Array.from({ length: 12 }, (_, i) => `row number ${i}`),
+    DIMS,
+  );
   const { p, calls } = provider(ok);
-  const s = await runQueue({ db, provider: p, config, ...clock(), log: quiet }, opts({ dryRun: true }));
+  const s = await runQueue(
+    { db, provider: p, config, ...clock(), log: quiet },
+    opts({ dryRun: true }),
+  );
   assert.equal(calls.length, 0);
   assert.equal(s.requests, 1);
   assert.ok(s.tokens > 12);
@@ -275,7 +367,11 @@ Deno.test("run: max_jobs stops claiming after that many (a paced drain)", async 
     { db, provider: p, config, ...clock(), log: quiet },
     opts({ batchSize: 4, maxJobs: 10 }),
   );
-  assert.equal(s2.claimed, 10, "several lanes never claim past max_jobs together");
+  assert.equal(
+    s2.claimed,
+    10,
+    "several lanes never claim past max_jobs together",
+  );
 });
 
 Deno.test("run: a background run out of time with work left calls the next run itself", async () => {
@@ -286,7 +382,13 @@ Deno.test("run: a background run out of time with work left calls the next run i
     return ok();
   });
   const s = await runQueue(
-    { db, provider: p, config: { ...config, concurrency: 1, maxInputsPerRequest: 5 }, ...c, log: quiet },
+    {
+      db,
+      provider: p,
+      config: { ...config, concurrency: 1, maxInputsPerRequest: 5 },
+      ...c,
+      log: quiet,
+    },
     opts({ trigger: "cron", batchSize: 40, timeBudgetMs: 10_000 }),
   );
   assert.equal(s.stopped, "budget");
@@ -299,24 +401,49 @@ Deno.test("run: a background run out of time with work left calls the next run i
   assert.equal(empty.handOvers, 0, "no successor when the queue is empty");
 });
 
-Deno.test("run: a 429 whose retry-after outlasts the budget releases the rest and hands over", async () => {
+Deno.test("run: a 429 whose retry-after outlasts the budget snoozes its jobs, releases the rest and hands over", async () => {
   const db = new FakeDb(Array.from({ length: 10 }, (_, i) => `row ${i}`), DIMS);
-  const { p, calls } = provider(() =>
-    new ProviderError("rate_limited", "slow down", { status: 429, retryAfterMs: 30_000 })
+  const { p, calls } = provider((inputs) =>
+    inputs.includes("row 0")
+      ? new ProviderError("rate_limited", "slow down", {
+        status: 429,
+        retryAfterMs: 30_000,
+      })
+      : ok()
   );
   const s = await runQueue(
-    { db, provider: p, config: { ...config, concurrency: 1 }, ...clock(), log: quiet },
+    {
+      db,
+      provider: p,
+      config: { ...config, concurrency: 1, maxInputsPerRequest: 5 },
+      ...clock(),
+      log: quiet,
+    },
     opts({ trigger: "webhook", timeBudgetMs: 10_000 }),
   );
   assert.equal(calls.length, 1);
   assert.equal(s.stopped, "budget");
   assert.equal(s.rate_limited, 1);
-  assert.equal(s.failed + s.retried_later, 0, "no job is failed for a rate limit");
-  assert.equal(s.released, 10);
+  assert.equal(s.failed, 0, "no job is failed for a rate limit");
+  assert.equal(
+    s.retried_later,
+    5,
+    "the rate-limited request's jobs are snoozed",
+  );
+  assert.deepEqual(
+    db.failures.map((f) => [f.kind, f.retry_after_ms]),
+    Array(5).fill(["rate_limited", 30_000]),
+    "through the SQL snooze with the provider's retry-after",
+  );
+  assert.equal(s.released, 5, "the unsent request's jobs are released");
   for (const j of db.jobs.values()) {
     assert.equal(j.status, "pending");
     assert.equal(j.attempts, 0, "attempt refunded");
-    assert.equal(j.delayed, false, "runnable at once by the next run");
+    assert.equal(
+      j.delayed,
+      j.content <= "row 4",
+      "snoozed jobs wait for the retry-after, released ones do not",
+    );
   }
   assert.equal(db.handOvers, 1, "the next run is called");
 });
@@ -429,4 +556,132 @@ Deno.test("run: past the yield point a run sends nothing more and gives back wha
   assert.equal(s.released, 30, "the unsent 30 go back with their attempt refunded");
   assert.equal(s.stopped, "cpu");
   assert.equal(db.handOvers, 1, "and a fresh worker is called for them");
+});
+
+Deno.test("run: a background run that finds max_concurrent_runs working ends at once, claiming nothing", async () => {
+  const db = new FakeDb(["a", "b"], DIMS);
+  db.maxConcurrentRuns = 1;
+  db.runs.push({ id: 1, trigger: "cron" }); // unfinished: working
+  const { p, calls } = provider(ok);
+  for (const trigger of ["cron", "webhook"] as const) {
+    const s = await runQueue({
+      db,
+      provider: p,
+      config,
+      ...clock(),
+      log: quiet,
+    }, opts({ trigger }));
+    assert.equal(s.stopped, "busy");
+    assert.equal(s.run_id, null);
+    assert.equal(s.claimed, 0);
+  }
+  assert.equal(db.claims.length, 0, "no claim");
+  assert.equal(calls.length, 0);
+  assert.equal(db.handOvers, 0, "and no hand-over");
+  const manual = await runQueue({
+    db,
+    provider: p,
+    config,
+    ...clock(),
+    log: quiet,
+  }, opts());
+  assert.equal(manual.completed, 2, "a manual run is not refused");
+});
+
+Deno.test("run: requests are cut to 5 % of the provider's x-ratelimit-limit-tokens once it is known", async () => {
+  const texts = Array.from(
+    { length: 120 },
+    (_, i) => `a text of about ten tokens, number ${i}`,
+  );
+  const db = new FakeDb(texts, DIMS);
+  const c = clock();
+  db.paceNow = c.now;
+  const rate = {
+    limitTokens: 4000,
+    limitRequests: 100_000,
+    remainingTokens: 4000,
+    remainingRequests: 100_000,
+  };
+  const { p, calls } = provider(() => ({ vectors: [], promptTokens: 0, rate }));
+  const s = await runQueue(
+    {
+      db,
+      provider: p,
+      config: { ...config, concurrency: 1 },
+      ...c,
+      log: quiet,
+    },
+    opts({ batchSize: 40, timeBudgetMs: 120_000 }),
+  );
+  assert.equal(s.completed, 120);
+  const tokens = calls.map((inputs) => inputs.reduce((n, t) => n + countTokens(t), 0));
+  assert.ok(
+    tokens[0] > 200,
+    `the first request goes before the limits are known (${tokens[0]} tokens)`,
+  );
+  assert.ok(
+    tokens.slice(1).every((n) => n <= 200),
+    `then at most 5 % of 4,000: ${tokens}`,
+  );
+});
+
+Deno.test("run: two runs share one pace: together they stay within the provider's tokens per minute", async () => {
+  // The real clock, and a limit of 3 tokens a millisecond: the drain takes about 400 ms.
+  const texts = Array.from(
+    { length: 120 },
+    (_, i) => `a text of about ten tokens, number ${i}`,
+  );
+  const db = new FakeDb(texts, DIMS);
+  const admitted: Array<[number, number]> = [];
+  const rate = { limitTokens: 180_000, limitRequests: 1_000_000 };
+  const { p } = provider(async (inputs) => {
+    admitted.push([Date.now(), inputs.reduce((n, t) => n + countTokens(t), 0)]);
+    await new Promise((r) => setTimeout(r, 1));
+    return {
+      vectors: [],
+      promptTokens: 0,
+      rate: { ...rate, remainingTokens: 0 },
+    };
+  });
+  const run = () =>
+    runQueue(
+      { db, provider: p, config: { ...config, concurrency: 2 }, log: quiet },
+      opts({ batchSize: 10, timeBudgetMs: 60_000 }),
+    );
+  const [a, b] = await Promise.all([run(), run()]);
+  assert.equal(a.completed + b.completed, 120);
+  assert.ok(a.requests > 0 && b.requests > 0, "both runs sent");
+  // After the first answer (remaining 0), tokens are admitted at most at the limit's rate. (Each
+  // run with a pace of its own would admit twice as many.)
+  const first = admitted[0][0];
+  const after = admitted.slice(2); // the probe's answer sets the pace; one request may be out with it
+  const total = after.reduce((n, [, k]) => n + k, 0);
+  const span = after[after.length - 1][0] - first;
+  assert.ok(total <= 3 * span + 200, `${total} tokens in ${span} ms`);
+});
+
+Deno.test("run: jobs the shared pace cannot send in time are released at once, not at the end of the run", async () => {
+  const texts = Array.from({ length: 20 }, (_, i) => `row ${i}`);
+  const db = new FakeDb(texts, DIMS);
+  const c = clock();
+  db.paceNow = c.now;
+  // Another run has reserved the next 5 minutes of this provider's tokens.
+  const pace = db.pace(await paceKey("test-model", config.provider, ""));
+  await pace.observe({ limitTokens: 6000, remainingTokens: 0 });
+  await pace.take(6000 * 5);
+  const { p, calls } = provider(ok);
+  const releases: number[] = [];
+  const release = db.release.bind(db);
+  db.release = (w, ids) => (releases.push(ids?.length ?? -1), release(w, ids));
+  const s = await runQueue(
+    { db, provider: p, config: { ...config, concurrency: 2 }, ...c, log: quiet },
+    opts({ trigger: "cron", batchSize: 10, timeBudgetMs: 60_000 }),
+  );
+  assert.equal(calls.length, 0, "nothing sent");
+  assert.equal(s.stopped, "budget");
+  assert.equal(s.claimed, 20);
+  assert.equal(s.released, 20);
+  assert.deepEqual(releases, [10, 10], "each lane gives its batch back as soon as it knows");
+  for (const j of db.jobs.values()) assert.equal(j.attempts, 0, "attempt refunded");
+  assert.equal(db.handOvers, 1, "and the next run is called");
 });

@@ -1,8 +1,12 @@
 /**
- * Paces provider requests by the provider's own signals: a cap on requests in flight, the
- * `x-ratelimit-*` headers of the last response (wait for the reset when what remains cannot
- * cover the next request), and a global pause after a 429. Written here because the pacing
- * follows OpenAI's headers, which general-purpose limiters do not read.
+ * Paces provider requests by the provider's own signals: a cap on requests in flight in this
+ * run (lanes), and a pace shared by every run (PaceStore): a token bucket per dimension that
+ * refills at the `x-ratelimit-limit-*` per minute, is lowered to what `x-ratelimit-remaining-*`
+ * says, and pauses everyone after a 429. On Supabase the store is the table embed_queue.pace
+ * (db.ts), so overlapping invocations keep one pace instead of each learning the limits alone;
+ * MemoryPace is the same algorithm in memory, for tests and for tools with no database.
+ * Written here because the pacing follows OpenAI's headers, which general-purpose limiters do
+ * not read.
  */
 import { parseResetDuration } from "./backoff.ts";
 
@@ -24,20 +28,183 @@ function num(h: Headers, name: string): number | undefined {
 /** Reads `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`; absent or unreadable headers are left out. */
 export function parseRateLimitHeaders(h: Headers): RateLimitInfo {
   const info: RateLimitInfo = {};
-  const set = <K extends keyof RateLimitInfo>(k: K, v: number | null | undefined) => {
+  const set = <K extends keyof RateLimitInfo>(
+    k: K,
+    v: number | null | undefined,
+  ) => {
     if (v !== undefined && v !== null) info[k] = v;
   };
   set("limitRequests", num(h, "x-ratelimit-limit-requests"));
   set("limitTokens", num(h, "x-ratelimit-limit-tokens"));
   set("remainingRequests", num(h, "x-ratelimit-remaining-requests"));
   set("remainingTokens", num(h, "x-ratelimit-remaining-tokens"));
-  set("resetRequestsMs", parseResetDuration(h.get("x-ratelimit-reset-requests")));
+  set(
+    "resetRequestsMs",
+    parseResetDuration(h.get("x-ratelimit-reset-requests")),
+  );
   set("resetTokensMs", parseResetDuration(h.get("x-ratelimit-reset-tokens")));
   return info;
 }
 
-/** When a response says what remains but not when it resets, wait this long before trying again. */
-const UNKNOWN_RESET_MS = 1000;
+/** Answer of PaceStore.take. */
+export interface PaceGrant {
+  /** true: one request and its tokens are reserved; send after waitMs. false: nothing reserved; ask again after waitMs. */
+  granted: boolean;
+  waitMs: number;
+  limitRequests?: number;
+  limitTokens?: number;
+}
+
+/** The provider's pace as every run sees it (embed_queue.pace through db.ts; MemoryPace in tests). */
+export interface PaceStore {
+  /** Reserves one request of `tokens`; not granted when the wait would pass `maxWaitMs` (or a probe is out). */
+  take(tokens: number, maxWaitMs?: number): Promise<PaceGrant>;
+  /** Takes in a response's x-ratelimit-* headers; null: an answer without them (an error), which only ends a probe. */
+  observe(info: RateLimitInfo | null): Promise<void>;
+  /**
+   * After a 429: nobody sends for `ms` (null: the settings' default), and the refused request's
+   * reservation (`refundTokens` and its request) is given back: it is taken again when it is
+   * sent again. Resolves to the pause applied.
+   */
+  pause(ms: number | null, refundTokens?: number): Promise<number>;
+}
+
+/** Limits not known yet: the one request out to learn them counts as answered after this long (as in SQL). */
+const PROBE_MS = 5000;
+/** With a probe out, ask again after at most this long (as in SQL). */
+const PROBE_POLL_MS = 200;
+
+/**
+ * The pace in memory: the algorithm of embed_queue.pace_take / pace_observe / pace_pause
+ * (supabase/migrations/20261124001000_pace.sql), for unit tests and single-process tools.
+ */
+export class MemoryPace implements PaceStore {
+  readonly #now: () => number;
+  readonly #defaultPauseMs: number;
+  limitRequests?: number;
+  limitTokens?: number;
+  requestsLevel = 0;
+  tokensLevel = 0;
+  levelAt: number;
+  pausedUntil = 0;
+  probeUntil = 0;
+  observed = false;
+  /** Calls, for tests. */
+  takes = 0;
+
+  constructor(opts: { now?: () => number; defaultPauseMs?: number } = {}) {
+    this.#now = opts.now ?? Date.now;
+    this.#defaultPauseMs = opts.defaultPauseMs ?? 10_000;
+    this.levelAt = this.#now();
+  }
+
+  #levels(now: number): [number, number] {
+    const dt = Math.max(0, now - this.levelAt);
+    const r = this.limitRequests === undefined ? this.requestsLevel : Math.min(
+      this.limitRequests,
+      this.requestsLevel + this.limitRequests * dt / 60_000,
+    );
+    const t = this.limitTokens === undefined ? this.tokensLevel : Math.min(
+      this.limitTokens,
+      this.tokensLevel + this.limitTokens * dt / 60_000,
+    );
+    return [r, t];
+  }
+
+  take(tokens: number, maxWaitMs = Infinity): Promise<PaceGrant> {
+    this.takes++;
+    const now = this.#now();
+    let wait = Math.max(0, this.pausedUntil - now);
+    const limits = {
+      limitRequests: this.limitRequests,
+      limitTokens: this.limitTokens,
+    };
+    if (this.limitRequests === undefined && this.limitTokens === undefined) {
+      if (!this.observed) {
+        if (this.probeUntil > now) {
+          return Promise.resolve({
+            granted: false,
+            waitMs: Math.ceil(
+              Math.max(wait, Math.min(this.probeUntil - now, PROBE_POLL_MS)),
+            ),
+          });
+        }
+        if (wait <= maxWaitMs) this.probeUntil = now + wait + PROBE_MS;
+      }
+      return Promise.resolve({
+        granted: wait <= maxWaitMs,
+        waitMs: Math.ceil(wait),
+      });
+    }
+    const [r, t] = this.#levels(now);
+    const need = Math.min(tokens, this.limitTokens ?? tokens);
+    if (this.limitTokens !== undefined && t < need) {
+      wait = Math.max(wait, (need - t) * 60_000 / this.limitTokens);
+    }
+    if (this.limitRequests !== undefined && r < 1) {
+      wait = Math.max(wait, (1 - r) * 60_000 / this.limitRequests);
+    }
+    if (wait > maxWaitMs) {
+      return Promise.resolve({
+        granted: false,
+        waitMs: Math.ceil(wait),
+        ...limits,
+      });
+    }
+    this.requestsLevel = r - 1;
+    this.tokensLevel = t - need;
+    this.levelAt = now;
+    return Promise.resolve({
+      granted: true,
+      waitMs: Math.ceil(wait),
+      ...limits,
+    });
+  }
+
+  observe(info: RateLimitInfo | null): Promise<void> {
+    this.probeUntil = 0;
+    if (info === null) return Promise.resolve();
+    const now = this.#now();
+    let [r, t] = this.#levels(now);
+    if (this.limitRequests === undefined) {
+      r = info.remainingRequests ?? info.limitRequests ?? r;
+    }
+    if (this.limitTokens === undefined) {
+      t = info.remainingTokens ?? info.limitTokens ?? t;
+    }
+    this.limitRequests = info.limitRequests ?? this.limitRequests;
+    this.limitTokens = info.limitTokens ?? this.limitTokens;
+    this.requestsLevel = info.remainingRequests === undefined ? r : Math.min(r, info.remainingRequests);
+    this.tokensLevel = info.remainingTokens === undefined ? t : Math.min(t, info.remainingTokens);
+    this.levelAt = now;
+    this.probeUntil = 0;
+    this.observed = true;
+    return Promise.resolve();
+  }
+
+  pause(ms: number | null, refundTokens = 0): Promise<number> {
+    const applied = Math.max(0, ms ?? this.#defaultPauseMs);
+    if (refundTokens > 0 && (this.limitTokens !== undefined || this.limitRequests !== undefined)) {
+      const [r, t] = this.#levels(this.#now());
+      this.requestsLevel = r + 1;
+      this.tokensLevel = t + Math.min(refundTokens, this.limitTokens ?? refundTokens);
+      this.levelAt = this.#now();
+    }
+    this.pausedUntil = Math.max(this.pausedUntil, this.#now() + applied);
+    this.probeUntil = 0;
+    return Promise.resolve(applied);
+  }
+}
+
+/** Thrown by acquire() when the shared pace cannot let the request go within `maxWaitMs`. */
+export class PaceTooSlow extends Error {
+  constructor(readonly waitMs: number) {
+    super(
+      `the provider's pace allows the next request in ${Math.ceil(waitMs)} ms, past the time left`,
+    );
+    this.name = "PaceTooSlow";
+  }
+}
 
 function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -55,29 +222,37 @@ function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
 export interface RateLimiterOptions {
   /** Requests in flight at most. */
   concurrency: number;
+  /** The pace shared with other runs; default a MemoryPace of this limiter's own. */
+  store?: PaceStore;
   /** Clock in ms; inject in tests. */
   now?: () => number;
   /** Waits `ms`; may end early when `signal` aborts. Inject in tests. */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Told when the shared store fails (the run then paces by this process alone until it answers). */
+  onStoreError?: (e: unknown) => void;
 }
 
 export class RateLimiter {
   readonly #concurrency: number;
   readonly #now: () => number;
   readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  readonly #store: PaceStore;
+  readonly #onStoreError: (e: unknown) => void;
   #active = 0;
   readonly #waiters: Array<() => void> = [];
   #pausedUntil = 0;
-  #remainingRequests?: number;
-  #requestsResetAt?: number;
-  #remainingTokens?: number;
-  #tokensResetAt?: number;
+  #limitRequests?: number;
+  #limitTokens?: number;
 
   constructor(opts: RateLimiterOptions) {
-    if (!(opts.concurrency >= 1)) throw new RangeError("RateLimiter: concurrency must be at least 1");
+    if (!(opts.concurrency >= 1)) {
+      throw new RangeError("RateLimiter: concurrency must be at least 1");
+    }
     this.#concurrency = Math.floor(opts.concurrency);
     this.#now = opts.now ?? Date.now;
     this.#sleep = opts.sleep ?? defaultSleep;
+    this.#store = opts.store ?? new MemoryPace({ now: this.#now });
+    this.#onStoreError = opts.onStoreError ?? (() => {});
   }
 
   /** Requests holding a slot now. */
@@ -85,14 +260,24 @@ export class RateLimiter {
     return this.#active;
   }
 
+  /** The provider's limits per minute as last seen (by this run or, through the store, any run). */
+  get limits(): { requests?: number; tokens?: number } {
+    return { requests: this.#limitRequests, tokens: this.#limitTokens };
+  }
+
   /**
-   * Waits for a free slot and then, while paused or while the last seen remaining requests or
-   * tokens cannot cover a request of `tokens`, until the reset. Returns release(), to call
-   * once the response (or error) is in; calling it again does nothing. Rejects with the
-   * signal's reason when `signal` aborts, holding nothing.
+   * Waits for a free slot, then for the shared pace to let a request of `tokens` go (and for a
+   * pause after a 429 to end). Returns release(), to call once the response (or error) is in;
+   * calling it again does nothing. Rejects holding nothing: with the signal's reason when
+   * `signal` aborts, with PaceTooSlow when the pace cannot let it go within `maxWaitMs`.
    */
-  async acquire(tokens: number, signal?: AbortSignal): Promise<() => void> {
+  async acquire(
+    tokens: number,
+    signal?: AbortSignal,
+    maxWaitMs = Infinity,
+  ): Promise<() => void> {
     signal?.throwIfAborted();
+    const start = this.#now();
     await this.#takeSlot(signal);
     let released = false;
     const release = () => {
@@ -102,55 +287,86 @@ export class RateLimiter {
       this.#waiters.shift()?.();
     };
     try {
-      for (let wait = this.#waitMs(tokens); wait > 0; wait = this.#waitMs(tokens)) {
-        await this.#sleepUnlessAborted(wait, signal);
+      for (;;) {
+        const left = maxWaitMs - (this.#now() - start);
+        const local = this.#pausedUntil - this.#now();
+        if (local > left) throw new PaceTooSlow(local);
+        if (local > 0) {
+          await this.#sleepUnlessAborted(local, signal);
+          continue;
+        }
+        let grant: PaceGrant;
+        try {
+          grant = await this.#store.take(
+            tokens,
+            Number.isFinite(left) ? Math.max(0, Math.floor(left)) : undefined,
+          );
+        } catch (e) {
+          // The shared pace is out of reach: go by this run's own signals (pause, 429s) alone.
+          this.#onStoreError(e);
+          grant = { granted: true, waitMs: 0 };
+        }
+        if (grant.limitTokens !== undefined) {
+          this.#limitTokens = grant.limitTokens;
+        }
+        if (grant.limitRequests !== undefined) {
+          this.#limitRequests = grant.limitRequests;
+        }
+        if (!grant.granted && grant.waitMs > left) {
+          throw new PaceTooSlow(grant.waitMs);
+        }
+        if (grant.waitMs > 0) {
+          await this.#sleepUnlessAborted(grant.waitMs, signal);
+        }
+        if (!grant.granted) continue;
+        // Reserved; a 429 seen meanwhile by another lane still holds this one back.
+        const paused = this.#pausedUntil - this.#now();
+        if (paused > 0) await this.#sleepUnlessAborted(paused, signal);
+        break;
       }
     } catch (e) {
       release();
       throw e;
     }
-    // Count this request against what remains until the next response says otherwise.
-    if (this.#remainingRequests !== undefined) this.#remainingRequests -= 1;
-    if (this.#remainingTokens !== undefined) this.#remainingTokens -= tokens;
     return release;
   }
 
-  /** Takes in what a response's headers said (after each response, success or not). */
-  observe(info: RateLimitInfo): void {
-    const now = this.#now();
-    if (info.remainingRequests !== undefined) {
-      this.#remainingRequests = info.remainingRequests;
-      this.#requestsResetAt = now + (info.resetRequestsMs ?? UNKNOWN_RESET_MS);
+  /**
+   * Takes in what a response's headers said (after each response); null after an error answer,
+   * whose headers are not read (it ends a probe for the limits). Never rejects.
+   */
+  async observe(info: RateLimitInfo | null): Promise<void> {
+    if (info?.limitTokens !== undefined) this.#limitTokens = info.limitTokens;
+    if (info?.limitRequests !== undefined) {
+      this.#limitRequests = info.limitRequests;
     }
-    if (info.remainingTokens !== undefined) {
-      this.#remainingTokens = info.remainingTokens;
-      this.#tokensResetAt = now + (info.resetTokensMs ?? UNKNOWN_RESET_MS);
+    try {
+      await this.#store.observe(info);
+    } catch (e) {
+      this.#onStoreError(e);
     }
   }
 
-  /** After a 429 with retry-after: no request starts for `ms`. */
-  pauseFor(ms: number): void {
-    if (!(ms > 0)) return;
-    this.#pausedUntil = Math.max(this.#pausedUntil, this.#now() + ms);
-  }
-
-  #waitMs(tokens: number): number {
-    const now = this.#now();
-    // Past a reset, the old numbers say nothing: forget them until the next response.
-    if (this.#requestsResetAt !== undefined && now >= this.#requestsResetAt) {
-      this.#remainingRequests = this.#requestsResetAt = undefined;
+  /**
+   * After a 429: no request starts for `ms` (null: the store's default, settings
+   * .rate_limited_default_seconds in SQL) in this run and, through the store, in every run; the
+   * refused request's `refundTokens` go back to the shared pace (it takes them again when it is
+   * sent again). Never rejects; resolves to the pause applied.
+   */
+  async pauseFor(ms: number | null, refundTokens = 0): Promise<number> {
+    let applied = ms ?? 0;
+    if (ms !== null && ms > 0) {
+      this.#pausedUntil = Math.max(this.#pausedUntil, this.#now() + ms);
     }
-    if (this.#tokensResetAt !== undefined && now >= this.#tokensResetAt) {
-      this.#remainingTokens = this.#tokensResetAt = undefined;
+    try {
+      applied = await this.#store.pause(ms, refundTokens);
+    } catch (e) {
+      this.#onStoreError(e);
     }
-    let until = this.#pausedUntil;
-    if (this.#remainingRequests !== undefined && this.#remainingRequests < 1) {
-      until = Math.max(until, this.#requestsResetAt!);
+    if (applied > 0) {
+      this.#pausedUntil = Math.max(this.#pausedUntil, this.#now() + applied);
     }
-    if (this.#remainingTokens !== undefined && this.#remainingTokens < tokens) {
-      until = Math.max(until, this.#tokensResetAt!);
-    }
-    return until - now;
+    return applied;
   }
 
   #takeSlot(signal?: AbortSignal): Promise<void> {
@@ -188,4 +404,21 @@ export class RateLimiter {
     }
     signal.throwIfAborted();
   }
+}
+
+/**
+ * The key of a provider's pace: its model and a short hash of its endpoint and API key, so runs
+ * with the same account share one pace and the key itself is never stored.
+ */
+export async function paceKey(
+  model: string,
+  endpoint: string,
+  apiKey: string,
+): Promise<string> {
+  const digest = await crypto.subtle.digest(
+    "SHA-256",
+    new TextEncoder().encode(`${endpoint}\n${apiKey}`),
+  );
+  const hex = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return `${model}:${hex.slice(0, 16)}`;
 }

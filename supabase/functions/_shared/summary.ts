@@ -28,7 +28,8 @@ export interface RunSummary {
   pending: number | null;
   /**
    * Why the run stopped claiming: the queue was empty, its time budget, max_jobs, a refused key,
-   * beforeunload, a dry run, a write-back that failed, or the worker's CPU or memory (budget.ts).
+   * beforeunload, a dry run, a write-back that failed, the worker's CPU or memory (budget.ts), or
+   * busy: a cron or webhook run found settings.max_concurrent_runs runs working and claimed nothing.
    */
   stopped:
     | "empty"
@@ -39,6 +40,7 @@ export interface RunSummary {
     | "dry_run"
     | "write_failed"
     | "cpu"
-    | "memory";
+    | "memory"
+    | "busy";
   error: string | null;
 }

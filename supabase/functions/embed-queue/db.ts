@@ -3,6 +3,7 @@
  * (schema embed_queue, see supabase/migrations); this module only calls it.
  */
 import postgres from "postgres";
+import type { PaceGrant, PaceStore } from "../_shared/limiter.ts";
 
 export interface ClaimedJob {
   id: number;
@@ -52,9 +53,22 @@ export interface RunRecord {
   error: string | null;
 }
 
+/** What a run learns when it starts. */
+export interface RunStart {
+  /** null: "busy", settings.max_concurrent_runs runs are working; end at once, claim nothing. */
+  runId: number | null;
+  /** settings.rate_limited_default_seconds in ms: the wait after a 429 that names no retry-after. */
+  rateLimitedDefaultMs: number;
+}
+
 /** What the run needs from the database; tests pass a fake. */
 export interface QueueDb {
-  claim(worker: string, limit: number, leaseSeconds: number, tables?: string[]): Promise<ClaimedJob[]>;
+  claim(
+    worker: string,
+    limit: number,
+    leaseSeconds: number,
+    tables?: string[],
+  ): Promise<ClaimedJob[]>;
   complete(
     worker: string,
     jobs: CompletedJob[],
@@ -63,12 +77,15 @@ export interface QueueDb {
   ): Promise<Map<number, Outcome>>;
   fail(worker: string, failures: JobFailure[]): Promise<Map<number, string>>;
   release(worker: string, ids?: number[]): Promise<number>;
-  startRun(worker: string, trigger: string): Promise<number>;
+  /** Records the start of a run (embed_queue.begin_run); a cron or webhook run may be told "busy". */
+  startRun(worker: string, trigger: string): Promise<RunStart>;
   finishRun(runId: number, stats: RunRecord): Promise<void>;
   pendingCount(tables?: string[]): Promise<number>;
   queueSecret(): Promise<string | null>;
   /** Calls the function again through pg_net (embed_queue.invoke), as pg_cron would. */
   handOver(): Promise<void>;
+  /** The provider's pace shared by every run (embed_queue.pace), under `key` (limiter.ts paceKey). */
+  pace(key: string): PaceStore;
   close(): Promise<void>;
 }
 
@@ -127,8 +144,45 @@ export function createDb(dbUrl: string, opts: { max?: number } = {}): QueueDb {
     },
 
     async startRun(worker, trigger) {
-      const [{ id }] = await sql`select embed_queue.start_run(${worker}, ${trigger}) as id`;
-      return Number(id);
+      const [r] = await sql`
+        select run_id, rate_limited_default_ms from embed_queue.begin_run(${worker}, ${trigger})`;
+      return {
+        runId: r.run_id === null ? null : Number(r.run_id),
+        rateLimitedDefaultMs: Number(r.rate_limited_default_ms),
+      };
+    },
+
+    pace(key) {
+      const orNull = (
+        x: number | undefined,
+      ) => (x === undefined ? null : Math.round(x));
+      return {
+        async take(tokens, maxWaitMs): Promise<PaceGrant> {
+          const wait = maxWaitMs === undefined || !Number.isFinite(maxWaitMs)
+            ? null
+            : Math.min(2_000_000_000, Math.max(0, Math.floor(maxWaitMs)));
+          const [r] = await sql`
+            select granted, wait_ms, limit_requests, limit_tokens
+            from embed_queue.pace_take(${key}, ${Math.max(0, Math.round(tokens))}, ${wait}::integer)`;
+          return {
+            granted: r.granted,
+            waitMs: Number(r.wait_ms),
+            limitRequests: r.limit_requests === null ? undefined : Number(r.limit_requests),
+            limitTokens: r.limit_tokens === null ? undefined : Number(r.limit_tokens),
+          };
+        },
+        async observe(info) {
+          await sql`select embed_queue.pace_observe(${key}, ${orNull(info?.limitRequests)}::integer,
+            ${orNull(info?.limitTokens)}::bigint, ${orNull(info?.remainingRequests)}::integer,
+            ${orNull(info?.remainingTokens)}::bigint, ${info !== null})`;
+        },
+        async pause(ms, refundTokens = 0) {
+          const [{ applied }] = await sql`
+            select embed_queue.pace_pause(${key}, ${ms === null ? null : Math.ceil(ms)}::integer,
+              ${Math.max(0, Math.round(refundTokens))}::bigint) as applied`;
+          return Number(applied);
+        },
+      };
     },
 
     async finishRun(runId, stats) {

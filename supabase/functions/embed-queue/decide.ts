@@ -14,8 +14,14 @@ export type Decision =
   | { do: "split"; at?: number }
   /** Give the request's jobs back to the queue as failed (`retryable`: with backoff, while attempts last). */
   | { do: "fail"; kind: "retryable" | "permanent" }
-  /** Stop the run: `auth` (no job can succeed), `budget` (no time to wait for the provider). */
-  | { do: "stop"; reason: "auth" | "budget" };
+  /**
+   * Rate limited past the time left: the request's jobs go back as `rate_limited` (the SQL
+   * snooze: attempt refunded, runnable after `retryAfterMs`, or settings.rate_limited_default_seconds
+   * when the provider named none), and the run stops on its budget.
+   */
+  | { do: "snooze"; retryAfterMs?: number }
+  /** Stop the run: no job can succeed. */
+  | { do: "stop"; reason: "auth" };
 
 export interface DecideInput {
   error: Pick<ProviderError, "kind" | "retryAfterMs" | "badInputIndex">;
@@ -26,26 +32,33 @@ export interface DecideInput {
   /** Milliseconds left before the run must stop sending (budget or lease, less the margin). */
   msLeft: number;
   maxRetries: number;
+  /**
+   * Wait after a 429 that names no retry-after: settings.rate_limited_default_seconds, the one
+   * owner of that number (the run reads it at start, embed_queue.begin_run).
+   */
+  rateLimitedDefaultMs: number;
   random?: () => number;
 }
-
-/** Wait after a 429 that names no retry-after. */
-export const RATE_LIMIT_DEFAULT_WAIT_MS = 1000;
 /** In-run backoff between tries of a request after a retryable error. */
 export const REQUEST_RETRY_BACKOFF = { baseMs: 500, maxMs: 10_000 };
 
 export function decide(i: DecideInput): Decision {
   switch (i.error.kind) {
     case "rate_limited": {
-      const wait = i.error.retryAfterMs ?? RATE_LIMIT_DEFAULT_WAIT_MS;
-      // Out of time before the provider takes more: what is unsent is released (attempt
-      // refunded, runnable at once) and the next run sends it when the provider allows.
-      if (wait >= i.msLeft) return { do: "stop", reason: "budget" };
+      const wait = i.error.retryAfterMs ?? i.rateLimitedDefaultMs;
+      // Out of time before the provider takes more: this request's jobs are snoozed for the
+      // retry-after (attempt refunded), the rest of the run's jobs are released, and the next
+      // run sends them when the shared pace allows.
+      if (wait >= i.msLeft) {
+        return { do: "snooze", retryAfterMs: i.error.retryAfterMs };
+      }
       return { do: "retry", waitMs: wait, pauseAll: true };
     }
     case "retryable": {
       const wait = backoffMs(i.tries + 1, REQUEST_RETRY_BACKOFF, i.random);
-      if (i.tries < i.maxRetries && wait < i.msLeft) return { do: "retry", waitMs: wait, pauseAll: false };
+      if (i.tries < i.maxRetries && wait < i.msLeft) {
+        return { do: "retry", waitMs: wait, pauseAll: false };
+      }
       return { do: "fail", kind: "retryable" };
     }
     case "bad_request":

@@ -1,12 +1,18 @@
 /**
  * One run: claim → embed → write back → acknowledge, in a loop until the queue is empty or the
  * time budget is spent. `concurrency` lanes each claim their own batch, so that many requests
- * are in flight; a shared RateLimiter paces all of them by the provider's own signals.
+ * are in flight; a RateLimiter paces all of them by the provider's own signals, through a pace
+ * every run shares (embed_queue.pace), so overlapping runs together stay under the limits.
+ * Requests are cut to a small share of the provider's token limit (batching.ts requestTokenCap).
+ * A cron or webhook run that finds settings.max_concurrent_runs runs working ends at once
+ * ("busy") without claiming.
  *
  * Failure handling, by the kind of the provider's error (errors.ts):
- * - rate_limited: everyone pauses for retry-after and the request is sent again; if the budget
- *   runs out first, the run stops, its unsent jobs are released without spending an attempt,
- *   and (cron or webhook) it calls the next run;
+ * - rate_limited: every lane of every run pauses for retry-after (or
+ *   settings.rate_limited_default_seconds) and the request is sent again; if the budget runs out
+ *   first, that request's jobs are snoozed (embed_queue.fail kind rate_limited: runnable after the
+ *   retry-after, attempt refunded), the run stops, its other unsent jobs are released without
+ *   spending an attempt, and (cron or webhook) it calls the next run;
  * - retryable (5xx, timeouts): retried in the run with backoff, then failed back to the queue
  *   (the attempt spent at claim stays spent; the queue backs off further);
  * - bad_request: the request is split (around the input the provider named, else in halves)
@@ -23,12 +29,12 @@
 import type { ClaimedJob, CompletedJob, JobFailure, QueueDb } from "./db.ts";
 import type { Config } from "../_shared/config.ts";
 import type { EmbeddingProvider } from "../_shared/provider.ts";
-import { packRequests, type ProviderRequest } from "./batching.ts";
+import { packRequests, type ProviderRequest, repack, requestTokenCap } from "./batching.ts";
 import { truncateToTokens } from "../_shared/tokens.ts";
 import { backoffMs } from "../_shared/backoff.ts";
 import { decide } from "./decide.ts";
 import { type Budget, PER_RUN_MS, UNLIMITED } from "./budget.ts";
-import { RateLimiter } from "../_shared/limiter.ts";
+import { paceKey, PaceTooSlow, RateLimiter } from "../_shared/limiter.ts";
 import { operatorMessage, ProviderError, toProviderError } from "../_shared/errors.ts";
 import { toPgvector } from "../_shared/vectors.ts";
 import type { RunSummary, Trigger } from "../_shared/summary.ts";
@@ -94,10 +100,14 @@ interface Task {
   tries: number;
 }
 
-export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSummary> {
+export async function runQueue(
+  deps: RunDeps,
+  opts: RunOptions,
+): Promise<RunSummary> {
   const { db, provider, config } = deps;
   const now = deps.now ?? Date.now;
-  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const sleep = deps.sleep ??
+    ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const log = deps.log ?? defaultLog;
   const signal = deps.signal ?? new AbortController().signal;
   const budget = deps.budget ?? UNLIMITED;
@@ -105,7 +115,6 @@ export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSumm
   const started = now();
   const deadline = started + opts.timeBudgetMs;
   const worker = `run-${crypto.randomUUID()}`;
-  const limiter = new RateLimiter({ concurrency: config.concurrency, now, sleep });
   const held = new Set<number>();
   const s: RunSummary = {
     run_id: null,
@@ -133,22 +142,68 @@ export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSumm
   // Set from the lanes (closures), so declared without an initial narrowing to null.
   let stop = null as RunSummary["stopped"] | null;
 
-  s.run_id = opts.dryRun ? null : await db.startRun(worker, opts.trigger);
-  log("run.start", { run_id: s.run_id, trigger: opts.trigger, worker, model: provider.model });
+  // A dry run sends nothing, so it neither counts against max_concurrent_runs nor waits after a 429.
+  let rateLimitedDefaultMs = 0;
+  if (!opts.dryRun) {
+    const start = await db.startRun(worker, opts.trigger);
+    if (start.runId === null) {
+      s.stopped = "busy";
+      s.duration_ms = Math.round(now() - started);
+      log("run.finish", { ...s });
+      return s;
+    }
+    s.run_id = start.runId;
+    rateLimitedDefaultMs = start.rateLimitedDefaultMs;
+  }
+  log("run.start", {
+    run_id: s.run_id,
+    trigger: opts.trigger,
+    worker,
+    model: provider.model,
+  });
+  let storeErrors = 0;
+  const limiter = new RateLimiter({
+    concurrency: config.concurrency,
+    now,
+    sleep,
+    store: opts.dryRun ? undefined : db.pace(
+      await paceKey(
+        provider.model,
+        config.openaiBaseUrl ?? config.provider,
+        config.openaiApiKey ?? "",
+      ),
+    ),
+    onStoreError: (e) => {
+      if (storeErrors++ === 0) {
+        log("pace.error", { run_id: s.run_id, code: sqlState(e) });
+      }
+    },
+  });
 
   /**
    * Runs one write to the queue, retrying the statement (never the provider request) after a
    * transient database error while time is left; null when it could not be made.
    */
-  async function persist<T>(what: string, write: () => Promise<T>, until: number): Promise<T | null> {
+  async function persist<T>(
+    what: string,
+    write: () => Promise<T>,
+    until: number,
+  ): Promise<T | null> {
     for (let attempt = 1;; attempt++) {
       try {
         return await write();
       } catch (e) {
         const wait = backoffMs(attempt, WRITE_RETRY_BACKOFF, deps.random);
-        const again = transientDbError(e) && attempt <= WRITE_RETRIES && now() + wait < until &&
+        const again = transientDbError(e) && attempt <= WRITE_RETRIES &&
+          now() + wait < until &&
           !signal.aborted;
-        log("report.error", { run_id: s.run_id, what, code: sqlState(e), attempt, again });
+        log("report.error", {
+          run_id: s.run_id,
+          what,
+          code: sqlState(e),
+          attempt,
+          again,
+        });
         if (!again) {
           s.error ??= `${what} failed (${sqlState(e)})`;
           return null;
@@ -192,7 +247,11 @@ export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSumm
 
   async function failJobs(failures: JobFailure[], until = deadline) {
     if (failures.length === 0) return;
-    const statuses = await persist("fail", () => db.fail(worker, failures), until);
+    const statuses = await persist(
+      "fail",
+      () => db.fail(worker, failures),
+      until,
+    );
     for (const f of failures) {
       // Not reported: left to the lease (the rescuer spends the attempt), never sent again in this run.
       held.delete(f.id);
@@ -203,18 +262,25 @@ export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSumm
     }
   }
 
-  const failuresFor = (req: ProviderRequest, kind: JobFailure["kind"], error: string): JobFailure[] =>
-    req.owners.flat().map((id) => ({ id, kind, error }));
+  const failuresFor = (
+    req: ProviderRequest,
+    kind: JobFailure["kind"],
+    error: string,
+  ): JobFailure[] => req.owners.flat().map((id) => ({ id, kind, error }));
 
   function split(req: ProviderRequest, at?: number): ProviderRequest[] {
     const parts: Array<[number, number]> = at !== undefined && at >= 0 && at < req.inputs.length
       ? [[0, at], [at, at + 1], [at + 1, req.inputs.length]]
-      : [[0, Math.ceil(req.inputs.length / 2)], [Math.ceil(req.inputs.length / 2), req.inputs.length]];
+      : [[0, Math.ceil(req.inputs.length / 2)], [
+        Math.ceil(req.inputs.length / 2),
+        req.inputs.length,
+      ]];
     return parts.filter(([a, b]) => b > a).map(([a, b]) => ({
       inputs: req.inputs.slice(a, b),
       owners: req.owners.slice(a, b),
-      // Exact per-part counts are not needed for pacing; share the totals by input count.
-      tokens: Math.ceil(req.tokens * (b - a) / req.inputs.length),
+      counts: req.counts.slice(a, b),
+      tokens: req.counts.slice(a, b).reduce((n, c) => n + c, 0),
+      // The bytes/4 estimate is only a bound for packing: share it by input count.
       estimate: Math.ceil(req.estimate * (b - a) / req.inputs.length),
     }));
   }
@@ -222,6 +288,10 @@ export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSumm
   async function processBatch(jobs: ClaimedJob[], batchDeadline: number) {
     const meta = new Map<number, { hash: string; tokens: number; truncated: boolean }>();
     const items: Array<{ id: number; text: string; tokens: number }> = [];
+    const limitsNow = () => ({
+      maxInputs: config.maxInputsPerRequest,
+      maxTokens: requestTokenCap(limiter.limits, config.maxTokensPerRequest),
+    });
     const wrongSize: JobFailure[] = [];
     const tasks: Task[] = budget.timed(() => {
       for (const job of jobs) {
@@ -240,11 +310,7 @@ export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSumm
         meta.set(job.id, { hash: job.content_hash, tokens: t.tokens, truncated });
         items.push({ id: job.id, text: t.text, tokens: t.tokens });
       }
-      return packRequests(items, {
-        maxInputs: config.maxInputsPerRequest,
-        maxTokens: config.maxTokensPerRequest,
-      })
-        .map((req) => ({ req, tries: 0 }));
+      return packRequests(items, limitsNow()).map((req) => ({ req, tries: 0 }));
     });
     await failJobs(wrongSize);
 
@@ -265,9 +331,33 @@ export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSumm
       }
       const task = tasks.shift()!;
       const { req } = task;
-      const release = await limiter.acquire(req.tokens, signal).catch(() => null);
-      if (!release) {
+      // The limits may have become known (or changed) since packing: cut to the cap now.
+      const parts = repack(req, limitsNow());
+      if (parts.length > 1) {
+        tasks.unshift(...parts.map((r) => ({ req: r, tries: task.tries })));
+        continue;
+      }
+      let release: (() => void) | null = null;
+      try {
+        release = await limiter.acquire(
+          req.tokens,
+          signal,
+          batchDeadline - MARGIN_MS - now(),
+        );
+      } catch (e) {
         tasks.unshift(task);
+        if (e instanceof PaceTooSlow) {
+          // The shared pace lets it go only after the time left: give the unsent jobs back now
+          // (attempt refunded), not at the end of the run, so that a run with time left (the
+          // next tick's, or the hand-over) takes them at once.
+          stop ??= "budget";
+          const ids = tasks.flatMap((t) => t.req.owners.flat());
+          const n = await db.release(worker, ids).catch(() => 0);
+          if (n > 0) {
+            s.released += n;
+            for (const id of ids) held.delete(id);
+          }
+        }
         return;
       }
       const t0 = now();
@@ -283,6 +373,7 @@ export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSumm
           return;
         }
         s.requests++;
+        await limiter.observe(null);
         const pe = e instanceof ProviderError ? e : toProviderError(e);
         log("request.error", {
           run_id: s.run_id,
@@ -299,11 +390,12 @@ export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSumm
           inputs: req.inputs.length,
           msLeft: batchDeadline - MARGIN_MS - now(),
           maxRetries: config.maxRequestRetries,
+          rateLimitedDefaultMs,
           random: deps.random,
         });
         switch (d.do) {
           case "retry":
-            if (d.pauseAll) limiter.pauseFor(d.waitMs);
+            if (d.pauseAll) await limiter.pauseFor(d.waitMs, req.tokens);
             else {
               task.tries++;
               await sleep(d.waitMs);
@@ -311,26 +403,41 @@ export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSumm
             tasks.unshift(task);
             break;
           case "split":
-            tasks.unshift(...split(req, d.at).map((r) => ({ req: r, tries: 0 })));
+            tasks.unshift(
+              ...split(req, d.at).map((r) => ({ req: r, tries: 0 })),
+            );
             break;
           case "fail":
-            await failJobs(failuresFor(req, d.kind, operatorMessage(pe)), batchDeadline);
+            await failJobs(
+              failuresFor(req, d.kind, operatorMessage(pe)),
+              batchDeadline,
+            );
             break;
+          case "snooze":
+            // Past the time left: these jobs wait for the retry-after in the queue, attempt
+            // refunded; the other runs wait for it too.
+            stop ??= "budget";
+            await limiter.pauseFor(d.retryAfterMs ?? null, req.tokens);
+            await failJobs(
+              req.owners.flat().map((id) => ({
+                id,
+                kind: "rate_limited" as const,
+                error: operatorMessage(pe),
+                ...(d.retryAfterMs !== undefined ? { retry_after_ms: Math.ceil(d.retryAfterMs) } : {}),
+              })),
+              batchDeadline,
+            );
+            return;
           case "stop":
-            if (d.reason === "auth") {
-              stop = "auth";
-              s.error = operatorMessage(pe);
-            } else {
-              tasks.unshift(task);
-              stop ??= "budget";
-            }
+            stop = "auth";
+            s.error = operatorMessage(pe);
             return;
         }
         continue;
       }
       release();
       s.requests++;
-      limiter.observe(res.rate);
+      await limiter.observe(res.rate);
       s.tokens += res.promptTokens;
       const done: CompletedJob[] = [];
       budget.timed(() =>
@@ -422,7 +529,10 @@ export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSumm
 
   try {
     await Promise.all(
-      Array.from({ length: opts.dryRun ? 1 : Math.max(1, config.concurrency) }, (_, i) => lane(i)),
+      Array.from(
+        { length: opts.dryRun ? 1 : Math.max(1, config.concurrency) },
+        (_, i) => lane(i),
+      ),
     );
   } catch (e) {
     s.error = `run stopped: ${(e as { code?: string }).code ?? (e as Error).name}`;
@@ -437,17 +547,11 @@ export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSumm
     }
     if (signal.aborted) stop = "aborted";
     s.stopped = stop ?? (reachedMax ? "max_jobs" : "empty");
-    s.estimated_cost_usd = Number((s.tokens * config.usdPerMillionTokens / 1e6).toFixed(8));
+    s.estimated_cost_usd = Number(
+      (s.tokens * config.usdPerMillionTokens / 1e6).toFixed(8),
+    );
     s.duration_ms = Math.round(now() - started);
     s.pending = await db.pendingCount(opts.tables).catch(() => null);
-    // A background run that ran out of time, or of its worker's CPU or memory, with work left
-    // calls the next one itself instead of leaving the rest to the next pg_cron tick; a worker
-    // past its soft CPU limit is retired, so the call reaches a fresh one.
-    const outOfRoom = s.stopped === "budget" ||
-      ((s.stopped === "cpu" || s.stopped === "memory") && s.claimed > 0 && !startedOver);
-    if (outOfRoom && opts.trigger !== "manual" && (s.pending ?? 0) > 0) {
-      await db.handOver().then(() => log("run.hand_over", { run_id: s.run_id }), () => {});
-    }
     if (s.run_id !== null) {
       await db.finishRun(s.run_id, {
         claimed: s.claimed,
@@ -461,6 +565,15 @@ export async function runQueue(deps: RunDeps, opts: RunOptions): Promise<RunSumm
         cost_usd: s.estimated_cost_usd,
         error: s.error,
       }).catch(() => {});
+    }
+    // A background run that ran out of time, or of its worker's CPU or memory, with work left
+    // calls the next one itself instead of leaving the rest to the next pg_cron tick; a worker
+    // past its soft CPU limit is retired, so the call reaches a fresh one. After its record is
+    // finished, so the next run does not find this one still working (max_concurrent_runs).
+    const outOfRoom = s.stopped === "budget" ||
+      ((s.stopped === "cpu" || s.stopped === "memory") && s.claimed > 0 && !startedOver);
+    if (outOfRoom && opts.trigger !== "manual" && (s.pending ?? 0) > 0) {
+      await db.handOver().then(() => log("run.hand_over", { run_id: s.run_id }), () => {});
     }
     const u = budget.usage();
     log("run.finish", {
