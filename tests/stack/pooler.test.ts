@@ -229,7 +229,8 @@ Deno.test({
       assert.equal(await qdb.pendingCount(["sessions"]), n);
       assert.ok(n >= 1);
 
-      const runId = await qdb.startRun(worker, "manual");
+      const { runId } = await qdb.startRun(worker, "manual");
+      assert.ok(runId !== null, "a manual run is never refused");
       const claimed = await qdb.claim(worker, 1000, 60, ["sessions"]);
       const mine = claimed.find((j) => j.record_id === id);
       assert.ok(mine, "our job was claimed through the pooler");
