@@ -98,7 +98,10 @@ comment on function embed_queue.find_targets(text) is
   'Targets of a table given as it appears in embedding_queue.table_name, or as schema.table; first registered first.';
 
 -- Upsert of jobs, as the source triggers need it: new content means a fresh pending job
--- (attempts 0, lease and content_hash cleared, which fences an in-flight run).
+-- (attempts 0, lease and content_hash cleared, which fences an in-flight run), in the fresh lane
+-- (the transaction-local setting embed_queue.lane, read by the queue's lane trigger). The queue
+-- keeps only the first settings.claim_max_chars characters: claim() reads the source row again
+-- and hashes the whole text there, so a huge row is never copied whole into the queue.
 create function embed_queue.enqueue_many(
   p_table_name text,
   p_embedding_column text,
@@ -107,14 +110,19 @@ create function embed_queue.enqueue_many(
   p_user_ids uuid[]
 )
 returns void
-language sql volatile security invoker set search_path = ''
+language plpgsql volatile security invoker set search_path = ''
 as $$
+declare
+  v_lane text := coalesce(pg_catalog.current_setting('embed_queue.lane', true), '');
+begin
+  perform pg_catalog.set_config('embed_queue.lane', 'fresh', true);
+
   insert into public.embedding_queue as q
     (table_name, record_id, embedding_column, content, user_id, status, error_message)
-  select p_table_name, r.record_id, p_embedding_column, r.content, r.user_id,
+  select p_table_name, r.record_id, p_embedding_column, pg_catalog.left(r.content, s.claim_max_chars), r.user_id,
          case when embed_queue.is_blank(r.content) then 'skipped' else 'pending' end,
          case when embed_queue.is_blank(r.content) then 'content is empty: nothing to embed' end
-  from unnest(p_record_ids, p_contents, p_user_ids) as r (record_id, content, user_id)
+  from unnest(p_record_ids, p_contents, p_user_ids) as r (record_id, content, user_id), embed_queue.settings s
   on conflict (table_name, record_id, embedding_column) do update set
     content = excluded.content,
     user_id = excluded.user_id,
@@ -124,10 +132,14 @@ as $$
     run_at = pg_catalog.now(),
     locked_by = null,
     locked_until = null,
-    content_hash = null
+    content_hash = null;
+
+  perform pg_catalog.set_config('embed_queue.lane', v_lane, true);
+end
 $$;
 comment on function embed_queue.enqueue_many(text, text, text[], text[], uuid[]) is
-  'Queues (or re-queues) rows'' embeddings, one job per record id: pending with a fresh start, or skipped when the content is empty.';
+  'Queues (or re-queues) rows'' embeddings in the fresh lane, one job per record id: pending with a fresh start, or skipped '
+  'when the content is empty. The queue keeps the first settings.claim_max_chars characters of the text.';
 
 create function embed_queue.enqueue(
   p_table_name text,

@@ -46,6 +46,9 @@ begin
       end,
       run_at = case when q.attempts >= q.max_attempts then q.run_at
                     else pg_catalog.now() + embed_queue.backoff_delay(q.attempts) end,
+      -- An old retry is bulk work, first in the bulk lane's line once its backoff is over.
+      lane = 'bulk',
+      vtime = (select c.vtime + 1 from embed_queue.fair_clock c where c.lane = 'bulk'),
       locked_by = null,
       locked_until = null
     where q.status = 'processing' and q.locked_until < pg_catalog.now()
@@ -89,6 +92,8 @@ declare
   v_used bigint := 0;
   v_added bigint;
   v_ids bigint[];
+  v_more bigint[];
+  v_reserve integer;
   v_target embed_queue.targets;
 begin
   if p_worker is null or p_worker = '' then
@@ -101,23 +106,62 @@ begin
   perform embed_queue.rescue();
   perform pg_catalog.set_config('embed_queue.internal', 'on', true);
 
-  select coalesce(p_lease_seconds, s.lease_seconds), s.claim_max_chars, s.claim_max_bytes
-  into v_lease, v_max_chars, v_max_bytes
+  select coalesce(p_lease_seconds, s.lease_seconds), s.claim_max_chars, s.claim_max_bytes,
+         pg_catalog.floor(p_limit * s.bulk_min_share)::integer
+  into v_lease, v_max_chars, v_max_bytes, v_reserve
   from embed_queue.settings s;
 
-  -- Take runnable jobs oldest first; jobs another worker is taking right now are skipped. The
-  -- row locks hold them for this transaction; each job row is then written once, below.
+  -- Take runnable jobs in turn (docs/design.md, "Fresh first, a fair share"): fresh jobs first,
+  -- leaving floor(p_limit * bulk_min_share) places to bulk jobs; bulk jobs fill what fresh ones
+  -- leave; fresh ones then fill what bulk ones leave. Within a lane, virtual-time order
+  -- (embedding_queue.vtime) alternates between the users with waiting jobs. Each pick is one
+  -- walk of the index embedding_queue_fair_idx that stops after its limit, whatever the number
+  -- of users or jobs. Jobs another worker is taking right now are skipped; the row locks hold
+  -- the rest for this transaction, and each job row is then written once, below.
   select coalesce(pg_catalog.array_agg(picked.id), '{}') into v_ids
   from (
-    select q.id
-    from public.embedding_queue q
-    where q.status = 'pending'
-      and q.run_at <= pg_catalog.now()
+    select q.id from public.embedding_queue q
+    where q.status = 'pending' and q.lane = 'fresh' and q.run_at <= pg_catalog.now()
       and (p_tables is null or q.table_name = any (p_tables))
-    order by q.run_at, q.id
-    limit p_limit
+    order by q.lane, q.vtime, q.id
+    limit p_limit - v_reserve
     for update skip locked
   ) as picked;
+
+  select coalesce(pg_catalog.array_agg(picked.id), '{}') into v_more
+  from (
+    select q.id from public.embedding_queue q
+    where q.status = 'pending' and q.lane = 'bulk' and q.run_at <= pg_catalog.now()
+      and (p_tables is null or q.table_name = any (p_tables))
+    order by q.lane, q.vtime, q.id
+    limit p_limit - pg_catalog.cardinality(v_ids)
+    for update skip locked
+  ) as picked;
+  v_ids := v_ids || v_more;
+
+  if pg_catalog.cardinality(v_ids) < p_limit and v_reserve > 0 then
+    select coalesce(pg_catalog.array_agg(picked.id), '{}') into v_more
+    from (
+      select q.id from public.embedding_queue q
+      where q.status = 'pending' and q.lane = 'fresh' and q.run_at <= pg_catalog.now()
+        and (p_tables is null or q.table_name = any (p_tables))
+        and not (q.id = any (v_ids))
+      order by q.lane, q.vtime, q.id
+      limit p_limit - pg_catalog.cardinality(v_ids)
+      for update skip locked
+    ) as picked;
+    v_ids := v_ids || v_more;
+  end if;
+
+  -- Each lane's clock moves to the latest virtual time taken, so a user with nothing pending
+  -- joins right behind the jobs being worked on. Skipped while another claim moves it.
+  update embed_queue.fair_clock c set vtime = m.vtime
+  from (
+    select q.lane, pg_catalog.max(q.vtime) as vtime
+    from public.embedding_queue q where q.id = any (v_ids) group by q.lane
+  ) m
+  where c.lane = m.lane and c.vtime < m.vtime
+    and c.lane in (select l.lane from embed_queue.fair_clock l where l.lane = m.lane for update skip locked);
 
   -- Per target, one statement reads each source row's current content and leases the job with
   -- it and its hash: rows gone or soft-deleted lose their job; empty content is skipped (no
@@ -134,7 +178,7 @@ begin
   loop
     execute pg_catalog.format($f$
       with raw as (
-        select q.id, s.%1$I is not null as found, %2$s as deleted, %3$s as full_content
+        select q.id, q.lane, q.vtime, s.%1$I is not null as found, %2$s as deleted, %3$s as full_content
         from public.embedding_queue q
         left join %4$I.%5$I s on s.%1$I = (embed_queue.valid_key(q.record_id, %6$L))::%7$s
         where q.id = any ($1) and q.table_name = $2 and q.embedding_column = $3
@@ -147,8 +191,8 @@ begin
       src as (
         select c.*,
                coalesce(pg_catalog.sum(pg_catalog.octet_length(c.content))
-                 over (order by c.id rows between unbounded preceding and current row), 0) as upto,
-               pg_catalog.row_number() over (order by c.id) as n
+                 over (order by c.lane = 'bulk', c.vtime, c.id rows between unbounded preceding and current row), 0) as upto,
+               pg_catalog.row_number() over (order by c.lane = 'bulk', c.vtime, c.id) as n
         from cut c
         where c.found and not c.deleted
       ),
@@ -206,11 +250,12 @@ begin
     from public.embedding_queue q
     join embed_queue.targets t on t.queue_table = q.table_name and t.embedding_column = q.embedding_column
     where q.id = any (v_ids) and q.status = 'processing' and q.locked_by = p_worker
-    order by q.run_at, q.id;
+    order by q.lane = 'bulk', q.vtime, q.id;
 end
 $$;
 comment on function embed_queue.claim(text, integer, integer, text[]) is
-  'Leases up to p_limit runnable jobs to p_worker (for update skip locked; rescues expired leases first; counts the attempt) '
+  'Leases up to p_limit runnable jobs to p_worker (for update skip locked; rescues expired leases first; counts the attempt), '
+  'fresh jobs first with settings.bulk_min_share kept for bulk ones, each lane in virtual-time order (users in turn), '
   'and returns them with the source row''s current content and its hex sha256. Rows gone or soft-deleted lose their job; empty content is skipped. '
   'Text is cut to settings.claim_max_chars (clipped = true; the hash stays over the whole text) and one claim hands out at most settings.claim_max_bytes of it.';
 
@@ -389,6 +434,11 @@ begin
           when f.kind = 'retryable' and q.attempts < q.max_attempts then pg_catalog.now() + embed_queue.backoff_delay(q.attempts)
           else q.run_at
         end,
+        -- A retry after a failed attempt is bulk work, first in the bulk lane's line once its
+        -- backoff is over; a rate-limited job keeps its lane and place (it was never tried).
+        lane = case when f.kind = 'retryable' then 'bulk' else q.lane end,
+        vtime = case when f.kind = 'retryable' then (select c.vtime + 1 from embed_queue.fair_clock c where c.lane = 'bulk')
+                     else q.vtime end,
         error_message = pg_catalog.left(f.error, s.error_message_max_chars),
         locked_by = null,
         locked_until = null

@@ -139,7 +139,7 @@ begin
     -- The guide's manual requeue, for this target.
     execute pg_catalog.format($f$
       insert into public.embedding_queue as q (table_name, record_id, content, embedding_column, user_id)
-      select $1, (s.%1$I)::text, %2$s, $2, %3$s
+      select $1, (s.%1$I)::text, pg_catalog.left(%2$s, (select st.claim_max_chars from embed_queue.settings st)), $2, %3$s
       from %4$I.%5$I s
       where s.%1$I = (embed_queue.valid_key($3, %6$L))::%7$s
       on conflict (table_name, record_id, embedding_column) do update set status = 'pending', content = excluded.content
