@@ -35,6 +35,17 @@ export interface LagRow {
   lag_seconds: number | null;
 }
 
+/** A daily token cap in force today (embed_queue.spend_caps): the global one when set, each capped user. */
+export interface SpendCapRow {
+  scope: "global" | "user";
+  fair_key: string | null;
+  tokens: number;
+  daily_tokens: number;
+  reached: boolean;
+  waiting: number;
+  resumes_at: Date;
+}
+
 export interface FailureRow {
   table_name: string;
   error_message: string | null;
@@ -179,6 +190,13 @@ export function openDb(dbUrl: string) {
         select table_name, embedding_column, pending::int as pending, processing::int as processing,
                oldest_pending_at, lag_seconds::float8 as lag_seconds
         from embed_queue.lag order by table_name, embedding_column`;
+    },
+
+    async spendCaps(): Promise<SpendCapRow[]> {
+      return await sql<SpendCapRow[]>`
+        select scope, fair_key, tokens::float8 as tokens, daily_tokens::float8 as daily_tokens, reached,
+               waiting::int as waiting, resumes_at
+        from embed_queue.spend_caps order by scope, fair_key`;
     },
 
     async failures(): Promise<FailureRow[]> {

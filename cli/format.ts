@@ -11,6 +11,7 @@ import type {
   QueueStatusRow,
   RunRow,
   SearchRow,
+  SpendCapRow,
   TargetSnapshot,
   UsageRow,
 } from "./db.ts";
@@ -229,6 +230,8 @@ export interface StatusReport {
   failures: FailureRow[];
   usage: UsageRow[];
   runs: RunRow[];
+  /** Daily token caps in force today (the `status` command always reads them). */
+  spendCaps?: SpendCapRow[];
   /** Old triggers and vectors of unknown origin (the `status` command always reads them). */
   adoption?: AdoptionReport;
 }
@@ -311,6 +314,19 @@ export function statusJson(r: StatusReport, now: Date): Record<string, unknown> 
       cost_usd: x.cost_usd,
       error: x.error,
     })),
+    ...(r.spendCaps
+      ? {
+        spend_caps: r.spendCaps.map((c) => ({
+          scope: c.scope,
+          fair_key: c.fair_key,
+          tokens: c.tokens,
+          daily_tokens: c.daily_tokens,
+          reached: c.reached,
+          waiting: c.waiting,
+          resumes_at: iso(c.resumes_at),
+        })),
+      }
+      : {}),
     ...(r.adoption ? adoptionJson(r.adoption) : {}),
   };
 }
@@ -402,6 +418,24 @@ export function statusText(r: StatusReport): string {
     ),
     "no runs yet",
   ));
+  if (r.spendCaps) {
+    out.push(...section(
+      "Daily token caps (UTC day; lift a user's with: select embed_queue.lift_cap('<user>', <tokens or null>))",
+      renderTable(
+        ["scope", "user", "tokens today", "cap", "state", "jobs waiting", "resumes (UTC)"],
+        r.spendCaps.map((c) => [
+          c.scope,
+          c.fair_key ?? "all users",
+          c.tokens,
+          c.daily_tokens,
+          c.reached ? "reached: not sending" : "under",
+          c.waiting,
+          c.reached ? fmtTime(c.resumes_at) : "-",
+        ]),
+      ),
+      "no cap reached",
+    ));
+  }
   if (r.adoption) out.push(...adoptionSections(r.adoption));
   return out.join("\n");
 }

@@ -10,6 +10,7 @@ export async function status(ctx: Ctx): Promise<number> {
     coverage: await db.coverage(),
     lag: await db.lag(),
     failures: await db.failures(),
+    spendCaps: await db.spendCaps(),
     usage: await db.usage(),
     runs: await db.runs(int(ctx.args, "runs") ?? 5),
     adoption: await db.adoption(),

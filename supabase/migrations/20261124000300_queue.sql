@@ -29,7 +29,9 @@ create table embed_queue.settings (
   claim_max_chars integer not null default 131072 check (claim_max_chars between 1024 and 10485760),
   claim_max_bytes bigint not null default 16777216 check (claim_max_bytes between 65536 and 134217728),
   legacy_vectors text not null default 'trust' check (legacy_vectors in ('trust', 'reembed')),
-  bulk_min_share numeric not null default 0.1 check (bulk_min_share between 0 and 1)
+  bulk_min_share numeric not null default 0.1 check (bulk_min_share between 0 and 1),
+  user_daily_tokens bigint default 2000000 check (user_daily_tokens > 0),
+  global_daily_tokens bigint check (global_daily_tokens > 0)
 );
 insert into embed_queue.settings default values;
 
@@ -53,6 +55,13 @@ comment on column embed_queue.settings.claim_max_bytes is
 comment on column embed_queue.settings.bulk_min_share is
   'Share of each claim kept for bulk work (backfills, requeues, retries, re-embeds) while fresh work fills the rest: '
   'floor(limit * share) jobs. Fresh work goes first; bulk takes everything fresh work leaves, so it is never starved.';
+comment on column embed_queue.settings.user_daily_tokens is
+  'Tokens one user (embedding_queue.fair_key) may have sent per UTC day; null: no limit. Per-user exceptions in '
+  'embed_queue.user_caps. Counted at claim, before sending (estimate: UTF-8 bytes / 4, at most 8191 per input); a user '
+  'over it has jobs waiting, pending with the reason in error_message, until the next UTC day (or embed_queue.lift_cap).';
+comment on column embed_queue.settings.global_daily_tokens is
+  'Tokens all users together may have sent per UTC day; null: no limit. Over it, claim() hands out nothing: every job '
+  'waits, untouched, until the next UTC day or until this is raised.';
 comment on column embed_queue.settings.legacy_vectors is
   'Vectors of unknown origin (written before embed_queue, e.g. by the guide''s script: no model recorded): '
   'trust keeps them; reembed has tick() queue them again, a page at a time, only while no other job is runnable.';
@@ -364,6 +373,30 @@ comment on function embed_queue.embedding_queue_manual_reset() is
 create or replace trigger embedding_queue_manual_reset before update of status on public.embedding_queue
   for each row when (new.status = 'pending') execute function embed_queue.embedding_queue_manual_reset();
 
+-- Spend caps: tokens handed out per UTC day and user, and per-user exceptions to the default.
+create table embed_queue.spend (
+  id bigint generated always as identity primary key,
+  day date not null,
+  fair_key text not null,
+  tokens bigint not null default 0 check (tokens >= 0)
+);
+create index spend_day_key_idx on embed_queue.spend (day, fair_key);
+comment on table embed_queue.spend is
+  'Tokens claim() handed out per UTC day and user (embedding_queue.fair_key), estimated before sending '
+  '(UTF-8 bytes / 4, at most 8191 per input): one row per claim and user, summed into one per day and user by '
+  'embed_queue.tick() (a ledger, so concurrent claims never wait on each other''s counter). '
+  'What settings.user_daily_tokens and global_daily_tokens are checked against.';
+
+create table embed_queue.user_caps (
+  fair_key text primary key,
+  daily_tokens bigint check (daily_tokens > 0),
+  note text,
+  updated_at timestamptz not null default now()
+);
+comment on table embed_queue.user_caps is
+  'Per-user exceptions to settings.user_daily_tokens (fair_key: the user id as text). daily_tokens null: no limit for this user. '
+  'Set with embed_queue.lift_cap().';
+
 -- The virtual clock of each lane: the highest vtime claim() has taken. A user with no pending
 -- job in the lane starts just after it, i.e. next in line.
 create table embed_queue.fair_clock (
@@ -418,6 +451,8 @@ create or replace trigger embedding_queue_lane before insert or update of status
 revoke all on all functions in schema embed_queue from public, anon, authenticated;
 grant execute on function embed_queue.default_max_attempts() to service_role;
 grant select, update on embed_queue.fair_clock to service_role;
+grant select, insert, update, delete on embed_queue.spend to service_role;
+grant select, insert, update, delete on embed_queue.user_caps to service_role;
 grant select on embed_queue.settings, embed_queue.models to service_role;
 grant select, insert, update on embed_queue.runs to service_role;
 

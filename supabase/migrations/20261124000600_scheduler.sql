@@ -62,12 +62,42 @@ $$;
 comment on function embed_queue.queue_legacy(integer) is
   'Queues up to p_limit completed jobs whose vector is of unknown origin (no model recorded) to be embedded again. Returns how many.';
 
+-- The spend ledger: each claim adds a row per user; tick() sums each day's rows per user into
+-- one (rows of claims not yet committed are not seen, so not touched) and drops days older
+-- than 35 days.
+create function embed_queue.compact_spend()
+returns integer
+language plpgsql volatile security invoker set search_path = ''
+as $$
+declare
+  v_count integer;
+begin
+  delete from embed_queue.spend sp where sp.day < (pg_catalog.now() at time zone 'UTC')::date - 35;
+  with gone as (
+    delete from embed_queue.spend sp
+    where sp.day >= (pg_catalog.now() at time zone 'UTC')::date - 1
+      and (sp.day, sp.fair_key) in (
+        select l.day, l.fair_key from embed_queue.spend l
+        where l.day >= (pg_catalog.now() at time zone 'UTC')::date - 1
+        group by l.day, l.fair_key having pg_catalog.count(*) > 1)
+    returning sp.day, sp.fair_key, sp.tokens
+  )
+  insert into embed_queue.spend (day, fair_key, tokens)
+  select g.day, g.fair_key, pg_catalog.sum(g.tokens) from gone g group by g.day, g.fair_key;
+  get diagnostics v_count = row_count;
+  return v_count;
+end
+$$;
+comment on function embed_queue.compact_spend() is
+  'Sums the spend ledger''s rows of today and yesterday into one per user and day; drops days older than 35. Run by tick().';
+
 create function embed_queue.tick()
 returns bigint
 language plpgsql volatile security invoker set search_path = ''
 as $$
 begin
   perform embed_queue.rescue();
+  perform embed_queue.compact_spend();
   -- A run whose process died never finishes its record: close it once no run can still be
   -- alive (Supabase ends a request after 400 s at most).
   update embed_queue.runs r set finished_at = pg_catalog.now(),
@@ -212,4 +242,5 @@ create trigger embedding_queue_poke_update after update on public.embedding_queu
 
 revoke all on all functions in schema embed_queue from public, anon, authenticated;
 grant execute on function embed_queue.invoke(text), embed_queue.tick(), embed_queue.tick_schedule(),
+  embed_queue.compact_spend(),
   embed_queue.queue_legacy(integer) to service_role;

@@ -86,6 +86,50 @@ comment on view embed_queue.legacy_vectors is
   'Per target: vectors of unknown origin (completed jobs with no model recorded, e.g. the guide''s script''s). '
   'Kept or embedded again as settings.legacy_vectors says.';
 
+create view embed_queue.spend_caps with (security_invoker = true) as
+  select 'global'::text as scope, null::text as fair_key, t.tokens, s.global_daily_tokens as daily_tokens,
+         t.tokens >= s.global_daily_tokens as reached,
+         (select pg_catalog.count(*) from public.embedding_queue q where q.status = 'pending') as waiting,
+         (((pg_catalog.now() at time zone 'UTC')::date + 1)::timestamp at time zone 'UTC') as resumes_at
+  from embed_queue.settings s
+  cross join lateral (
+    select coalesce(pg_catalog.sum(sp.tokens), 0)::bigint as tokens from embed_queue.spend sp
+    where sp.day = (pg_catalog.now() at time zone 'UTC')::date
+  ) t
+  where s.global_daily_tokens is not null
+  union all
+  select 'user', c.fair_key, c.tokens, c.daily_tokens, true,
+         (select pg_catalog.count(*) from public.embedding_queue q where q.status = 'pending' and q.fair_key = c.fair_key),
+         c.resumes_at
+  from embed_queue.capped_users() c;
+comment on view embed_queue.spend_caps is
+  'Daily token caps today (UTC): the global one when set (reached or not) and every user who reached theirs, with their '
+  'tokens, the cap, the jobs waiting and when sending resumes. Lift a user''s with embed_queue.lift_cap().';
+
+create function embed_queue.lift_cap(p_fair_key text, p_daily_tokens bigint default null)
+returns integer
+language plpgsql volatile security invoker set search_path = ''
+as $$
+declare
+  v_count integer;
+begin
+  if p_fair_key is null or p_fair_key = '' then
+    raise exception 'embed_queue.lift_cap: give the user (embedding_queue.fair_key, e.g. the user id)' using errcode = '22004';
+  end if;
+  insert into embed_queue.user_caps as uc (fair_key, daily_tokens, note)
+  values (p_fair_key, p_daily_tokens, 'set by lift_cap')
+  on conflict (fair_key) do update set daily_tokens = excluded.daily_tokens, note = excluded.note, updated_at = pg_catalog.now();
+
+  -- The user's waiting jobs may go at once (a job in backoff too: the operator asked for it).
+  update public.embedding_queue q set run_at = pg_catalog.now(), error_message = null
+  where q.status = 'pending' and q.fair_key = p_fair_key and q.run_at > pg_catalog.now();
+  get diagnostics v_count = row_count;
+  return v_count;
+end
+$$;
+comment on function embed_queue.lift_cap(text, bigint) is
+  'Sets a user''s daily token cap (null: no limit) in embed_queue.user_caps and lets their waiting jobs go now. Returns how many.';
+
 create function embed_queue.retry(p_table text default null, p_record_id text default null)
 returns integer
 language sql volatile security invoker set search_path = ''
@@ -240,7 +284,8 @@ grant execute on function
   embed_queue.coverage_counts(),
   embed_queue.retry(text, text),
   embed_queue.requeue(text, text),
+  embed_queue.lift_cap(text, bigint),
   embed_queue.search(text, extensions.vector, integer)
 to service_role;
 grant select on embed_queue.queue_status, embed_queue.coverage, embed_queue.lag,
-  embed_queue.failures, embed_queue.usage, embed_queue.legacy_vectors to service_role;
+  embed_queue.failures, embed_queue.usage, embed_queue.legacy_vectors, embed_queue.spend_caps to service_role;

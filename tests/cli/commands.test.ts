@@ -54,6 +54,7 @@ for (const via of VIAS) {
           "failures",
           "usage",
           "runs",
+          "spend_caps",
           "legacy_vectors",
           "old_triggers",
         ]);
