@@ -61,9 +61,36 @@ export function fmtTime(d: Date | null): string {
   return d ? d.toISOString().replace("T", " ").slice(0, 19) : "-";
 }
 
-/** Whitespace collapsed, cut to `max` characters. */
+/**
+ * Characters that act on a terminal instead of printing: C0 controls (ESC starts escape codes),
+ * DEL, C1 controls (U+009B is an 8-bit CSI) and the bidirectional overrides and isolates that
+ * reorder what follows. Text from the database (row content, record ids, error messages) passes
+ * through `printable` before it is shown.
+ */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/** `s` with every control character shown as an inert escape (`\x1b`, `\u202e`), so it cannot act on the terminal. */
+export function printable(s: string): string {
+  return s.replace(CONTROL, (c) => {
+    const n = c.codePointAt(0)!;
+    return n <= 0xff ? `\\x${n.toString(16).padStart(2, "0")}` : `\\u${n.toString(16).padStart(4, "0")}`;
+  });
+}
+
+/**
+ * JSON for the terminal: JSON.stringify escapes C0 controls but prints DEL, C1 controls and the
+ * bidirectional marks as they are; here they are escaped too (`\u009b`), still valid JSON.
+ */
+export function jsonText(value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(
+    /[\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
+    (c) => `\\u${c.codePointAt(0)!.toString(16).padStart(4, "0")}`,
+  );
+}
+
+/** Whitespace collapsed, control characters neutralised, cut to `max` characters. */
 export function oneLine(s: string | null | undefined, max: number): string {
-  const t = (s ?? "").replace(/\s+/g, " ").trim();
+  const t = printable((s ?? "").replace(/\s+/g, " ").trim());
   return t.length > max ? t.slice(0, max - 1) + "…" : t;
 }
 
@@ -78,7 +105,7 @@ export function renderTable(headers: string[], rows: Cell[][]): string[] {
   const numeric = headers.map((_, i) =>
     rows.length > 0 && rows.every((r) => typeof r[i] === "number" || NUMERIC.test(String(r[i] ?? "")))
   );
-  const cells = rows.map((r) => r.map((c) => (typeof c === "number" ? fmtInt(c) : c)));
+  const cells = rows.map((r) => r.map((c) => (typeof c === "number" ? fmtInt(c) : printable(c))));
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? "").length)));
   const line = (r: string[]) =>
     "  " + r.map((c, i) => (numeric[i] ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("  ").trimEnd();
@@ -437,7 +464,7 @@ export function statusText(r: StatusReport): string {
     ));
   }
   if (r.adoption) out.push(...adoptionSections(r.adoption));
-  return out.join("\n");
+  return out.map(printable).join("\n");
 }
 
 // --- adoption (an install of the guide's script) -----------------------------------------------
@@ -529,7 +556,7 @@ export function doctorText(a: AdoptionReport): { text: string; problems: number 
   } else {
     lines.push("ok: every vector was written by embed_queue");
   }
-  return { text: lines.join("\n"), problems };
+  return { text: lines.map(printable).join("\n"), problems };
 }
 
 // --- estimate ----------------------------------------------------------------------------------
@@ -633,7 +660,10 @@ export function searchText(table: string, rows: SearchRow[], model: string): str
     ["#", "similarity", "record id", "content"],
     rows.map((r, i) => [i + 1, r.similarity.toFixed(4), r.record_id, oneLine(r.content, 60)]),
   );
-  return [`Top ${rows.length} of ${table} by cosine similarity to the text (model ${model}):`, ...body].join(
+  return [
+    `Top ${rows.length} of ${printable(table)} by cosine similarity to the text (model ${model}):`,
+    ...body,
+  ].join(
     "\n",
   );
 }

@@ -5,13 +5,13 @@
  */
 import { bool } from "../args.ts";
 import { connect, type Ctx, withDb } from "../context.ts";
-import { adoptionJson, doctorText } from "../format.ts";
+import { adoptionJson, doctorText, jsonText } from "../format.ts";
 
 export async function doctor(ctx: Ctx): Promise<number> {
   const conn = await connect(ctx);
   const report = await withDb(conn, "doctor", (db) => db.adoption());
   const { text, problems } = doctorText(report);
-  if (bool(ctx.args, "json")) console.log(JSON.stringify({ problems, ...adoptionJson(report) }, null, 2));
+  if (bool(ctx.args, "json")) console.log(jsonText({ problems, ...adoptionJson(report) }));
   else console.log(`embed-queue doctor (${conn.label})\n\n${text}`);
   return problems ? 1 : 0;
 }
