@@ -259,6 +259,8 @@ export interface StatusReport {
   runs: RunRow[];
   /** Daily token caps in force today (the `status` command always reads them). */
   spendCaps?: SpendCapRow[];
+  /** What keeps the queue from working by itself, e.g. an empty Vault secret (the `status` command always reads them). */
+  warnings?: string[];
   /** Old triggers and vectors of unknown origin (the `status` command always reads them). */
   adoption?: AdoptionReport;
 }
@@ -354,6 +356,7 @@ export function statusJson(r: StatusReport, now: Date): Record<string, unknown> 
         })),
       }
       : {}),
+    ...(r.warnings ? { warnings: r.warnings } : {}),
     ...(r.adoption ? adoptionJson(r.adoption) : {}),
   };
 }
@@ -365,6 +368,7 @@ function section(title: string, body: string[], empty: string): string[] {
 export function statusText(r: StatusReport): string {
   const t = statusTotals(r);
   const out: string[] = [
+    ...(r.warnings ?? []).map((w) => `warning: ${w}`),
     `Queue: ${t.pending} pending, ${t.processing} processing, ${t.completed} completed, ${t.failed} failed, ` +
     `${t.skipped} skipped; ${t.missing} live rows without an embedding`,
   ];

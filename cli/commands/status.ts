@@ -11,6 +11,7 @@ export async function status(ctx: Ctx): Promise<number> {
     lag: await db.lag(),
     failures: await db.failures(),
     spendCaps: await db.spendCaps(),
+    warnings: [await db.invokeProblem()].filter((w): w is string => w !== null),
     usage: await db.usage(),
     runs: await db.runs(int(ctx.args, "runs") ?? 5),
     adoption: await db.adoption(),

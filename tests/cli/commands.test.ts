@@ -55,6 +55,7 @@ for (const via of VIAS) {
           "usage",
           "runs",
           "spend_caps",
+          "warnings",
           "legacy_vectors",
           "old_triggers",
         ]);

@@ -459,4 +459,11 @@ Deno.test("format: status shows daily token caps, who is capped, what waits and 
   );
   assert.match(text, /all users .*under/);
   assert.doesNotMatch(statusText(report), /Daily token caps/, "no section when the report has none");
+
+  const warned: StatusReport = {
+    ...report,
+    warnings: ["the Vault secret embed_queue_secret is empty: the function is never called"],
+  };
+  assert.deepEqual((statusJson(warned, new Date()) as { warnings: string[] }).warnings, warned.warnings);
+  assert.match(statusText(warned), /^warning: the Vault secret embed_queue_secret is empty/);
 });
