@@ -5,8 +5,16 @@ import * as stack from "../../local/stack.ts";
 
 Deno.test("stack names: '..', paths and empty names are refused before any file is touched", async () => {
   for (const name of ["..", ".", "", "a/b", "../x", "/tmp", "dev/..", "a b", "x\n"]) {
-    assert.throws(() => stack.stateDir(name), /stack name .* is not valid/s, `refused: ${JSON.stringify(name)}`);
-    await assert.rejects(stack.destroy({ name, quiet: true }), /is not valid/, `destroy refuses ${JSON.stringify(name)}`);
+    assert.throws(
+      () => stack.stateDir(name),
+      /stack name .* is not valid/s,
+      `refused: ${JSON.stringify(name)}`,
+    );
+    await assert.rejects(
+      stack.destroy({ name, quiet: true }),
+      /is not valid/,
+      `destroy refuses ${JSON.stringify(name)}`,
+    );
   }
   for (const name of ["dev", "cli-start", "test_2", "A9"]) {
     assert.equal(stack.stateDir(name), join(stack.ROOT, ".stack", name));
