@@ -1,6 +1,6 @@
 /**
  * `deno run -A bench/fairness.ts`: fresh rows under a flood, on a local stack of its own (stack
- * "fairness", ports 27622/27621 plus EQ_PORT_OFFSET, a fresh ephemeral cluster) with the fake
+ * "fairness", ports 27722/27721 plus EQ_PORT_OFFSET, a fresh ephemeral cluster) with the fake
  * OpenAI server enforcing the same limits as `npm run bench` (3,000 RPM, 1,000,000 TPM, windows
  * full at the start, so capacity comes back at the steady rate).
  *
@@ -175,7 +175,7 @@ async function drain(
 }
 
 async function main(): Promise<number> {
-  const b = await h.startBench({ name: NAME, dbPort: 27622 + OFFSET, apiPort: 27621 + OFFSET, knobs: KNOBS });
+  const b = await h.startBench({ name: NAME, dbPort: 27722 + OFFSET, apiPort: 27721 + OFFSET, knobs: KNOBS });
   const report: Record<string, unknown> = {
     command: `deno run -A bench/fairness.ts ${Deno.args.join(" ")}`.trim(),
     started_at: new Date().toISOString(),
