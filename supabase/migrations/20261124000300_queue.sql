@@ -418,10 +418,14 @@ language plpgsql volatile security invoker set search_path = ''
 as $$
 declare
   v_lane text := coalesce(nullif(pg_catalog.current_setting('embed_queue.lane', true), ''), 'bulk');
+  v_given boolean := v_lane = 'fresh, given';
   v_key text := coalesce(new.user_id::text, new.table_name);
 begin
   if coalesce(pg_catalog.current_setting('embed_queue.internal', true), '') = 'on' then
     return new;
+  end if;
+  if v_given then
+    v_lane := 'fresh';
   end if;
   if tg_op = 'UPDATE' and old.status in ('pending', 'processing')
      and (old.lane = v_lane or old.lane = 'fresh')
@@ -431,6 +435,10 @@ begin
     return new;
   end if;
   new.lane := v_lane;
+  if v_given then
+    -- enqueue_many computed the statement's virtual times itself.
+    return new;
+  end if;
   -- Rows inserted earlier by the same statement are visible here, so a user's rows of one
   -- statement get consecutive virtual times.
   new.vtime := 1 + greatest(

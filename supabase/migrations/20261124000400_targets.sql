@@ -114,16 +114,38 @@ language plpgsql volatile security invoker set search_path = ''
 as $$
 declare
   v_lane text := coalesce(pg_catalog.current_setting('embed_queue.lane', true), '');
+  v_keys text[];
+  v_bases bigint[];
 begin
-  perform pg_catalog.set_config('embed_queue.lane', 'fresh', true);
+  -- Where each user's rows start, read before the insert (a lookup inside it would walk the
+  -- index entries the insert itself adds).
+  select pg_catalog.array_agg(k.fair_key), pg_catalog.array_agg(greatest(
+           coalesce((select c.vtime from embed_queue.fair_clock c where c.lane = 'fresh'), 0),
+           coalesce((select j.vtime from public.embedding_queue j
+                     where j.status = 'pending' and j.lane = 'fresh' and j.fair_key = k.fair_key
+                     order by j.vtime desc limit 1), 0)))
+    into v_keys, v_bases
+  from (select distinct coalesce(x.user_id::text, p_table_name) as fair_key from unnest(p_user_ids) as x (user_id)) k;
+
+  -- 'fresh, given': the virtual times are computed here for the whole statement (per user: after
+  -- the lane's clock and the user's last pending fresh job, one apart), so the lane trigger
+  -- does not look them up row by row.
+  perform pg_catalog.set_config('embed_queue.lane', 'fresh, given', true);
 
   insert into public.embedding_queue as q
-    (table_name, record_id, embedding_column, content, user_id, status, error_message)
+    (table_name, record_id, embedding_column, content, user_id, status, error_message, vtime)
   select p_table_name, r.record_id, p_embedding_column, pg_catalog.left(r.content, s.claim_max_chars), r.user_id,
          case when embed_queue.is_blank(r.content) then 'skipped' else 'pending' end,
-         case when embed_queue.is_blank(r.content) then 'content is empty: nothing to embed' end
-  from unnest(p_record_ids, p_contents, p_user_ids) as r (record_id, content, user_id), embed_queue.settings s
+         case when embed_queue.is_blank(r.content) then 'content is empty: nothing to embed' end,
+         b.base + pg_catalog.row_number() over (partition by r.fair_key order by r.ord)
+  from (
+    select u.*, coalesce(u.user_id::text, p_table_name) as fair_key
+    from unnest(p_record_ids, p_contents, p_user_ids) with ordinality as u (record_id, content, user_id, ord)
+  ) r
+  join unnest(v_keys, v_bases) as b (fair_key, base) on b.fair_key = r.fair_key
+  cross join embed_queue.settings s
   on conflict (table_name, record_id, embedding_column) do update set
+    vtime = excluded.vtime,
     content = excluded.content,
     user_id = excluded.user_id,
     status = excluded.status,
