@@ -60,6 +60,13 @@ export function chooseConnection(
   const apiUrl = env.SUPABASE_URL || env.NEXT_PUBLIC_SUPABASE_URL || undefined;
   const dbUrl = env.SUPABASE_DB_URL || undefined;
   if (!stackFlag && (apiUrl || dbUrl)) {
+    if (dbUrl && !URL.canParse(dbUrl)) {
+      // Never the value: it holds the database password.
+      throw new UsageError(
+        "SUPABASE_DB_URL is not a valid connection string (value not shown): copy it again from Dashboard → Connect, " +
+          "and percent-encode special characters in the password",
+      );
+    }
     let host = "the project";
     try {
       host = new URL(apiUrl ?? dbUrl!).host;

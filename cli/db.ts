@@ -35,6 +35,17 @@ export interface LagRow {
   lag_seconds: number | null;
 }
 
+/** A daily token cap in force today (embed_queue.spend_caps): the global one when set, each capped user. */
+export interface SpendCapRow {
+  scope: "global" | "user";
+  fair_key: string | null;
+  tokens: number;
+  daily_tokens: number;
+  reached: boolean;
+  waiting: number;
+  resumes_at: Date;
+}
+
 export interface FailureRow {
   table_name: string;
   error_message: string | null;
@@ -189,6 +200,21 @@ export function openDb(dbUrl: string) {
         from embed_queue.lag order by table_name, embedding_column`;
     },
 
+    /** Why pg_cron and the webhook cannot call the function (Vault secrets missing, empty, too short), or null. */
+    async invokeProblem(): Promise<string | null> {
+      const [{ problem }] = await sql<
+        { problem: string | null }[]
+      >`select embed_queue.invoke_problem() as problem`;
+      return problem;
+    },
+
+    async spendCaps(): Promise<SpendCapRow[]> {
+      return await sql<SpendCapRow[]>`
+        select scope, fair_key, tokens::float8 as tokens, daily_tokens::float8 as daily_tokens, reached,
+               waiting::int as waiting, resumes_at
+        from embed_queue.spend_caps order by scope, fair_key`;
+    },
+
     async failures(): Promise<FailureRow[]> {
       return await sql<FailureRow[]>`
         select table_name, error_message, count::int as count, record_ids
@@ -341,9 +367,18 @@ export function openDb(dbUrl: string) {
 
     // --- search ------------------------------------------------------------------------------
 
+    /**
+     * Builds the table's HNSW index if it has none, with `create index concurrently` (writes go on
+     * meanwhile), each statement on its own outside any transaction. Returns how many were built.
+     */
     async ensureSearchIndex(table: string): Promise<number> {
-      const [{ n }] = await sql<{ n: number }[]>`select embed_queue.ensure_search_index(${table})::int as n`;
-      return n;
+      const rows = await sql<{ drop_statement: string | null; create_statement: string }[]>`
+        select drop_statement, create_statement from embed_queue.search_index_statements(${table})`;
+      for (const r of rows) {
+        if (r.drop_statement) await sql.unsafe(r.drop_statement);
+        await sql.unsafe(r.create_statement);
+      }
+      return rows.length;
     },
 
     async search(table: string, vector: string, limit: number): Promise<SearchRow[]> {

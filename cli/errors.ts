@@ -149,10 +149,58 @@ export function oneLine(s: string, max = 160): string {
   return t.length > max ? t.slice(0, max - 1) + "…" : t;
 }
 
-/** The line for an error nobody planned for: its class and code, first line only, no stack. */
-export function describeUnexpected(e: unknown): string {
+/** The variables whose values are credentials, or connection strings that may carry one. */
+const SECRET_VARS = [
+  "SUPABASE_DB_URL",
+  "SUPABASE_POOLER_URL",
+  "SUPABASE_SERVICE_ROLE_KEY",
+  "SUPABASE_SECRET_KEY",
+  "OPENAI_API_KEY",
+  "PGPASSWORD",
+];
+
+/** The password of a connection string, found by hand: it may be one `new URL` cannot parse. */
+function urlPassword(url: string): string | null {
+  const scheme = url.indexOf("://");
+  if (scheme < 0) return null;
+  const rest = url.slice(scheme + 3);
+  const at = rest.lastIndexOf("@");
+  if (at < 0) return null;
+  const colon = rest.slice(0, at).indexOf(":");
+  return colon < 0 ? null : rest.slice(colon + 1, at);
+}
+
+/**
+ * Text with every credential taken out: `user:password@` of any URL in it, and the values (and
+ * connection-string passwords) of the environment's secret variables, whether or not they parse.
+ */
+export function redact(text: string, env: Record<string, string | undefined> = Deno.env.toObject()): string {
+  const secrets = new Set<string>();
+  for (const k of SECRET_VARS) {
+    const v = env[k]?.trim();
+    if (!v) continue;
+    const pw = urlPassword(v);
+    if (pw) {
+      secrets.add(pw);
+      try {
+        secrets.add(decodeURIComponent(pw));
+      } catch { /* not percent-encoded */ }
+    }
+    secrets.add(v);
+  }
+  let t = text.replace(/([a-z][a-z0-9+.-]*:\/\/[^\s:@/]*):[^@]*@/gi, "$1:***@");
+  for (const s of [...secrets].filter((x) => x.length >= 3).sort((a, b) => b.length - a.length)) {
+    t = t.split(s).join("***");
+  }
+  return t;
+}
+
+/** The line for an error nobody planned for: its class and code, first line only, no stack, no credential. */
+export function describeUnexpected(e: unknown, env?: Record<string, string | undefined>): string {
   const code = errCode(e);
   const name = (e as Error)?.name ?? "Error";
   const msg = e instanceof Error ? e.message.split("\n")[0] : String(e);
-  return `unexpected ${name}${code ? ` (${code})` : ""}: ${oneLine(msg)}; set EQ_DEBUG=1 for details`;
+  return `unexpected ${name}${code ? ` (${code})` : ""}: ${
+    oneLine(redact(msg, env))
+  }; set EQ_DEBUG=1 for details`;
 }

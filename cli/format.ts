@@ -12,6 +12,7 @@ import type {
   RunRow,
   SearchAsRow,
   SearchRow,
+  SpendCapRow,
   TargetSnapshot,
   UsageRow,
 } from "./db.ts";
@@ -61,9 +62,36 @@ export function fmtTime(d: Date | null): string {
   return d ? d.toISOString().replace("T", " ").slice(0, 19) : "-";
 }
 
-/** Whitespace collapsed, cut to `max` characters. */
+/**
+ * Characters that act on a terminal instead of printing: C0 controls (ESC starts escape codes),
+ * DEL, C1 controls (U+009B is an 8-bit CSI) and the bidirectional overrides and isolates that
+ * reorder what follows. Text from the database (row content, record ids, error messages) passes
+ * through `printable` before it is shown.
+ */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/** `s` with every control character shown as an inert escape (`\x1b`, `\u202e`), so it cannot act on the terminal. */
+export function printable(s: string): string {
+  return s.replace(CONTROL, (c) => {
+    const n = c.codePointAt(0)!;
+    return n <= 0xff ? `\\x${n.toString(16).padStart(2, "0")}` : `\\u${n.toString(16).padStart(4, "0")}`;
+  });
+}
+
+/**
+ * JSON for the terminal: JSON.stringify escapes C0 controls but prints DEL, C1 controls and the
+ * bidirectional marks as they are; here they are escaped too (`\u009b`), still valid JSON.
+ */
+export function jsonText(value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(
+    /[\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
+    (c) => `\\u${c.codePointAt(0)!.toString(16).padStart(4, "0")}`,
+  );
+}
+
+/** Whitespace collapsed, control characters neutralised, cut to `max` characters. */
 export function oneLine(s: string | null | undefined, max: number): string {
-  const t = (s ?? "").replace(/\s+/g, " ").trim();
+  const t = printable((s ?? "").replace(/\s+/g, " ").trim());
   return t.length > max ? t.slice(0, max - 1) + "…" : t;
 }
 
@@ -78,7 +106,7 @@ export function renderTable(headers: string[], rows: Cell[][]): string[] {
   const numeric = headers.map((_, i) =>
     rows.length > 0 && rows.every((r) => typeof r[i] === "number" || NUMERIC.test(String(r[i] ?? "")))
   );
-  const cells = rows.map((r) => r.map((c) => (typeof c === "number" ? fmtInt(c) : c)));
+  const cells = rows.map((r) => r.map((c) => (typeof c === "number" ? fmtInt(c) : printable(c))));
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? "").length)));
   const line = (r: string[]) =>
     "  " + r.map((c, i) => (numeric[i] ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("  ").trimEnd();
@@ -230,6 +258,10 @@ export interface StatusReport {
   failures: FailureRow[];
   usage: UsageRow[];
   runs: RunRow[];
+  /** Daily token caps in force today (the `status` command always reads them). */
+  spendCaps?: SpendCapRow[];
+  /** What keeps the queue from working by itself, e.g. an empty Vault secret (the `status` command always reads them). */
+  warnings?: string[];
   /** Old triggers and vectors of unknown origin (the `status` command always reads them). */
   adoption?: AdoptionReport;
 }
@@ -312,6 +344,20 @@ export function statusJson(r: StatusReport, now: Date): Record<string, unknown> 
       cost_usd: x.cost_usd,
       error: x.error,
     })),
+    ...(r.spendCaps
+      ? {
+        spend_caps: r.spendCaps.map((c) => ({
+          scope: c.scope,
+          fair_key: c.fair_key,
+          tokens: c.tokens,
+          daily_tokens: c.daily_tokens,
+          reached: c.reached,
+          waiting: c.waiting,
+          resumes_at: iso(c.resumes_at),
+        })),
+      }
+      : {}),
+    ...(r.warnings ? { warnings: r.warnings } : {}),
     ...(r.adoption ? adoptionJson(r.adoption) : {}),
   };
 }
@@ -323,6 +369,7 @@ function section(title: string, body: string[], empty: string): string[] {
 export function statusText(r: StatusReport): string {
   const t = statusTotals(r);
   const out: string[] = [
+    ...(r.warnings ?? []).map((w) => `warning: ${w}`),
     `Queue: ${t.pending} pending, ${t.processing} processing, ${t.completed} completed, ${t.failed} failed, ` +
     `${t.skipped} skipped; ${t.missing} live rows without an embedding`,
   ];
@@ -403,8 +450,26 @@ export function statusText(r: StatusReport): string {
     ),
     "no runs yet",
   ));
+  if (r.spendCaps) {
+    out.push(...section(
+      "Daily token caps (UTC day; lift a user's with: select embed_queue.lift_cap('<user>', <tokens or null>))",
+      renderTable(
+        ["scope", "user", "tokens today", "cap", "state", "jobs waiting", "resumes (UTC)"],
+        r.spendCaps.map((c) => [
+          c.scope,
+          c.fair_key ?? "all users",
+          c.tokens,
+          c.daily_tokens,
+          c.reached ? "reached: not sending" : "under",
+          c.waiting,
+          c.reached ? fmtTime(c.resumes_at) : "-",
+        ]),
+      ),
+      "no cap reached",
+    ));
+  }
   if (r.adoption) out.push(...adoptionSections(r.adoption));
-  return out.join("\n");
+  return out.map(printable).join("\n");
 }
 
 // --- adoption (an install of the guide's script) -----------------------------------------------
@@ -496,7 +561,7 @@ export function doctorText(a: AdoptionReport): { text: string; problems: number 
   } else {
     lines.push("ok: every vector was written by embed_queue");
   }
-  return { text: lines.join("\n"), problems };
+  return { text: lines.map(printable).join("\n"), problems };
 }
 
 // --- estimate ----------------------------------------------------------------------------------
@@ -600,7 +665,10 @@ export function searchText(table: string, rows: SearchRow[], model: string): str
     ["#", "similarity", "record id", "content"],
     rows.map((r, i) => [i + 1, r.similarity.toFixed(4), r.record_id, oneLine(r.content, 60)]),
   );
-  return [`Top ${rows.length} of ${table} by cosine similarity to the text (model ${model}):`, ...body].join(
+  return [
+    `Top ${rows.length} of ${printable(table)} by cosine similarity to the text (model ${model}):`,
+    ...body,
+  ].join(
     "\n",
   );
 }

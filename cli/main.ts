@@ -9,7 +9,7 @@
  */
 import { commandHelp, COMMANDS, mainHelp, parseArgs } from "./args.ts";
 import type { Ctx } from "./context.ts";
-import { CliError, describeUnexpected, UsageError } from "./errors.ts";
+import { CliError, describeUnexpected, redact, UsageError } from "./errors.ts";
 
 type Command = (ctx: Ctx) => Promise<number>;
 
@@ -82,11 +82,11 @@ export async function main(argv: string[]): Promise<number> {
     return await run({ args: parsed, signal: controller.signal });
   } catch (e) {
     if (e instanceof CliError) {
-      console.error(`error: ${e.message}`);
+      console.error(`error: ${redact(e.message)}`);
       return e.exitCode;
     }
     console.error(`error: ${describeUnexpected(e)}`);
-    if (Deno.env.get("EQ_DEBUG")) console.error(e);
+    if (Deno.env.get("EQ_DEBUG")) console.error(redact((e as Error)?.stack ?? String(e)));
     return 1;
   } finally {
     unlisten();

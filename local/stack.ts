@@ -111,7 +111,11 @@ function detectPgMajor(): string {
 }
 const PG_BIN = `/usr/lib/postgresql/${PG_MAJOR}/bin`;
 
-function stateDir(name: string): string {
+/** A stack's folder: .stack/<name>, for a name of letters, digits, '-' and '_' only (never '..' or a path). */
+export function stateDir(name: string): string {
+  if (!/^[A-Za-z0-9_-]+$/.test(name)) {
+    throw new Error(`stack name ${JSON.stringify(name)} is not valid: use letters, digits, '-' and '_' only`);
+  }
   return join(ROOT, ".stack", name);
 }
 
@@ -137,8 +141,9 @@ export async function info(opts: Partial<StackOptions> = {}): Promise<StackInfo>
 }
 
 function readState(name: string): State | null {
+  const file = join(stateDir(name), "state.json");
   try {
-    return JSON.parse(Deno.readTextFileSync(join(stateDir(name), "state.json")));
+    return JSON.parse(Deno.readTextFileSync(file));
   } catch {
     return null;
   }
@@ -766,7 +771,7 @@ function parseArgs(args: string[]): { cmd: string; o: Partial<StackOptions>; jso
       }
       return n;
     };
-    if (a === "--name") o.name = args[++i];
+    if (a === "--name") stateDir(o.name = args[++i] ?? "");
     else if (a === "--db-port") o.dbPort = num(a);
     else if (a === "--api-port") o.apiPort = num(a);
     else if (a === "--no-functions") o.functions = false;

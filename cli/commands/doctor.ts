@@ -5,13 +5,24 @@
  */
 import { bool } from "../args.ts";
 import { connect, type Ctx, withDb } from "../context.ts";
-import { adoptionJson, doctorText } from "../format.ts";
+import { adoptionJson, doctorText, jsonText, printable } from "../format.ts";
 
 export async function doctor(ctx: Ctx): Promise<number> {
   const conn = await connect(ctx);
-  const report = await withDb(conn, "doctor", (db) => db.adoption());
+  const [report, invokeProblem] = await withDb(
+    conn,
+    "doctor",
+    async (db) => [await db.adoption(), await db.invokeProblem()],
+  );
   const { text, problems } = doctorText(report);
-  if (bool(ctx.args, "json")) console.log(JSON.stringify({ problems, ...adoptionJson(report) }, null, 2));
-  else console.log(`embed-queue doctor (${conn.label})\n\n${text}`);
-  return problems ? 1 : 0;
+  const all = problems + (invokeProblem ? 1 : 0);
+  if (bool(ctx.args, "json")) {
+    console.log(
+      jsonText({ problems: all, ...adoptionJson(report), warnings: invokeProblem ? [invokeProblem] : [] }),
+    );
+  } else {
+    const warning = invokeProblem ? `\n\nwarning: ${printable(invokeProblem)}` : "";
+    console.log(`embed-queue doctor (${conn.label})\n\n${text}${warning}`);
+  }
+  return all ? 1 : 0;
 }

@@ -1,7 +1,7 @@
 /** `status`: the queue by target and status, coverage, lag, failures, usage and the last runs. */
 import { bool, int } from "../args.ts";
 import { connect, type Ctx, withDb } from "../context.ts";
-import { statusJson, type StatusReport, statusText } from "../format.ts";
+import { jsonText, statusJson, type StatusReport, statusText } from "../format.ts";
 
 export async function status(ctx: Ctx): Promise<number> {
   const conn = await connect(ctx);
@@ -10,11 +10,13 @@ export async function status(ctx: Ctx): Promise<number> {
     coverage: await db.coverage(),
     lag: await db.lag(),
     failures: await db.failures(),
+    spendCaps: await db.spendCaps(),
+    warnings: [await db.invokeProblem()].filter((w): w is string => w !== null),
     usage: await db.usage(),
     runs: await db.runs(int(ctx.args, "runs") ?? 5),
     adoption: await db.adoption(),
   }));
-  if (bool(ctx.args, "json")) console.log(JSON.stringify(statusJson(report, new Date()), null, 2));
+  if (bool(ctx.args, "json")) console.log(jsonText(statusJson(report, new Date())));
   else console.log(`embed-queue status (${conn.label})\n\n${statusText(report)}`);
   return 0;
 }

@@ -39,7 +39,7 @@ create index if not exists sessions_user_id_idx on public.sessions (user_id);
 create table if not exists public.summaries (
   id uuid primary key default gen_random_uuid(),
   user_id uuid not null references auth.users (id) on delete cascade,
-  session_id uuid references public.sessions (id) on delete set null,
+  session_id uuid,
   content text,
   content_embedding extensions.vector(1536),
   deleted_at timestamptz,
@@ -65,6 +65,56 @@ comment on column public.summaries.deleted_at is
 
 create index if not exists summaries_user_id_idx on public.summaries (user_id);
 create index if not exists summaries_session_id_idx on public.summaries (session_id);
+
+-- A summary may point only at a session of its own user. A foreign key on (session_id,
+-- user_id) to the session's (id, user_id): checked by PostgreSQL as the table owner, so RLS does
+-- not hide the session from the check, and a session of another user and one that does not
+-- exist fail alike (23503, the same message), so the answer tells nobody whether an id exists.
+-- A plain foreign key on session_id alone would fail first, and differently, for an unknown id:
+-- it is replaced by this one (which covers it). Deleting a session clears session_id only.
+-- Rows an adopted table already holds are not checked (not valid) when some break the rule: a
+-- warning says so; new and changed rows always are.
+do $$
+declare
+  v_con record;
+begin
+  if not exists (
+    select 1 from pg_catalog.pg_constraint c
+    where c.conrelid = 'public.sessions'::regclass and c.contype in ('u', 'p')
+      and (select pg_catalog.array_agg(a.attname::text order by a.attname) from pg_catalog.pg_attribute a
+           where a.attrelid = c.conrelid and a.attnum = any (c.conkey)) = array['id', 'user_id']
+  ) then
+    alter table public.sessions add constraint sessions_id_user_id_key unique (id, user_id);
+  end if;
+
+  if not exists (select 1 from pg_catalog.pg_constraint c where c.conname = 'summaries_session_owner_fkey'
+                 and c.conrelid = 'public.summaries'::regclass) then
+    for v_con in
+      select c.conname from pg_catalog.pg_constraint c
+      where c.conrelid = 'public.summaries'::regclass and c.contype = 'f'
+        and c.confrelid = 'public.sessions'::regclass
+        and c.conkey = array[(select a.attnum from pg_catalog.pg_attribute a
+                              where a.attrelid = 'public.summaries'::regclass and a.attname = 'session_id')]
+    loop
+      execute pg_catalog.format('alter table public.summaries drop constraint %I', v_con.conname);
+    end loop;
+    alter table public.summaries add constraint summaries_session_owner_fkey
+      foreign key (session_id, user_id) references public.sessions (id, user_id)
+      on delete set null (session_id) not valid;
+    begin
+      alter table public.summaries validate constraint summaries_session_owner_fkey;
+    exception
+      when foreign_key_violation then
+        raise warning 'public.summaries has rows whose session belongs to another user (or is gone): they are kept, '
+                      'new and changed rows are checked'
+          using hint = 'Find them with: select s.id from public.summaries s where s.session_id is not null and not exists '
+                       '(select 1 from public.sessions x where x.id = s.session_id and x.user_id = s.user_id);';
+    end;
+  end if;
+end
+$$;
+comment on constraint summaries_session_owner_fkey on public.summaries is
+  'A summary''s session is one of its own user''s (checked as the owner, past RLS; an unknown id fails the same way).';
 
 create or replace trigger sessions_updated_at before update on public.sessions
   for each row execute function extensions.moddatetime(updated_at);

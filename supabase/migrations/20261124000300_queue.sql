@@ -30,7 +30,10 @@ create table embed_queue.settings (
   claim_max_bytes bigint not null default 16777216 check (claim_max_bytes between 65536 and 134217728),
   legacy_vectors text not null default 'trust' check (legacy_vectors in ('trust', 'reembed')),
   runs_retention interval not null default '7 days' check (runs_retention >= interval '1 hour'),
-  cron_history_retention interval not null default '1 day' check (cron_history_retention >= interval '10 minutes')
+  cron_history_retention interval not null default '1 day' check (cron_history_retention >= interval '10 minutes'),
+  bulk_min_share numeric not null default 0.1 check (bulk_min_share between 0 and 1),
+  user_daily_tokens bigint default 2000000 check (user_daily_tokens > 0),
+  global_daily_tokens bigint check (global_daily_tokens > 0)
 );
 insert into embed_queue.settings default values;
 
@@ -55,6 +58,16 @@ comment on column embed_queue.settings.claim_max_chars is
 comment on column embed_queue.settings.claim_max_bytes is
   'One claim hands out at most this many bytes of text (always at least one job); the rest stays pending for the next claim. '
   'Bounds the memory a batch takes in the function whatever the mix of row sizes.';
+comment on column embed_queue.settings.bulk_min_share is
+  'Share of each claim kept for bulk work (backfills, requeues, retries, re-embeds) while fresh work fills the rest: '
+  'floor(limit * share) jobs. Fresh work goes first; bulk takes everything fresh work leaves, so it is never starved.';
+comment on column embed_queue.settings.user_daily_tokens is
+  'Tokens one user (embedding_queue.fair_key) may have sent per UTC day; null: no limit. Per-user exceptions in '
+  'embed_queue.user_caps. Counted at claim, before sending (estimate: UTF-8 bytes / 4, at most 8191 per input); a user '
+  'over it has jobs waiting, pending with the reason in error_message, until the next UTC day (or embed_queue.lift_cap).';
+comment on column embed_queue.settings.global_daily_tokens is
+  'Tokens all users together may have sent per UTC day; null: no limit. Over it, claim() hands out nothing: every job '
+  'waits, untouched, until the next UTC day or until this is raised.';
 comment on column embed_queue.settings.legacy_vectors is
   'Vectors of unknown origin (written before embed_queue, e.g. by the guide''s script: no model recorded): '
   'trust keeps them; reembed has tick() queue them again, a page at a time, only while no other job is runnable.';
@@ -132,6 +145,9 @@ create table if not exists public.embedding_queue (
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   completed_at timestamptz,
+  lane text not null default 'bulk' check (lane in ('fresh', 'bulk')),
+  vtime bigint not null default 0,
+  fair_key text generated always as (coalesce(user_id::text, table_name)) stored,
   constraint embedding_queue_target_record_key unique (table_name, record_id, embedding_column)
 );
 
@@ -281,6 +297,19 @@ begin
 end
 $$;
 
+-- Fairness columns (docs/design.md, "Fresh first, a fair share"), on a new table and an adopted one.
+alter table public.embedding_queue
+  add column if not exists lane text not null default 'bulk' check (lane in ('fresh', 'bulk')),
+  add column if not exists vtime bigint not null default 0,
+  add column if not exists fair_key text generated always as (coalesce(user_id::text, table_name)) stored;
+-- Adopted pending jobs: each user's in turn (their n-th job at virtual time n), oldest first.
+update public.embedding_queue q set vtime = r.n
+from (
+  select j.id, pg_catalog.row_number() over (partition by j.fair_key order by j.run_at, j.id) as n
+  from public.embedding_queue j where j.status = 'pending'
+) r
+where q.id = r.id and q.vtime <> r.n;
+
 comment on table public.embedding_queue is
   'Embedding jobs: one per (table, row, embedding column). States and fencing: docs/design.md. '
   'Only service_role and the owner may touch it; the worker API lives in schema embed_queue.';
@@ -300,9 +329,21 @@ comment on column public.embedding_queue.dimensions is 'Dimensions of the last c
 comment on column public.embedding_queue.tokens is 'Tokens the provider counted for the last completed embedding.';
 comment on column public.embedding_queue.truncated is 'The content was cut to the model''s input limit before embedding.';
 comment on column public.embedding_queue.completed_at is 'When the last embedding was written.';
+comment on column public.embedding_queue.lane is
+  'fresh: a row a user just wrote (the source triggers); bulk: everything else (backfill, requeue, retry, re-embed, '
+  'a job whose attempt failed). claim() takes fresh jobs first and keeps settings.bulk_min_share of each claim for bulk.';
+comment on column public.embedding_queue.vtime is
+  'Virtual time of a pending job within its lane: claim() takes jobs in vtime order. A user''s new job gets one more '
+  'than the later of the lane''s clock (embed_queue.fair_clock) and that user''s last pending job, so the jobs of the '
+  'users with waiting work alternate, and a user with no backlog goes next whatever another user queued.';
+comment on column public.embedding_queue.fair_key is
+  'Whose turn the job is: the row''s owner (user_id), or the table''s name for a target without an owner column.';
 
--- Claiming reads runnable pending jobs oldest first; rescue reads expired leases.
+-- Whether any job is runnable (tick, lag) reads pending jobs by run_at; claiming reads them per
+-- lane in virtual-time order; a new job reads its user's last pending one; rescue reads expired leases.
 create index if not exists embedding_queue_claim_idx on public.embedding_queue (run_at, id) where status = 'pending';
+create index if not exists embedding_queue_fair_idx on public.embedding_queue (lane, vtime, id) where status = 'pending';
+create index if not exists embedding_queue_fair_key_idx on public.embedding_queue (lane, fair_key, vtime) where status = 'pending';
 create index if not exists embedding_queue_rescue_idx on public.embedding_queue (locked_until) where status = 'processing';
 
 create or replace trigger embedding_queue_updated_at before update on public.embedding_queue
@@ -338,8 +379,94 @@ comment on function embed_queue.embedding_queue_manual_reset() is
 create or replace trigger embedding_queue_manual_reset before update of status on public.embedding_queue
   for each row when (new.status = 'pending') execute function embed_queue.embedding_queue_manual_reset();
 
+-- Spend caps: tokens handed out per UTC day and user, and per-user exceptions to the default.
+create table embed_queue.spend (
+  id bigint generated always as identity primary key,
+  day date not null,
+  fair_key text not null,
+  tokens bigint not null default 0 check (tokens >= 0)
+);
+create index spend_day_key_idx on embed_queue.spend (day, fair_key);
+comment on table embed_queue.spend is
+  'Tokens claim() handed out per UTC day and user (embedding_queue.fair_key), estimated before sending '
+  '(UTF-8 bytes / 4, at most 8191 per input): one row per claim and user, summed into one per day and user by '
+  'embed_queue.tick() (a ledger, so concurrent claims never wait on each other''s counter). '
+  'What settings.user_daily_tokens and global_daily_tokens are checked against.';
+
+create table embed_queue.user_caps (
+  fair_key text primary key,
+  daily_tokens bigint check (daily_tokens > 0),
+  note text,
+  updated_at timestamptz not null default now()
+);
+comment on table embed_queue.user_caps is
+  'Per-user exceptions to settings.user_daily_tokens (fair_key: the user id as text). daily_tokens null: no limit for this user. '
+  'Set with embed_queue.lift_cap().';
+
+-- The virtual clock of each lane: the highest vtime claim() has taken. A user with no pending
+-- job in the lane starts just after it, i.e. next in line.
+create table embed_queue.fair_clock (
+  lane text primary key check (lane in ('fresh', 'bulk')),
+  vtime bigint not null default 0
+);
+insert into embed_queue.fair_clock (lane) values ('fresh'), ('bulk');
+comment on table embed_queue.fair_clock is
+  'Per lane, the highest embedding_queue.vtime claim() has taken: where a user without pending jobs joins the line.';
+
+-- Lane and virtual time of a job that becomes pending. The source triggers queue through
+-- embed_queue.enqueue_many, which says 'fresh' in the transaction-local setting
+-- embed_queue.lane; every other insert or status = 'pending' (backfill, requeue, retry, the
+-- guide's statements, re-embeds) is bulk. The worker API (embed_queue.internal = on) sets lane
+-- and vtime itself. A job still pending or processing in the fresh lane stays there, in its place.
+create function embed_queue.embedding_queue_lane()
+returns trigger
+language plpgsql volatile security invoker set search_path = ''
+as $$
+declare
+  v_lane text := coalesce(nullif(pg_catalog.current_setting('embed_queue.lane', true), ''), 'bulk');
+  v_given boolean := v_lane = 'fresh, given';
+  v_key text := coalesce(new.user_id::text, new.table_name);
+begin
+  if coalesce(pg_catalog.current_setting('embed_queue.internal', true), '') = 'on' then
+    return new;
+  end if;
+  if v_given then
+    v_lane := 'fresh';
+  end if;
+  if tg_op = 'UPDATE' and old.status in ('pending', 'processing')
+     and (old.lane = v_lane or old.lane = 'fresh')
+     and old.fair_key is not distinct from v_key then
+    new.lane := old.lane;
+    new.vtime := old.vtime;
+    return new;
+  end if;
+  new.lane := v_lane;
+  if v_given then
+    -- enqueue_many computed the statement's virtual times itself.
+    return new;
+  end if;
+  -- Rows inserted earlier by the same statement are visible here, so a user's rows of one
+  -- statement get consecutive virtual times.
+  new.vtime := 1 + greatest(
+    coalesce((select c.vtime from embed_queue.fair_clock c where c.lane = v_lane), 0),
+    coalesce((select q.vtime from public.embedding_queue q
+              where q.status = 'pending' and q.lane = v_lane and q.fair_key = v_key
+              order by q.vtime desc limit 1), 0));
+  return new;
+end
+$$;
+comment on function embed_queue.embedding_queue_lane() is
+  'Trigger: gives a job that becomes pending its lane (fresh when queued by the source triggers, else bulk) and its '
+  'virtual time (after the lane''s clock and after its user''s last pending job). The worker API''s own updates are left alone.';
+
+create or replace trigger embedding_queue_lane before insert or update of status on public.embedding_queue
+  for each row when (new.status = 'pending') execute function embed_queue.embedding_queue_lane();
+
 revoke all on all functions in schema embed_queue from public, anon, authenticated;
 grant execute on function embed_queue.default_max_attempts() to service_role;
+grant select, update on embed_queue.fair_clock to service_role;
+grant select, insert, update, delete on embed_queue.spend to service_role;
+grant select, insert, update, delete on embed_queue.user_caps to service_role;
 grant select on embed_queue.settings, embed_queue.models to service_role;
 grant select, insert, update on embed_queue.runs to service_role;
 

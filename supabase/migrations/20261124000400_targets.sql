@@ -98,7 +98,10 @@ comment on function embed_queue.find_targets(text) is
   'Targets of a table given as it appears in embedding_queue.table_name, or as schema.table; first registered first.';
 
 -- Upsert of jobs, as the source triggers need it: new content means a fresh pending job
--- (attempts 0, lease and content_hash cleared, which fences an in-flight run).
+-- (attempts 0, lease and content_hash cleared, which fences an in-flight run), in the fresh lane
+-- (the transaction-local setting embed_queue.lane, read by the queue's lane trigger). The queue
+-- keeps only the first settings.claim_max_chars characters: claim() reads the source row again
+-- and hashes the whole text there, so a huge row is never copied whole into the queue.
 create function embed_queue.enqueue_many(
   p_table_name text,
   p_embedding_column text,
@@ -107,15 +110,42 @@ create function embed_queue.enqueue_many(
   p_user_ids uuid[]
 )
 returns void
-language sql volatile security invoker set search_path = ''
+language plpgsql volatile security invoker set search_path = ''
 as $$
+declare
+  v_lane text := coalesce(pg_catalog.current_setting('embed_queue.lane', true), '');
+  v_keys text[];
+  v_bases bigint[];
+begin
+  -- Where each user's rows start, read before the insert (a lookup inside it would walk the
+  -- index entries the insert itself adds).
+  select pg_catalog.array_agg(k.fair_key), pg_catalog.array_agg(greatest(
+           coalesce((select c.vtime from embed_queue.fair_clock c where c.lane = 'fresh'), 0),
+           coalesce((select j.vtime from public.embedding_queue j
+                     where j.status = 'pending' and j.lane = 'fresh' and j.fair_key = k.fair_key
+                     order by j.vtime desc limit 1), 0)))
+    into v_keys, v_bases
+  from (select distinct coalesce(x.user_id::text, p_table_name) as fair_key from unnest(p_user_ids) as x (user_id)) k;
+
+  -- 'fresh, given': the virtual times are computed here for the whole statement (per user: after
+  -- the lane's clock and the user's last pending fresh job, one apart), so the lane trigger
+  -- does not look them up row by row.
+  perform pg_catalog.set_config('embed_queue.lane', 'fresh, given', true);
+
   insert into public.embedding_queue as q
-    (table_name, record_id, embedding_column, content, user_id, status, error_message)
-  select p_table_name, r.record_id, p_embedding_column, r.content, r.user_id,
+    (table_name, record_id, embedding_column, content, user_id, status, error_message, vtime)
+  select p_table_name, r.record_id, p_embedding_column, pg_catalog.left(r.content, s.claim_max_chars), r.user_id,
          case when embed_queue.is_blank(r.content) then 'skipped' else 'pending' end,
-         case when embed_queue.is_blank(r.content) then 'content is empty: nothing to embed' end
-  from unnest(p_record_ids, p_contents, p_user_ids) as r (record_id, content, user_id)
+         case when embed_queue.is_blank(r.content) then 'content is empty: nothing to embed' end,
+         b.base + pg_catalog.row_number() over (partition by r.fair_key order by r.ord)
+  from (
+    select u.*, coalesce(u.user_id::text, p_table_name) as fair_key
+    from unnest(p_record_ids, p_contents, p_user_ids) with ordinality as u (record_id, content, user_id, ord)
+  ) r
+  join unnest(v_keys, v_bases) as b (fair_key, base) on b.fair_key = r.fair_key
+  cross join embed_queue.settings s
   on conflict (table_name, record_id, embedding_column) do update set
+    vtime = excluded.vtime,
     content = excluded.content,
     user_id = excluded.user_id,
     status = excluded.status,
@@ -124,10 +154,14 @@ as $$
     run_at = pg_catalog.now(),
     locked_by = null,
     locked_until = null,
-    content_hash = null
+    content_hash = null;
+
+  perform pg_catalog.set_config('embed_queue.lane', v_lane, true);
+end
 $$;
 comment on function embed_queue.enqueue_many(text, text, text[], text[], uuid[]) is
-  'Queues (or re-queues) rows'' embeddings, one job per record id: pending with a fresh start, or skipped when the content is empty.';
+  'Queues (or re-queues) rows'' embeddings in the fresh lane, one job per record id: pending with a fresh start, or skipped '
+  'when the content is empty. The queue keeps the first settings.claim_max_chars characters of the text.';
 
 create function embed_queue.enqueue(
   p_table_name text,
@@ -430,13 +464,26 @@ begin
   v_old_content := embed_queue.content_sql(v_target, 'old');
   v_user_new := case when p_user_column is null then 'null::uuid' else pg_catalog.format('new.%I', p_user_column) end;
 
-  -- BEFORE UPDATE: new content means the old vector no longer belongs to the row.
+  -- BEFORE INSERT/UPDATE: only the system writes the vector. An end user (the Data API's roles
+  -- anon and authenticated, whatever RLS lets them write) never does: their value is ignored,
+  -- the old one kept (null on insert), so an upsert that sends the row back unchanged still
+  -- works. complete() (as postgres or service_role) and the owner's own SQL write it. Then new
+  -- content means the old vector no longer belongs to the row.
   execute pg_catalog.format($f$
     create or replace function embed_queue.%1$I()
     returns trigger
     language plpgsql volatile security invoker set search_path = ''
     as $body$
     begin
+      if tg_op = 'INSERT' then
+        if current_user in ('anon', 'authenticated') then
+          new.%4$I := null;
+        end if;
+        return new;
+      end if;
+      if current_user in ('anon', 'authenticated') then
+        new.%4$I := old.%4$I;
+      end if;
       if %2$s is distinct from %3$s then
         new.%4$I := null;
       end if;
@@ -447,7 +494,8 @@ begin
 
   execute pg_catalog.format(
     'comment on function embed_queue.%I() is %L', v_clear_fn,
-    pg_catalog.format('Trigger (generated by register_target): clears %I.%I.%I when its content changes.', v_schema, v_table, p_embedding_column));
+    pg_catalog.format('Trigger (generated by register_target): keeps %I.%I.%I out of end users'' (anon, authenticated) writes, '
+                      'and clears it when its content changes.', v_schema, v_table, p_embedding_column));
 
   -- AFTER UPDATE/DELETE, per row: keep the row's job in step (definer: the writing role, e.g.
   -- authenticated, cannot touch the queue itself). Inserts have the statement trigger below.
@@ -533,7 +581,8 @@ begin
   -- Trigger conditions: with a plain content column the triggers do not even fire for
   -- updates of other columns (such as complete() writing the vector).
   if p_content_expression is null then
-    v_when_changed := pg_catalog.format('when (old.%1$I is distinct from new.%1$I)', p_content_column);
+    v_when_changed := pg_catalog.format('when (old.%1$I is distinct from new.%1$I or current_user in (''anon'', ''authenticated''))',
+      p_content_column);
     v_when_update := pg_catalog.format('when (old.%1$I is distinct from new.%1$I or old.%2$I is distinct from new.%2$I%3$s)',
       p_content_column, v_pk_column,
       case when p_deleted_column is null then ''
@@ -545,6 +594,8 @@ begin
 
   execute pg_catalog.format('create or replace trigger %I before update on %I.%I for each row %s execute function embed_queue.%I()',
     v_trigger_base || '_clear', v_schema, v_table, v_when_changed, v_clear_fn);
+  execute pg_catalog.format('create or replace trigger %I before insert on %I.%I for each row when (new.%I is not null) execute function embed_queue.%I()',
+    v_trigger_base || '_guard', v_schema, v_table, p_embedding_column, v_clear_fn);
   execute pg_catalog.format('create or replace trigger %I after insert on %I.%I referencing new table as new_rows for each statement execute function embed_queue.%I()',
     v_trigger_base || '_insert', v_schema, v_table, v_insert_fn);
   execute pg_catalog.format('create or replace trigger %I after update on %I.%I for each row %s execute function embed_queue.%I()',

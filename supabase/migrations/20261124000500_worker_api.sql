@@ -46,6 +46,9 @@ begin
       end,
       run_at = case when q.attempts >= q.max_attempts then q.run_at
                     else pg_catalog.now() + embed_queue.backoff_delay(q.attempts) end,
+      -- An old retry is bulk work, first in the bulk lane's line once its backoff is over.
+      lane = 'bulk',
+      vtime = (select c.vtime + 1 from embed_queue.fair_clock c where c.lane = 'bulk'),
       locked_by = null,
       locked_until = null
     where q.status = 'processing' and q.locked_until < pg_catalog.now()
@@ -59,6 +62,28 @@ end
 $$;
 comment on function embed_queue.rescue() is
   'Takes back jobs whose lease expired (worker died or timed out): pending after a backoff, or failed when their attempts are spent. Returns how many.';
+
+create function embed_queue.capped_users(p_day date default null)
+returns table (fair_key text, tokens bigint, daily_tokens bigint, resumes_at timestamptz)
+language sql stable security invoker set search_path = ''
+as $$
+  -- Users whose tokens of the day reached their cap: their user_caps row if they have one
+  -- (null there: no limit), else settings.user_daily_tokens.
+  select sp.fair_key, sp.tokens, c.cap,
+         ((coalesce(p_day, (pg_catalog.now() at time zone 'UTC')::date) + 1)::timestamp at time zone 'UTC')
+  from (
+    select l.fair_key, pg_catalog.sum(l.tokens)::bigint as tokens
+    from embed_queue.spend l
+    where l.day = coalesce(p_day, (pg_catalog.now() at time zone 'UTC')::date)
+    group by l.fair_key
+  ) sp
+  cross join embed_queue.settings s
+  left join embed_queue.user_caps uc on uc.fair_key = sp.fair_key
+  cross join lateral (select case when uc.fair_key is not null then uc.daily_tokens else s.user_daily_tokens end as cap) c
+  where c.cap is not null and sp.tokens >= c.cap
+$$;
+comment on function embed_queue.capped_users(date) is
+  'Users (embedding_queue.fair_key) over their daily token cap on p_day (default: today, UTC), their tokens, their cap and when they resume.';
 
 create function embed_queue.claim(
   p_worker text,
@@ -89,7 +114,13 @@ declare
   v_used bigint := 0;
   v_added bigint;
   v_ids bigint[];
+  v_more bigint[];
+  v_reserve integer;
   v_target embed_queue.targets;
+  v_day date := (pg_catalog.now() at time zone 'UTC')::date;
+  v_global bigint;
+  v_global_spent bigint := 0;
+  v_capped text[];
 begin
   if p_worker is null or p_worker = '' then
     raise exception 'embed_queue.claim: a worker id is required' using errcode = '22004';
@@ -101,23 +132,97 @@ begin
   perform embed_queue.rescue();
   perform pg_catalog.set_config('embed_queue.internal', 'on', true);
 
-  select coalesce(p_lease_seconds, s.lease_seconds), s.claim_max_chars, s.claim_max_bytes
-  into v_lease, v_max_chars, v_max_bytes
+  select coalesce(p_lease_seconds, s.lease_seconds), s.claim_max_chars, s.claim_max_bytes,
+         pg_catalog.floor(p_limit * s.bulk_min_share)::integer, s.global_daily_tokens
+  into v_lease, v_max_chars, v_max_bytes, v_reserve, v_global
   from embed_queue.settings s;
 
-  -- Take runnable jobs oldest first; jobs another worker is taking right now are skipped. The
-  -- row locks hold them for this transaction; each job row is then written once, below.
+  -- Spend caps (settings.global_daily_tokens, user_daily_tokens, embed_queue.user_caps). Over
+  -- the global cap nothing is handed out and no job is touched: all wait for the next UTC day.
+  if v_global is not null then
+    select coalesce(pg_catalog.sum(sp.tokens), 0) into v_global_spent from embed_queue.spend sp where sp.day = v_day;
+    if v_global_spent >= v_global then
+      perform pg_catalog.set_config('embed_queue.internal', v_internal, true);
+      return;
+    end if;
+  end if;
+
+  -- A user over their cap: up to 1,000 of their runnable jobs per claim wait, pending, until the
+  -- next UTC day, with the reason in error_message, and move to the end of their lane's line
+  -- (vtime + 2^40) so claims do not walk past them; none is picked below. No attempt is spent.
+  select coalesce(pg_catalog.array_agg(c.fair_key), '{}') into v_capped from embed_queue.capped_users(v_day) c;
+  if pg_catalog.cardinality(v_capped) > 0 then
+    update public.embedding_queue q set
+      run_at = c.resumes_at,
+      vtime = q.vtime + 1099511627776,
+      error_message = pg_catalog.format(
+        'waiting: this user''s daily token cap (%s) is reached; resumes at %s UTC, or sooner with embed_queue.lift_cap()',
+        c.daily_tokens, pg_catalog.to_char(c.resumes_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI'))
+    from embed_queue.capped_users(v_day) c
+    where q.fair_key = c.fair_key
+      and q.id in (
+        select j.id from public.embedding_queue j
+        where j.status = 'pending' and j.lane in ('fresh', 'bulk') and j.fair_key = any (v_capped)
+          and j.run_at <= pg_catalog.now()
+        limit 1000
+        for update skip locked
+      );
+  end if;
+
+  -- Take runnable jobs in turn (docs/design.md, "Fresh first, a fair share"): fresh jobs first,
+  -- leaving floor(p_limit * bulk_min_share) places to bulk jobs; bulk jobs fill what fresh ones
+  -- leave; fresh ones then fill what bulk ones leave. Within a lane, virtual-time order
+  -- (embedding_queue.vtime) alternates between the users with waiting jobs. Each pick is one
+  -- walk of the index embedding_queue_fair_idx that stops after its limit, whatever the number
+  -- of users or jobs. Jobs another worker is taking right now are skipped; the row locks hold
+  -- the rest for this transaction, and each job row is then written once, below.
   select coalesce(pg_catalog.array_agg(picked.id), '{}') into v_ids
   from (
-    select q.id
-    from public.embedding_queue q
-    where q.status = 'pending'
-      and q.run_at <= pg_catalog.now()
+    select q.id from public.embedding_queue q
+    where q.status = 'pending' and q.lane = 'fresh' and q.run_at <= pg_catalog.now()
       and (p_tables is null or q.table_name = any (p_tables))
-    order by q.run_at, q.id
-    limit p_limit
+      and not (q.fair_key = any (v_capped))
+    order by q.lane, q.vtime, q.id
+    limit p_limit - v_reserve
     for update skip locked
   ) as picked;
+
+  select coalesce(pg_catalog.array_agg(picked.id), '{}') into v_more
+  from (
+    select q.id from public.embedding_queue q
+    where q.status = 'pending' and q.lane = 'bulk' and q.run_at <= pg_catalog.now()
+      and (p_tables is null or q.table_name = any (p_tables))
+      and not (q.fair_key = any (v_capped))
+    order by q.lane, q.vtime, q.id
+    limit p_limit - pg_catalog.cardinality(v_ids)
+    for update skip locked
+  ) as picked;
+  v_ids := v_ids || v_more;
+
+  if pg_catalog.cardinality(v_ids) < p_limit and v_reserve > 0 then
+    select coalesce(pg_catalog.array_agg(picked.id), '{}') into v_more
+    from (
+      select q.id from public.embedding_queue q
+      where q.status = 'pending' and q.lane = 'fresh' and q.run_at <= pg_catalog.now()
+        and (p_tables is null or q.table_name = any (p_tables))
+        and not (q.fair_key = any (v_capped))
+        and not (q.id = any (v_ids))
+      order by q.lane, q.vtime, q.id
+      limit p_limit - pg_catalog.cardinality(v_ids)
+      for update skip locked
+    ) as picked;
+    v_ids := v_ids || v_more;
+  end if;
+
+  -- Each lane's clock moves to the latest virtual time taken, so a user with nothing pending
+  -- joins right behind the jobs being worked on. Skipped while another claim moves it.
+  update embed_queue.fair_clock c set vtime = m.vtime
+  from (
+    select q.lane, pg_catalog.max(q.vtime) as vtime
+    from public.embedding_queue q where q.id = any (v_ids) group by q.lane
+  ) m
+  where c.lane = m.lane and c.vtime < m.vtime
+    and c.lane in (select l.lane from embed_queue.fair_clock l where l.lane = m.lane for update skip locked);
 
   -- Per target, one statement reads each source row's current content and leases the job with
   -- it and its hash: rows gone or soft-deleted lose their job; empty content is skipped (no
@@ -134,7 +239,7 @@ begin
   loop
     execute pg_catalog.format($f$
       with raw as (
-        select q.id, s.%1$I is not null as found, %2$s as deleted, %3$s as full_content
+        select q.id, q.lane, q.vtime, s.%1$I is not null as found, %2$s as deleted, %3$s as full_content
         from public.embedding_queue q
         left join %4$I.%5$I s on s.%1$I = (embed_queue.valid_key(q.record_id, %6$L))::%7$s
         where q.id = any ($1) and q.table_name = $2 and q.embedding_column = $3
@@ -147,8 +252,8 @@ begin
       src as (
         select c.*,
                coalesce(pg_catalog.sum(pg_catalog.octet_length(c.content))
-                 over (order by c.id rows between unbounded preceding and current row), 0) as upto,
-               pg_catalog.row_number() over (order by c.id) as n
+                 over (order by c.lane = 'bulk', c.vtime, c.id rows between unbounded preceding and current row), 0) as upto,
+               pg_catalog.row_number() over (order by c.lane = 'bulk', c.vtime, c.id) as n
         from cut c
         where c.found and not c.deleted
       ),
@@ -198,6 +303,53 @@ begin
       where t.queue_table = q.table_name and t.embedding_column = q.embedding_column
     );
 
+  -- Count the tokens before anything is sent (estimate: UTF-8 bytes / 4, at most the 8191 the
+  -- provider takes of one input). In pick order, a job is given back (pending, attempt refunded)
+  -- once its user, or everyone together, had reached the cap before it: a cap is passed by at
+  -- most one input per claim running at the same time (claims never wait for each other: the
+  -- spend is a ledger, one row per claim and user).
+  if v_global is not null then
+    select coalesce(pg_catalog.sum(sp.tokens), 0) into v_global_spent from embed_queue.spend sp where sp.day = v_day;
+  end if;
+
+  with est as (
+    select q.id, q.fair_key, q.lane, q.vtime,
+           least(8191, (pg_catalog.octet_length(q.content) + 3) / 4)::bigint as t
+    from public.embedding_queue q
+    where q.id = any (v_ids) and q.status = 'processing' and q.locked_by = p_worker
+  ),
+  upto as (
+    select e.*,
+           pg_catalog.sum(e.t) over (partition by e.fair_key order by e.lane = 'bulk', e.vtime, e.id) as user_upto,
+           pg_catalog.sum(e.t) over (order by e.lane = 'bulk', e.vtime, e.id) as all_upto
+    from est e
+  ),
+  over_cap as (
+    select u.id
+    from upto u
+    cross join embed_queue.settings s
+    left join lateral (
+      select pg_catalog.sum(l.tokens) as tokens from embed_queue.spend l where l.day = v_day and l.fair_key = u.fair_key
+    ) sp on true
+    left join embed_queue.user_caps uc on uc.fair_key = u.fair_key
+    where coalesce(sp.tokens, 0) + u.user_upto - u.t
+            >= coalesce(case when uc.fair_key is not null then uc.daily_tokens else s.user_daily_tokens end, 9223372036854775807)
+       or v_global_spent + u.all_upto - u.t >= coalesce(v_global, 9223372036854775807)
+  )
+  update public.embedding_queue q set
+    status = 'pending',
+    attempts = greatest(q.attempts - 1, 0),
+    locked_by = null,
+    locked_until = null
+  from over_cap o
+  where q.id = o.id;
+
+  insert into embed_queue.spend (day, fair_key, tokens)
+  select v_day, q.fair_key, pg_catalog.sum(least(8191, (pg_catalog.octet_length(q.content) + 3) / 4))::bigint
+  from public.embedding_queue q
+  where q.id = any (v_ids) and q.status = 'processing' and q.locked_by = p_worker
+  group by q.fair_key;
+
   perform pg_catalog.set_config('embed_queue.internal', v_internal, true);
 
   return query
@@ -206,12 +358,15 @@ begin
     from public.embedding_queue q
     join embed_queue.targets t on t.queue_table = q.table_name and t.embedding_column = q.embedding_column
     where q.id = any (v_ids) and q.status = 'processing' and q.locked_by = p_worker
-    order by q.run_at, q.id;
+    order by q.lane = 'bulk', q.vtime, q.id;
 end
 $$;
 comment on function embed_queue.claim(text, integer, integer, text[]) is
-  'Leases up to p_limit runnable jobs to p_worker (for update skip locked; rescues expired leases first; counts the attempt) '
+  'Leases up to p_limit runnable jobs to p_worker (for update skip locked; rescues expired leases first; counts the attempt), '
+  'fresh jobs first with settings.bulk_min_share kept for bulk ones, each lane in virtual-time order (users in turn), '
   'and returns them with the source row''s current content and its hex sha256. Rows gone or soft-deleted lose their job; empty content is skipped. '
+  'Spend caps: nothing over settings.global_daily_tokens; jobs of a user over their daily cap wait (pending, reason in error_message) '
+  'until the next UTC day; tokens are counted here, before sending. '
   'Text is cut to settings.claim_max_chars (clipped = true; the hash stays over the whole text) and one claim hands out at most settings.claim_max_bytes of it.';
 
 create function embed_queue.complete(
@@ -389,6 +544,11 @@ begin
           when f.kind = 'retryable' and q.attempts < q.max_attempts then pg_catalog.now() + embed_queue.backoff_delay(q.attempts)
           else q.run_at
         end,
+        -- A retry after a failed attempt is bulk work, first in the bulk lane's line once its
+        -- backoff is over; a rate-limited job keeps its lane and place (it was never tried).
+        lane = case when f.kind = 'retryable' then 'bulk' else q.lane end,
+        vtime = case when f.kind = 'retryable' then (select c.vtime + 1 from embed_queue.fair_clock c where c.lane = 'bulk')
+                     else q.vtime end,
         error_message = pg_catalog.left(f.error, s.error_message_max_chars),
         locked_by = null,
         locked_until = null
@@ -485,6 +645,7 @@ comment on function embed_queue.queue_secret() is
 
 revoke all on all functions in schema embed_queue from public, anon, authenticated;
 grant execute on function
+  embed_queue.capped_users(date),
   embed_queue.backoff_delay(integer),
   embed_queue.rescue(),
   embed_queue.claim(text, integer, integer, text[]),

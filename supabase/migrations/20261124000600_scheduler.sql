@@ -2,6 +2,31 @@
 -- when rows become runnable (the fast path). Both go through embed_queue.invoke(), which
 -- posts to the function with pg_net, using the URL and Bearer secret kept in Vault.
 
+-- What keeps invoke() from calling the function, or null. An empty or short secret is treated
+-- like a missing one: the function refuses a queue secret under 32 characters
+-- (supabase/functions/embed-queue/auth.ts, MIN_QUEUE_SECRET_CHARS), so sending it would only
+-- turn every cron and webhook call into a silent 401.
+create function embed_queue.invoke_problem()
+returns text
+language sql stable security invoker set search_path = ''
+as $$
+  select case
+    when u.v is null or u.v = '' then
+      'the Vault secret embed_queue_url is missing or empty: the function is never called'
+    when k.v is null then
+      'the Vault secret embed_queue_secret is missing: the function is never called'
+    when k.v = '' then
+      'the Vault secret embed_queue_secret is empty: the function is never called (it would refuse the call)'
+    when pg_catalog.length(k.v) < 32 then
+      'the Vault secret embed_queue_secret is shorter than 32 characters: the function would refuse it, so it is never called'
+  end
+  from (select (select ds.decrypted_secret from vault.decrypted_secrets ds where ds.name = 'embed_queue_url' limit 1) as v) u,
+       (select (select ds.decrypted_secret from vault.decrypted_secrets ds where ds.name = 'embed_queue_secret' limit 1) as v) k
+$$;
+comment on function embed_queue.invoke_problem() is
+  'Why embed_queue.invoke() would not call the function (Vault URL or secret missing, empty, or a secret under 32 characters), or null. '
+  'Shown by status and doctor.';
+
 create function embed_queue.invoke(p_trigger text)
 returns bigint
 language plpgsql volatile security definer set search_path = ''
@@ -10,17 +35,26 @@ declare
   v_url text;
   v_secret text;
   v_timeout integer;
+  v_problem text := embed_queue.invoke_problem();
 begin
-  select ds.decrypted_secret into v_url from vault.decrypted_secrets ds where ds.name = 'embed_queue_url' limit 1;
-  select ds.decrypted_secret into v_secret from vault.decrypted_secrets ds where ds.name = 'embed_queue_secret' limit 1;
-
-  if v_url is null or v_secret is null then
-    raise warning 'embed_queue.invoke: Vault secrets embed_queue_url and embed_queue_secret are not both set; the function was not called'
+  if v_problem is not null then
+    raise warning 'embed_queue.invoke: %', v_problem
       using hint = 'select vault.create_secret(''https://<project>.supabase.co/functions/v1/embed-queue'', ''embed_queue_url''); '
-                   'select vault.create_secret(''<secret>'', ''embed_queue_secret'');';
+                   'select vault.create_secret(''<a random secret of 32 characters or more>'', ''embed_queue_secret''); '
+                   '(vault.update_secret for one that exists)';
+    -- In the run record too (at most once an hour), where status shows the last runs.
+    insert into embed_queue.runs (worker, trigger, finished_at, error)
+    select 'invoke', case when p_trigger in ('cron', 'webhook', 'manual') then p_trigger else 'cron' end,
+           pg_catalog.clock_timestamp(), 'not called: ' || v_problem
+    where not exists (
+      select 1 from embed_queue.runs r
+      where r.worker = 'invoke' and r.error = 'not called: ' || v_problem and r.started_at > pg_catalog.now() - interval '1 hour'
+    );
     return null;
   end if;
 
+  select ds.decrypted_secret into v_url from vault.decrypted_secrets ds where ds.name = 'embed_queue_url' limit 1;
+  select ds.decrypted_secret into v_secret from vault.decrypted_secrets ds where ds.name = 'embed_queue_secret' limit 1;
   select s.invoke_timeout_ms into v_timeout from embed_queue.settings s;
 
   return net.http_post(
@@ -36,7 +70,8 @@ end
 $$;
 comment on function embed_queue.invoke(text) is
   'Calls the embed-queue function (pg_net, sent after commit) with the Vault URL and Bearer secret; body {"trigger": p_trigger}. '
-  'Returns the pg_net request id, or null with a warning when the secrets are missing. Nothing waits for the answer.';
+  'Returns the pg_net request id, or null with a warning (and a run record, at most hourly) when embed_queue.invoke_problem() '
+  'says why not: secrets missing, empty, or a secret under 32 characters. Nothing waits for the answer.';
 
 -- Vectors of unknown origin (completed jobs with no model: written before embed_queue, e.g. by
 -- the guide's script) are trusted by default. With settings.legacy_vectors = 'reembed' they are
@@ -96,6 +131,35 @@ comment on function embed_queue.housekeep(integer) is
   'Called by tick(): deletes up to p_limit run records older than settings.runs_retention and up to p_limit of pg_cron''s '
   'history rows of job embed-queue-tick older than settings.cron_history_retention. Returns how many rows went.';
 
+-- The spend ledger: each claim adds a row per user; tick() sums each day's rows per user into
+-- one (rows of claims not yet committed are not seen, so not touched) and drops days older
+-- than 35 days.
+create function embed_queue.compact_spend()
+returns integer
+language plpgsql volatile security invoker set search_path = ''
+as $$
+declare
+  v_count integer;
+begin
+  delete from embed_queue.spend sp where sp.day < (pg_catalog.now() at time zone 'UTC')::date - 35;
+  with gone as (
+    delete from embed_queue.spend sp
+    where sp.day >= (pg_catalog.now() at time zone 'UTC')::date - 1
+      and (sp.day, sp.fair_key) in (
+        select l.day, l.fair_key from embed_queue.spend l
+        where l.day >= (pg_catalog.now() at time zone 'UTC')::date - 1
+        group by l.day, l.fair_key having pg_catalog.count(*) > 1)
+    returning sp.day, sp.fair_key, sp.tokens
+  )
+  insert into embed_queue.spend (day, fair_key, tokens)
+  select g.day, g.fair_key, pg_catalog.sum(g.tokens) from gone g group by g.day, g.fair_key;
+  get diagnostics v_count = row_count;
+  return v_count;
+end
+$$;
+comment on function embed_queue.compact_spend() is
+  'Sums the spend ledger''s rows of today and yesterday into one per user and day; drops days older than 35. Run by tick().';
+
 create function embed_queue.tick()
 returns bigint
 language plpgsql volatile security invoker set search_path = ''
@@ -103,6 +167,7 @@ as $$
 begin
   perform embed_queue.rescue();
   perform embed_queue.housekeep();
+  perform embed_queue.compact_spend();
   -- A run whose process died never finishes its record: close it once no run can still be
   -- alive (Supabase ends a request after 400 s at most).
   update embed_queue.runs r set finished_at = pg_catalog.now(),
@@ -246,5 +311,6 @@ create trigger embedding_queue_poke_update after update on public.embedding_queu
   for each statement execute function embed_queue.poke();
 
 revoke all on all functions in schema embed_queue from public, anon, authenticated;
-grant execute on function embed_queue.invoke(text), embed_queue.tick(), embed_queue.tick_schedule(),
+grant execute on function embed_queue.invoke(text), embed_queue.invoke_problem(), embed_queue.tick(), embed_queue.tick_schedule(),
+  embed_queue.compact_spend(),
   embed_queue.queue_legacy(integer) to service_role;

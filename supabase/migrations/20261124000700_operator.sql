@@ -86,6 +86,50 @@ comment on view embed_queue.legacy_vectors is
   'Per target: vectors of unknown origin (completed jobs with no model recorded, e.g. the guide''s script''s). '
   'Kept or embedded again as settings.legacy_vectors says.';
 
+create view embed_queue.spend_caps with (security_invoker = true) as
+  select 'global'::text as scope, null::text as fair_key, t.tokens, s.global_daily_tokens as daily_tokens,
+         t.tokens >= s.global_daily_tokens as reached,
+         (select pg_catalog.count(*) from public.embedding_queue q where q.status = 'pending') as waiting,
+         (((pg_catalog.now() at time zone 'UTC')::date + 1)::timestamp at time zone 'UTC') as resumes_at
+  from embed_queue.settings s
+  cross join lateral (
+    select coalesce(pg_catalog.sum(sp.tokens), 0)::bigint as tokens from embed_queue.spend sp
+    where sp.day = (pg_catalog.now() at time zone 'UTC')::date
+  ) t
+  where s.global_daily_tokens is not null
+  union all
+  select 'user', c.fair_key, c.tokens, c.daily_tokens, true,
+         (select pg_catalog.count(*) from public.embedding_queue q where q.status = 'pending' and q.fair_key = c.fair_key),
+         c.resumes_at
+  from embed_queue.capped_users() c;
+comment on view embed_queue.spend_caps is
+  'Daily token caps today (UTC): the global one when set (reached or not) and every user who reached theirs, with their '
+  'tokens, the cap, the jobs waiting and when sending resumes. Lift a user''s with embed_queue.lift_cap().';
+
+create function embed_queue.lift_cap(p_fair_key text, p_daily_tokens bigint default null)
+returns integer
+language plpgsql volatile security invoker set search_path = ''
+as $$
+declare
+  v_count integer;
+begin
+  if p_fair_key is null or p_fair_key = '' then
+    raise exception 'embed_queue.lift_cap: give the user (embedding_queue.fair_key, e.g. the user id)' using errcode = '22004';
+  end if;
+  insert into embed_queue.user_caps as uc (fair_key, daily_tokens, note)
+  values (p_fair_key, p_daily_tokens, 'set by lift_cap')
+  on conflict (fair_key) do update set daily_tokens = excluded.daily_tokens, note = excluded.note, updated_at = pg_catalog.now();
+
+  -- The user's waiting jobs may go at once (a job in backoff too: the operator asked for it).
+  update public.embedding_queue q set run_at = pg_catalog.now(), error_message = null
+  where q.status = 'pending' and q.fair_key = p_fair_key and q.run_at > pg_catalog.now();
+  get diagnostics v_count = row_count;
+  return v_count;
+end
+$$;
+comment on function embed_queue.lift_cap(text, bigint) is
+  'Sets a user''s daily token cap (null: no limit) in embed_queue.user_caps and lets their waiting jobs go now. Returns how many.';
+
 create function embed_queue.retry(p_table text default null, p_record_id text default null)
 returns integer
 language sql volatile security invoker set search_path = ''
@@ -139,7 +183,7 @@ begin
     -- The guide's manual requeue, for this target.
     execute pg_catalog.format($f$
       insert into public.embedding_queue as q (table_name, record_id, content, embedding_column, user_id)
-      select $1, (s.%1$I)::text, %2$s, $2, %3$s
+      select $1, (s.%1$I)::text, pg_catalog.left(%2$s, (select st.claim_max_chars from embed_queue.settings st)), $2, %3$s
       from %4$I.%5$I s
       where s.%1$I = (embed_queue.valid_key($3, %6$L))::%7$s
       on conflict (table_name, record_id, embedding_column) do update set status = 'pending', content = excluded.content
@@ -195,52 +239,85 @@ $$;
 comment on function embed_queue.search(text, extensions.vector, integer) is
   'Rows of a table nearest to p_query by cosine similarity (1 - cosine distance), soft-deleted rows excluded; uses the table''s first registered embedding column.';
 
-create function embed_queue.ensure_search_index(p_table text default null)
-returns integer
-language plpgsql volatile security invoker set search_path = ''
+-- The HNSW index search wants, per target: none is built where the column already has a valid
+-- HNSW index of any operator class (e.g. one a migration made), so this never duplicates one.
+-- `create index concurrently` does not block writes, but cannot run inside a transaction or a
+-- function: this returns the statements, and the CLI's `search` runs them one by one, each on
+-- its own (a failed concurrent build leaves an invalid index: it is dropped first, concurrently).
+create function embed_queue.search_index_statements(p_table text default null)
+returns table (table_name text, drop_statement text, create_statement text)
+language plpgsql stable security invoker set search_path = ''
 as $$
+#variable_conflict use_column
 declare
   v_target embed_queue.targets;
   v_name text;
-  v_created integer := 0;
 begin
   for v_target in
     select t.* from embed_queue.targets t
     where p_table is null or t.queue_table = p_table or t.schema_name || '.' || t.table_name = p_table
     order by t.created_at, t.id
   loop
-    if not exists (
+    continue when exists (
       select 1
       from pg_catalog.pg_index i
       join pg_catalog.pg_class ic on ic.oid = i.indexrelid
       join pg_catalog.pg_am am on am.oid = ic.relam
-      join pg_catalog.pg_opclass oc on oc.oid = i.indclass[0]
       join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
       where i.indrelid = pg_catalog.format('%I.%I', v_target.schema_name, v_target.table_name)::regclass
-        and i.indnatts = 1
+        and i.indisvalid
         and a.attname = v_target.embedding_column
         and am.amname = 'hnsw'
-        and oc.opcname = 'vector_cosine_ops'
-    ) then
-      v_name := pg_catalog.left(v_target.table_name || '_' || v_target.embedding_column, 50) || '_hnsw_idx';
-      execute pg_catalog.format('create index %I on %I.%I using hnsw (%I extensions.vector_cosine_ops)',
-        v_name, v_target.schema_name, v_target.table_name, v_target.embedding_column);
-      v_created := v_created + 1;
+    );
+    v_name := pg_catalog.left(v_target.table_name || '_' || v_target.embedding_column, 50) || '_hnsw_idx';
+    table_name := v_target.queue_table;
+    drop_statement := case when exists (
+        select 1 from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+        where n.nspname = v_target.schema_name and c.relname = v_name and c.relkind = 'i')
+      then pg_catalog.format('drop index concurrently if exists %I.%I', v_target.schema_name, v_name) end;
+    create_statement := pg_catalog.format(
+      'create index concurrently if not exists %I on %I.%I using hnsw (%I extensions.vector_cosine_ops)',
+      v_name, v_target.schema_name, v_target.table_name, v_target.embedding_column);
+    return next;
+  end loop;
+end
+$$;
+comment on function embed_queue.search_index_statements(text) is
+  'Per target (or one table''s) without a valid HNSW index on its embedding column: the statements that build its cosine '
+  'HNSW index concurrently (and drop an invalid one of that name first). Run each on its own, outside a transaction.';
+
+create function embed_queue.ensure_search_index(p_table text default null)
+returns integer
+language plpgsql volatile security invoker set search_path = ''
+as $$
+declare
+  v_row record;
+  v_created integer := 0;
+begin
+  -- Inside a function nothing can be concurrent: the same statements without the keyword.
+  for v_row in select * from embed_queue.search_index_statements(p_table) loop
+    if v_row.drop_statement is not null then
+      execute pg_catalog.replace(v_row.drop_statement, ' concurrently', '');
     end if;
+    execute pg_catalog.replace(v_row.create_statement, ' concurrently', '');
+    v_created := v_created + 1;
   end loop;
   return v_created;
 end
 $$;
 comment on function embed_queue.ensure_search_index(text) is
-  'Creates the HNSW cosine index of every target (or of one table) that has none; returns how many were created. '
-  'Build after the backfill, as pgvector advises.';
+  'Creates the HNSW cosine index of every target (or of one table) with no valid HNSW index; returns how many. Blocks writes '
+  'while it builds (a function cannot build concurrently): prefer the CLI''s search, which runs embed_queue.search_index_statements() '
+  'concurrently. Build after the backfill, as pgvector advises.';
 
 revoke all on all functions in schema embed_queue from public, anon, authenticated;
 grant execute on function
   embed_queue.coverage_counts(),
   embed_queue.retry(text, text),
   embed_queue.requeue(text, text),
+  embed_queue.lift_cap(text, bigint),
+  embed_queue.search_index_statements(text),
   embed_queue.search(text, extensions.vector, integer)
 to service_role;
 grant select on embed_queue.queue_status, embed_queue.coverage, embed_queue.lag,
-  embed_queue.failures, embed_queue.usage, embed_queue.legacy_vectors to service_role;
+  embed_queue.failures, embed_queue.usage, embed_queue.legacy_vectors, embed_queue.spend_caps to service_role;

@@ -43,7 +43,7 @@ begin
     execute pg_catalog.format($f$
       insert into public.embedding_queue as q
         (table_name, record_id, embedding_column, content, user_id, status, error_message)
-      select $1, (s.%1$I)::text, $2, c.content, %2$s,
+      select $1, (s.%1$I)::text, $2, pg_catalog.left(c.content, (select st.claim_max_chars from embed_queue.settings st)), %2$s,
              case when embed_queue.is_blank(c.content) then 'skipped' else 'pending' end,
              case when embed_queue.is_blank(c.content) then 'content is empty: nothing to embed' end
       from %3$I.%4$I s
@@ -107,7 +107,7 @@ begin
     execute pg_catalog.format($f$
       insert into public.embedding_queue as q
         (table_name, record_id, embedding_column, content, user_id, status, completed_at)
-      select $1, (s.%1$I)::text, $2, %2$s, %3$s, 'completed', pg_catalog.now()
+      select $1, (s.%1$I)::text, $2, pg_catalog.left(%2$s, (select st.claim_max_chars from embed_queue.settings st)), %3$s, 'completed', pg_catalog.now()
       from %4$I.%5$I s
       where s.%6$I is not null and not %7$s
       on conflict (table_name, record_id, embedding_column) do nothing

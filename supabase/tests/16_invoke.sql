@@ -21,10 +21,10 @@ select ok(embed_queue.tick() is not null, 'tick with runnable work calls the fun
 select is((select convert_from(body, 'UTF8')::jsonb ->> 'trigger' from net.http_request_queue), 'cron', 'with trigger cron');
 
 -- A changed secret is used at once.
-select vault.update_secret(id, 'rotated-secret') from vault.secrets where name = 'embed_queue_secret';
+select vault.update_secret(id, 'rotated-secret-0123456789abcdef0123456789') from vault.secrets where name = 'embed_queue_secret';
 delete from net.http_request_queue;
 select embed_queue.invoke('manual');
-select is((select headers ->> 'Authorization' from net.http_request_queue), 'Bearer rotated-secret', 'a rotated secret is used at once');
+select is((select headers ->> 'Authorization' from net.http_request_queue), 'Bearer rotated-secret-0123456789abcdef0123456789', 'a rotated secret is used at once');
 
 -- Without the secrets: a warning, null, and no request.
 delete from vault.secrets where name in ('embed_queue_url', 'embed_queue_secret');

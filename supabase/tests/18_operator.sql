@@ -2,7 +2,7 @@
 -- Operator views and functions: status, lag, failures, usage; scoped retry; requeue; search.
 begin;
 set local search_path = public, extensions;
-select plan(21);
+select plan(22);
 
 create function pg_temp.onehot(k int) returns text language sql as $$
   select '[' || string_agg(case when g = k then '1' else '0' end, ',' order by g) || ']' from generate_series(1, 1536) g
@@ -51,6 +51,9 @@ select throws_ok($$select * from embed_queue.search('nope', '[1]')$$, 'P0002', n
 
 -- The migrations created both indexes (file 36); without them, ensure_search_index makes them.
 drop index public.sessions_title_embedding_hnsw_idx, public.summaries_content_embedding_hnsw_idx;
+select results_eq($$select count(*)::integer, bool_and(create_statement like 'create index concurrently if not exists %')
+                    from embed_queue.search_index_statements()$$,
+  $$values (2, true)$$, 'search_index_statements: one concurrent build per target without an index');
 select is(embed_queue.ensure_search_index(), 2, 'ensure_search_index creates one HNSW index per target');
 select is(embed_queue.ensure_search_index(), 0, 'and none the second time');
 select ok(

@@ -54,6 +54,8 @@ for (const via of VIAS) {
           "failures",
           "usage",
           "runs",
+          "spend_caps",
+          "warnings",
           "legacy_vectors",
           "old_triggers",
         ]);

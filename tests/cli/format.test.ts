@@ -415,3 +415,55 @@ Deno.test("format: search results rank by similarity and cut long content", () =
   assert.match(lines[3], /^\s+2\s+0\.1235\s+id-2\s+x{59}…$/);
   assert.match(searchText("sessions", [], "m"), /No rows of sessions have an embedding yet/);
 });
+
+Deno.test("format: status shows daily token caps, who is capped, what waits and when it resumes", () => {
+  const resumes = new Date("2026-11-25T00:00:00Z");
+  const capped: StatusReport = {
+    ...report,
+    spendCaps: [
+      {
+        scope: "global",
+        fair_key: null,
+        tokens: 900,
+        daily_tokens: 1000,
+        reached: false,
+        waiting: 3,
+        resumes_at: resumes,
+      },
+      {
+        scope: "user",
+        fair_key: "ca900000-0000-4000-8000-00000000000a",
+        tokens: 1000,
+        daily_tokens: 1000,
+        reached: true,
+        waiting: 20,
+        resumes_at: resumes,
+      },
+    ],
+  };
+  const j = statusJson(capped, new Date("2026-11-24T20:01:00Z")) as { spend_caps: Record<string, unknown>[] };
+  assert.deepEqual(j.spend_caps[1], {
+    scope: "user",
+    fair_key: "ca900000-0000-4000-8000-00000000000a",
+    tokens: 1000,
+    daily_tokens: 1000,
+    reached: true,
+    waiting: 20,
+    resumes_at: "2026-11-25T00:00:00.000Z",
+  });
+  const text = statusText(capped);
+  assert.match(text, /Daily token caps/);
+  assert.match(
+    text,
+    /ca900000-0000-4000-8000-00000000000a .*reached: not sending .*20 .*2026-11-25 00:00:00/,
+  );
+  assert.match(text, /all users .*under/);
+  assert.doesNotMatch(statusText(report), /Daily token caps/, "no section when the report has none");
+
+  const warned: StatusReport = {
+    ...report,
+    warnings: ["the Vault secret embed_queue_secret is empty: the function is never called"],
+  };
+  assert.deepEqual((statusJson(warned, new Date()) as { warnings: string[] }).warnings, warned.warnings);
+  assert.match(statusText(warned), /^warning: the Vault secret embed_queue_secret is empty/);
+});

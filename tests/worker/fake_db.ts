@@ -29,13 +29,16 @@ export interface FakeJob {
   delayed: boolean;
 }
 
+/** The Vault queue secret the fake holds (at least MIN_QUEUE_SECRET_CHARS long). */
+export const QUEUE_SECRET = "queue-secret-for-the-tests-0123456789abcdef";
+
 export class FakeDb implements QueueDb {
   jobs = new Map<number, FakeJob>();
   runs: Array<{ id: number; trigger: string; stats?: RunRecord }> = [];
   claims: number[][] = [];
   failures: JobFailure[] = [];
   released: number[] = [];
-  secret: string | null = "queue-secret";
+  secret: string | null = QUEUE_SECRET;
   /** Calls of each write, and errors to throw from the next ones (in order), for failure tests. */
   calls = { complete: 0, fail: 0, release: 0 };
   throwNext: { complete: unknown[]; fail: unknown[]; release: unknown[] } = {

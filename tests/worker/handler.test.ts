@@ -1,10 +1,15 @@
 /** The HTTP handler, called directly (no server): auth, body validation, 202 for cron/webhook. */
 import assert from "node:assert/strict";
 import { createHandler, parseBody } from "../../supabase/functions/embed-queue/handler.ts";
-import { adminKeys, createAuthenticator } from "../../supabase/functions/embed-queue/auth.ts";
+import {
+  adminKeys,
+  createAuthenticator,
+  MIN_QUEUE_SECRET_CHARS,
+  usableQueueSecret,
+} from "../../supabase/functions/embed-queue/auth.ts";
 import { loadConfig } from "../../supabase/functions/_shared/config.ts";
 import type { EmbeddingProvider } from "../../supabase/functions/_shared/provider.ts";
-import { FakeDb } from "./fake_db.ts";
+import { FakeDb, QUEUE_SECRET } from "./fake_db.ts";
 
 const config = { ...loadConfig({}), dimensions: 4, lingerMs: 0 };
 const provider: EmbeddingProvider = {
@@ -39,13 +44,13 @@ function setup(contents = ["a", "b"]) {
 
 Deno.test("handler: credentials: service role key or the Vault queue secret, nothing else", async () => {
   const { db, call } = setup();
-  for (const key of [null, "wrong", "service-key2", "queue-secre"]) {
+  for (const key of [null, "wrong", "service-key2", QUEUE_SECRET.slice(0, -1), QUEUE_SECRET + "x"]) {
     const r = await call({}, key);
     assert.equal(r.status, 401, `key ${key}`);
     await r.body?.cancel();
   }
   assert.equal(db.claims.length, 0, "nothing claimed without a credential");
-  assert.equal((await call({}, "queue-secret")).status, 200);
+  assert.equal((await call({}, QUEUE_SECRET)).status, 200);
 });
 
 Deno.test("auth: any of the project's secret keys is accepted like the service role key; publishable keys are not", async () => {
@@ -58,9 +63,9 @@ Deno.test("auth: any of the project's secret keys is accepted like the service r
   };
   const keys = adminKeys(loadConfig(env));
   assert.deepEqual(keys, ["legacy-service-role-jwt", "sb_secret_aaaa", "sb_secret_bbbb"]);
-  const auth = createAuthenticator(keys, () => Promise.resolve("queue-secret"));
+  const auth = createAuthenticator(keys, () => Promise.resolve(QUEUE_SECRET));
   const req = (k: string) => new Request("http://x", { headers: { authorization: `Bearer ${k}` } });
-  for (const k of ["legacy-service-role-jwt", "sb_secret_aaaa", "sb_secret_bbbb", "queue-secret"]) {
+  for (const k of ["legacy-service-role-jwt", "sb_secret_aaaa", "sb_secret_bbbb", QUEUE_SECRET]) {
     assert.equal(await auth.check(req(k)), true, `accepted: ${k}`);
   }
   for (
@@ -80,20 +85,70 @@ Deno.test("auth: any of the project's secret keys is accepted like the service r
 
 Deno.test("auth: the Vault secret is cached for a minute; a removed secret stops working after that", async () => {
   let t = 0;
-  let secret: string | null = "s1";
+  const s1 = "s1-".padEnd(40, "x");
+  let secret: string | null = s1;
   let loads = 0;
   const auth = createAuthenticator([], () => (loads++, Promise.resolve(secret)), () => t);
   const req = (k: string) => new Request("http://x", { headers: { authorization: `Bearer ${k}` } });
-  assert.equal(await auth.check(req("s1")), true);
-  assert.equal(await auth.check(req("s1")), true);
+  assert.equal(await auth.check(req(s1)), true);
+  assert.equal(await auth.check(req(s1)), true);
   assert.equal(loads, 1, "one Vault read for both");
   secret = null;
   t += 61_000;
-  assert.equal(await auth.check(req("s1")), false);
+  assert.equal(await auth.check(req(s1)), false);
   assert.equal(await auth.check(req("")), false);
   secret = "";
   t += 61_000;
   assert.equal(await auth.check(req("")), false, "an empty secret never matches");
+});
+
+Deno.test("auth: cheap refusal: short tokens read nothing, a cold cache is read once, a failed read is remembered", async () => {
+  let t = 0;
+  let loads = 0;
+  let fail = false;
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const auth = createAuthenticator(["service-key"], async () => {
+    loads++;
+    await gate;
+    if (fail) throw new Error("database down");
+    return QUEUE_SECRET;
+  }, () => t);
+  const req = (k: string | null) =>
+    new Request("http://x", { headers: k === null ? {} : { authorization: `Bearer ${k}` } });
+
+  for (const k of [null, "", "x", "guess", "a".repeat(MIN_QUEUE_SECRET_CHARS - 1), "service-key"]) {
+    await auth.check(req(k));
+  }
+  assert.equal(loads, 0, "no header, tokens shorter than a queue secret can be, and API keys read nothing");
+
+  // 50 bad tokens at once on a cold cache: one read.
+  const many = Array.from({ length: 50 }, (_, i) => auth.check(req(`bad-token-${i}`.padEnd(40, "z"))));
+  release();
+  assert.deepEqual(new Set(await Promise.all(many)), new Set([false]));
+  assert.equal(loads, 1, "concurrent calls share the one read in flight");
+
+  // A failed read: refused, and not read again for a few seconds.
+  fail = true;
+  t += 61_000;
+  assert.equal(await auth.check(req(QUEUE_SECRET)), false);
+  assert.equal(await auth.check(req(QUEUE_SECRET)), false);
+  assert.equal(loads, 2, "a failed read is remembered");
+  fail = false;
+  t += 6_000;
+  assert.equal(await auth.check(req(QUEUE_SECRET)), true, "and tried again after a few seconds");
+  assert.equal(loads, 3);
+});
+
+Deno.test("auth: a Vault secret shorter than 32 characters is treated as none", async () => {
+  const short = "s".repeat(MIN_QUEUE_SECRET_CHARS - 1);
+  const auth = createAuthenticator([], () => Promise.resolve(short));
+  const req = (k: string) => new Request("http://x", { headers: { authorization: `Bearer ${k}` } });
+  assert.equal(await auth.check(req(short)), false);
+  assert.equal(usableQueueSecret(short), false);
+  assert.equal(usableQueueSecret(""), false);
+  assert.equal(usableQueueSecret(null), false);
+  assert.equal(usableQueueSecret(QUEUE_SECRET), true);
 });
 
 Deno.test("handler: a manual call waits and returns the summary", async () => {

@@ -9,6 +9,13 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import type { Config } from "../_shared/config.ts";
 
 const SECRET_TTL_MS = 60_000;
+/** A Vault read that failed is not tried again for this long: a flood of calls makes no flood of reads. */
+const FAILED_LOOKUP_TTL_MS = 5_000;
+/**
+ * The queue secret must be at least this long; a shorter one in Vault is treated as none, and a
+ * token shorter than this cannot be it, so it is refused without reading Vault at all.
+ */
+export const MIN_QUEUE_SECRET_CHARS = 32;
 
 function digest(s: string): Uint8Array {
   return createHash("sha256").update(s).digest();
@@ -42,23 +49,47 @@ export interface Authenticator {
 
 /**
  * `loadQueueSecret` reads the Vault secret (cached for a minute, so a rotation takes effect
- * within that time without a database call per request).
+ * within that time without a database call per request). Cheap refusal of unauthenticated
+ * calls: no header, or a token shorter than MIN_QUEUE_SECRET_CHARS, is refused before any read;
+ * concurrent calls on a cold cache share one read; a failed read is remembered for
+ * FAILED_LOOKUP_TTL_MS (the calls meanwhile are refused).
  */
 export function createAuthenticator(
   apiKeys: readonly string[],
   loadQueueSecret: () => Promise<string | null>,
   now: () => number = Date.now,
 ): Authenticator {
-  let cached: { value: string | null; at: number } | null = null;
+  let cached: { value: string | null; until: number } | null = null;
+  let inFlight: Promise<string | null> | null = null;
+  const queueSecret = (): Promise<string | null> => {
+    if (cached && now() < cached.until) return Promise.resolve(cached.value);
+    inFlight ??= loadQueueSecret().then(
+      (value) => {
+        cached = { value, until: now() + SECRET_TTL_MS };
+        return value;
+      },
+      () => {
+        cached = { value: null, until: now() + FAILED_LOOKUP_TTL_MS };
+        return null;
+      },
+    ).finally(() => {
+      inFlight = null;
+    });
+    return inFlight;
+  };
   return {
     async check(req) {
       const token = bearerToken(req);
       if (!token) return false;
       if (matchesAny(token, apiKeys)) return true;
-      if (!cached || now() - cached.at > SECRET_TTL_MS) {
-        cached = { value: await loadQueueSecret(), at: now() };
-      }
-      return cached.value !== null && cached.value !== "" && sameSecret(token, cached.value);
+      if (token.length < MIN_QUEUE_SECRET_CHARS) return false;
+      const secret = await queueSecret();
+      return usableQueueSecret(secret) && sameSecret(token, secret!);
     },
   };
+}
+
+/** A Vault queue secret that may be used: present and at least MIN_QUEUE_SECRET_CHARS long (an empty one is none). */
+export function usableQueueSecret(secret: string | null | undefined): boolean {
+  return typeof secret === "string" && secret.length >= MIN_QUEUE_SECRET_CHARS;
 }
