@@ -12,10 +12,13 @@
 -- lock), so it works behind Supabase's transaction pooler too.
 
 alter table embed_queue.settings
-  add column max_concurrent_runs integer not null default 2 check (max_concurrent_runs between 1 and 50);
+  add column max_concurrent_runs integer not null default 2 check (max_concurrent_runs between 1 and 50),
+  add column run_grace_seconds integer not null default 30 check (run_grace_seconds between 1 and 600);
 comment on column embed_queue.settings.max_concurrent_runs is
   'Cron and webhook runs working at once at most; one that finds this many ends at once (stopped "busy") without claiming. '
   'Manual runs are not refused but count. All runs share one pace (embed_queue.pace), so more runs add no throughput.';
+comment on column embed_queue.settings.run_grace_seconds is
+  'A run counts as working for max_concurrent_runs while it holds a leased job, or for this long after it started (before its first claim).';
 
 create table embed_queue.pace (
   key text primary key,
@@ -234,12 +237,14 @@ begin
   if p_trigger in ('cron', 'webhook') then
     -- Transaction-scoped: released at this statement's commit, safe behind a transaction pooler.
     perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('embed_queue.begin_run'));
-    -- Working: unfinished, and started within a lease or still holding a leased job (a run
-    -- whose process died stops counting once its leases run out; tick() closes its record).
+    -- Working: unfinished, and holding a leased job or started within run_grace_seconds (about to
+    -- claim). A run whose process died stops counting once the rescuer takes its jobs back, or
+    -- at once if it held none; tick() closes its record. (Counting every run started within a
+    -- lease kept runs killed with their worker blocking new ones for two minutes.)
     select pg_catalog.count(*)::integer into v_working
     from embed_queue.runs r
     where r.finished_at is null
-      and (r.started_at > pg_catalog.clock_timestamp() - pg_catalog.make_interval(secs => v_settings.lease_seconds)
+      and (r.started_at > pg_catalog.clock_timestamp() - pg_catalog.make_interval(secs => v_settings.run_grace_seconds)
            or exists (
              select 1 from public.embedding_queue q
              where q.status = 'processing' and q.locked_by = r.worker and q.locked_until > pg_catalog.now()

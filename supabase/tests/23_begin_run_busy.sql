@@ -1,9 +1,9 @@
 -- begin_run bounds the background runs working at once by settings.max_concurrent_runs: a cron
 -- or webhook run over the bound gets no run id; manual runs are not refused but count; a run
--- that died stops counting once it holds no lease and started longer ago than a lease.
+-- that died stops counting once it holds no lease and started longer ago than run_grace_seconds.
 begin;
 set local search_path = public, extensions;
-select plan(8);
+select plan(9);
 
 update embed_queue.runs set finished_at = clock_timestamp() where finished_at is null;
 update embed_queue.settings set max_concurrent_runs = 2, rate_limited_default_seconds = 10;
@@ -26,6 +26,14 @@ select ok((select run_id is not null from embed_queue.begin_run('w6', 'cron')), 
 update embed_queue.runs set started_at = now() - interval '1 hour' where worker = 'w5';
 select count(*) from embed_queue.claim('w5', 1);
 select ok((select run_id is null from embed_queue.begin_run('w7', 'webhook')), 'a long run holding a lease still counts');
+
+-- A run killed with its worker a minute ago, holding nothing, no longer blocks new runs.
+update embed_queue.runs set finished_at = clock_timestamp() where finished_at is null;
+select embed_queue.begin_run('k1', 'cron');
+select embed_queue.begin_run('k2', 'cron');
+update embed_queue.runs set started_at = now() - interval '1 minute' where worker in ('k1', 'k2');
+select ok((select run_id is not null from embed_queue.begin_run('w8', 'webhook')),
+  'runs that died holding nothing stop counting after run_grace_seconds, not after a whole lease');
 
 select * from finish();
 rollback;
