@@ -166,7 +166,8 @@ export async function startProcessing(b: Bench) {
  * vacuums, so every measurement starts from the same state.
  */
 export async function clean(b: Bench) {
-  await b.sql`truncate public.sessions, public.summaries, public.embedding_queue, embed_queue.runs`;
+  // cascade: tables that point at these (summary chunks) are emptied with them.
+  await b.sql`truncate public.sessions, public.summaries, public.embedding_queue, embed_queue.runs cascade`;
   await b.sql`update embed_queue.webhook_state set last_poke_at = null`;
   await b.sql`vacuum analyze public.sessions, public.summaries, public.embedding_queue`;
 }
