@@ -1,7 +1,7 @@
 /**
  * The function keeps under the edge runtime's CPU limits, hands-off: on a stack of its own whose
  * host enforces hosted's limits (CPU soft 1 s, hard 2 s per worker), a backlog that needs several
- * workers' worth of CPU (6,000 rows, about 0.3 ms of CPU each) drains with no worker killed. Runs
+ * workers' worth of CPU (10,000 rows, about 0.3 ms of CPU each) drains with no worker killed. Runs
  * stop claiming before the limit and hand over to a fresh worker. (Scaled-down limits were
  * harsher than hosted's: a worker's fixed costs do not scale with them.)
  *
@@ -17,7 +17,7 @@ import { portOffset, testEnv } from "../lib/env.ts";
 
 const ignore = !testEnv.dbUrl;
 const NAME = "budget";
-const ROWS = 6000;
+const ROWS = 10000;
 
 function events(logFile: string): Array<Record<string, unknown>> {
   return Deno.readTextFileSync(logFile).split("\n").filter((l) => l.includes("{")).flatMap((l) => {
@@ -68,8 +68,13 @@ Deno.test({
     const ev = events(join(info.stateDir, "logs/gateway.log"));
     const killed = ev.filter((e) => e.event === "gateway.worker_limit");
     assert.deepEqual(killed, [], "no worker was killed at a limit");
-    const stoppedForCpu = ev.filter((e) => e.event === "run.finish" && e.stopped === "cpu");
-    assert.ok(stoppedForCpu.length >= 1, "runs stopped claiming for the worker's CPU");
+    // The limit was in play: runs stopped claiming for the worker's CPU or memory, or the host
+    // retired a worker at the soft limit (what happens first depends on the machine's speed).
+    const stopped = ev.filter((e) =>
+      e.event === "run.finish" && (e.stopped === "cpu" || e.stopped === "memory")
+    );
+    const retired = ev.filter((e) => e.event === "gateway.worker_retired");
+    assert.ok(stopped.length + retired.length >= 1, "the worker's limits were reached and kept");
   } finally {
     await sql.end();
     await stack.destroy({ name: NAME, quiet: true });
