@@ -505,8 +505,10 @@ export function startGateway(args: GatewayArgs) {
       clearInterval(w.timer);
       all.delete(w);
       if (current.get(name) === w) current.delete(name);
-      // The worker ended itself at the memory limit (function_host.ts).
-      if (readMem(w) && !w.limit) {
+      // The worker ended itself at the memory limit (function_host.ts), or V8 ended the process
+      // with a trap at the heap cap: the memory limit either way.
+      const heapCap = s.signal === "SIGTRAP";
+      if ((readMem(w) || heapCap) && !w.limit) {
         w.limit = { limit: "memory", measured: w.lastMem };
         logEvent({
           event: "gateway.worker_limit",
@@ -517,20 +519,7 @@ export function startGateway(args: GatewayArgs) {
           limit_value: limits.memoryMb * 1024 * 1024,
           unit: "bytes",
           in_flight: w.inFlight,
-        });
-      }
-      // V8 ends the process with a trap when the heap cap is reached: the memory limit.
-      if (s.signal === "SIGTRAP" && !w.limit) {
-        w.limit = { limit: "memory", measured: w.lastMem };
-        logEvent({
-          event: "gateway.worker_limit",
-          function: name,
-          pid: child.pid,
-          limit: "memory",
-          measured: w.lastMem,
-          limit_value: limits.memoryMb * 1024 * 1024,
-          unit: "bytes",
-          detail: "V8 heap limit reached (measured is the last sample before it)",
+          ...(heapCap ? { detail: "V8 heap limit reached (measured is the last sample before it)" } : {}),
         });
       }
       try {

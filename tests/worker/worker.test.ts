@@ -11,6 +11,7 @@ import { toPgvector } from "../../supabase/functions/_shared/vectors.ts";
 import { countTokens } from "../../supabase/functions/_shared/tokens.ts";
 import { paceKey } from "../../supabase/functions/_shared/limiter.ts";
 import { FakeDb } from "./fake_db.ts";
+import { type Budget, UNLIMITED } from "../../supabase/functions/embed-queue/budget.ts";
 
 const DIMS = 8;
 const config = {
@@ -453,15 +454,10 @@ Deno.test("run: a worker out of CPU stops claiming, releases nothing it did not 
   const { p } = provider(ok);
   const c = clock();
   let claims = 0;
-  const budget = {
+  const budget: Budget = {
+    ...UNLIMITED,
     exhausted: () => (claims >= 2 ? "cpu" as const : null),
-    timed: <T>(f: () => T) => f(),
-    charge: () => {},
-    mustYield: () => false,
-    requestArrived: () => {},
     allow: (want: number) => (claims >= 2 ? 0 : (claims++, want)),
-    settle: () => {},
-    usage: () => ({ cpuMs: 0, memoryBytes: 0 }),
   };
   const s = await runQueue(
     { db, provider: p, config: { ...config, concurrency: 1 }, ...c, log: quiet, budget },
@@ -479,15 +475,10 @@ Deno.test("run: a run that begins in a worker already over budget takes one smal
   const db = new FakeDb(Array.from({ length: 300 }, (_, i) => `row ${i}`), DIMS);
   const { p } = provider(ok);
   let first = true;
-  const budget = {
+  const budget: Budget = {
+    ...UNLIMITED,
     exhausted: () => "cpu" as const,
-    timed: <T>(f: () => T) => f(),
-    charge: () => {},
-    mustYield: () => false,
-    requestArrived: () => {},
     allow: (want: number, isFirst: boolean) => (isFirst && first ? (first = false, Math.min(want, 100)) : 0),
-    settle: () => {},
-    usage: () => ({ cpuMs: 0, memoryBytes: 0 }),
   };
   const s = await runQueue(
     { db, provider: p, config, ...clock(), log: quiet, budget },
@@ -502,15 +493,10 @@ Deno.test("run: a run that begins in a worker already over budget takes one smal
 Deno.test("run: a run in a worker already over budget that claims nothing does not hand over", async () => {
   const db = new FakeDb(["a", "b"], DIMS);
   const { p, calls } = provider(ok);
-  const budget = {
+  const budget: Budget = {
+    ...UNLIMITED,
     exhausted: () => "memory" as const,
-    timed: <T>(f: () => T) => f(),
-    charge: () => {},
-    mustYield: () => false,
-    requestArrived: () => {},
     allow: () => 0,
-    settle: () => {},
-    usage: () => ({ cpuMs: 0, memoryBytes: 0 }),
   };
   const s = await runQueue(
     { db, provider: p, config, ...clock(), log: quiet, budget },
@@ -526,15 +512,11 @@ Deno.test("run: past the yield point a run sends nothing more and gives back wha
   const db = new FakeDb(Array.from({ length: 50 }, (_, i) => `row ${i}`), DIMS);
   const { p, calls } = provider(ok);
   let sends = 0;
-  const budget = {
+  const budget: Budget = {
+    ...UNLIMITED,
     exhausted: () => null,
-    timed: <T>(f: () => T) => f(),
-    charge: () => {},
     mustYield: () => sends >= 2,
-    requestArrived: () => {},
     allow: (want: number) => want,
-    settle: () => {},
-    usage: () => ({ cpuMs: 0, memoryBytes: 0 }),
   };
   const counting = {
     ...p,
