@@ -51,6 +51,7 @@
  */
 import { join } from "node:path";
 import { createHash } from "node:crypto";
+import { exists, readPid, run as runCommand } from "./proc.ts";
 
 export interface PoolerOptions {
   /** The stack's state folder; the pooler's files go in `<stateDir>/pooler/` (or a /tmp twin). */
@@ -82,21 +83,8 @@ export function poolerUrl(port: number, user = "postgres"): string {
   return `postgresql://${user}:${PASSWORD}@127.0.0.1:${port}/postgres`;
 }
 
-function exists(p: string): boolean {
-  try {
-    Deno.statSync(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function run(cmd: string, args: string[], asPostgres = false) {
-  const [c, a] = asPostgres && isRoot ? ["runuser", ["-u", "postgres", "--", cmd, ...args]] : [cmd, args];
-  const out = await new Deno.Command(c, { args: a, stdin: "null", stdout: "piped", stderr: "piped" })
-    .output();
-  const dec = new TextDecoder();
-  return { ok: out.success, code: out.code, text: dec.decode(out.stdout) + dec.decode(out.stderr) };
+  return await runCommand(cmd, args, { asPostgres });
 }
 
 /** Where the pooler's files go when the `postgres` user cannot reach the state folder. */
@@ -115,15 +103,6 @@ async function poolerDir(stateDir: string): Promise<string> {
 /** Both places a pooler of this state folder may have used (for stop). */
 function candidateDirs(stateDir: string): string[] {
   return [join(stateDir, "pooler"), tmpTwin(stateDir)];
-}
-
-function readPid(file: string): number | null {
-  try {
-    const n = Number(Deno.readTextFileSync(file).trim());
-    return Number.isInteger(n) && n > 0 ? n : null;
-  } catch {
-    return null;
-  }
 }
 
 /** Alive and a pgbouncer (a pid file left by a crash may name another process by now). */

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createHash } from "node:crypto";
 import { parseEnvFile } from "./gateway.ts";
+import { exists, readPid, run as runCommand } from "./proc.ts";
 import { poolerStatus, poolerUrl, startPooler, stopPooler } from "./pooler.ts";
 import { anonKey, JWT_SECRET, PUBLISHABLE_KEY, SECRET_KEY, serviceRoleKey } from "./keys.ts";
 
@@ -154,27 +155,12 @@ function writeState(name: string, st: State) {
   Deno.writeTextFileSync(join(stateDir(name), "state.json"), JSON.stringify(st, null, 2) + "\n");
 }
 
-async function run(
+function run(
   cmd: string,
   args: string[],
   opts: { asPostgres?: boolean; env?: Record<string, string>; cwd?: string } = {},
 ) {
-  let c = cmd, a = args;
-  if (opts.asPostgres && isRoot) {
-    c = "runuser";
-    a = ["-u", "postgres", "--", cmd, ...args];
-  }
-  const out = await new Deno.Command(c, {
-    args: a,
-    env: opts.env,
-    cwd: opts.cwd ?? ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  })
-    .output();
-  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-  return { ok: out.success, code: out.code, text };
+  return runCommand(cmd, args, { cwd: ROOT, ...opts });
 }
 
 async function must(cmd: string, args: string[], what: string, opts: Parameters<typeof run>[2] = {}) {
@@ -200,15 +186,6 @@ function pidAlive(pid: number | null): boolean {
     return true;
   } catch {
     return false;
-  }
-}
-
-function readPid(file: string): number | null {
-  try {
-    const n = Number(Deno.readTextFileSync(file).trim());
-    return Number.isInteger(n) && n > 0 ? n : null;
-  } catch {
-    return null;
   }
 }
 
@@ -471,10 +448,9 @@ export async function startServices(opts: Partial<StackOptions>, inf?: StackInfo
         `port ${o.apiPort} is already in use by another program: stop it, or choose another with --api-port`,
       );
     }
-    const envFile = writeFunctionEnv(dir, o.functionEnv);
+    const { file: envFile, env: fnEnv } = writeFunctionEnv(dir, o.functionEnv);
     // The plan's limits are the function's own settings (it keeps under them); the host
     // enforces the same values, the edge runtime's defaults where none is given.
-    const fnEnv = parseEnvFile(Deno.readTextFileSync(envFile));
     const limitFlags = Object.entries({
       EMBED_QUEUE_WALL_CLOCK_MS: "--wall-clock-ms",
       EMBED_QUEUE_CPU_SOFT_MS: "--cpu-soft-ms",
@@ -572,7 +548,10 @@ function runtimeEnv(): Record<string, string> {
  * and `start`, which says which of the shell's OPENAI_*, EMBEDDING_* and EMBED_QUEUE_* it
  * passes). The shell itself never reaches a function, as under the CLI and on hosted Supabase.
  */
-function writeFunctionEnv(dir: string, extra: Record<string, string>): string {
+function writeFunctionEnv(
+  dir: string,
+  extra: Record<string, string>,
+): { file: string; env: Record<string, string> } {
   let text = "";
   try {
     text = Deno.readTextFileSync(join(ROOT, "supabase/functions/.env"));
@@ -592,16 +571,7 @@ function writeFunctionEnv(dir: string, extra: Record<string, string>): string {
     },
   );
   Deno.chmodSync(file, 0o600);
-  return file;
-}
-
-function exists(p: string): boolean {
-  try {
-    Deno.statSync(p);
-    return true;
-  } catch {
-    return false;
-  }
+  return { file, env: { ...parseEnvFile(text), ...extra } };
 }
 
 /**
