@@ -86,6 +86,30 @@ $$;
 comment on function embed_queue.deleted_sql(embed_queue.targets, text) is
   'SQL expression that is true when row p_row is soft-deleted (false for targets without soft delete).';
 
+create function embed_queue.user_sql(p_target embed_queue.targets, p_row text)
+returns text
+language sql immutable security invoker set search_path = ''
+as $$
+  select case
+    when p_target.user_column is null then 'null::uuid'
+    else pg_catalog.format('%s.%I', p_row, p_target.user_column)
+  end
+$$;
+comment on function embed_queue.user_sql(embed_queue.targets, text) is
+  'SQL expression giving the owner (uuid) of row p_row, null::uuid for targets without a user column.';
+
+-- The one definition of a content's hash. The TypeScript side never hashes contents for the
+-- queue: it carries claim()'s hash back to complete(). (Test code that counts texts by hash,
+-- sha256Hex in tests/fakes/openai_server.ts, computes the same: hex sha256 of the UTF-8 bytes.)
+create function embed_queue.content_hash(p_content text)
+returns text
+language sql immutable strict security invoker set search_path = ''
+as $$
+  select pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(p_content, 'UTF8')), 'hex')
+$$;
+comment on function embed_queue.content_hash(text) is
+  'Hex sha256 of the content''s UTF-8 bytes: what claim() hands out and complete() checks the source row against.';
+
 create function embed_queue.find_targets(p_table text)
 returns setof embed_queue.targets
 language sql stable security invoker set search_path = ''
@@ -96,6 +120,26 @@ as $$
 $$;
 comment on function embed_queue.find_targets(text) is
   'Targets of a table given as it appears in embedding_queue.table_name, or as schema.table; first registered first.';
+
+-- The one "no target is registered" error, for the functions that take a table's name.
+create function embed_queue.require_target(p_caller text, p_table text)
+returns embed_queue.targets
+language plpgsql stable security invoker set search_path = ''
+as $$
+declare
+  v_target embed_queue.targets;
+begin
+  select * into v_target from embed_queue.find_targets(p_table) limit 1;
+  if not found then
+    raise exception '%: no target is registered for table %', p_caller, pg_catalog.quote_literal(p_table)
+      using errcode = 'P0002',
+            hint = 'See embed_queue.targets; tables are registered with embed_queue.register_target().';
+  end if;
+  return v_target;
+end
+$$;
+comment on function embed_queue.require_target(text, text) is
+  'The first registered target of table p_table (as find_targets), or P0002 "<caller>: no target is registered for table ...".';
 
 -- Upsert of jobs, as the source triggers need it: new content means a fresh pending job
 -- (attempts 0, lease and content_hash cleared, which fences an in-flight run), in the fresh lane
@@ -272,7 +316,39 @@ comment on function embed_queue.embedding_queue_echo_guard() is
 create or replace trigger embedding_queue_echo_guard before insert or update on public.embedding_queue
   for each row execute function embed_queue.embedding_queue_echo_guard();
 
-create function embed_queue.register_target(
+-- One "column exists" check: the column's type, or an error that names the caller, the column
+-- and the table (42703) with the caller's hint.
+create function embed_queue.require_column(
+  p_caller text,
+  p_schema text,
+  p_table text,
+  p_column text,
+  p_hint text,
+  out type_id oid,
+  out typmod integer
+)
+language plpgsql stable security invoker set search_path = ''
+as $$
+begin
+  select a.atttypid, a.atttypmod into type_id, typmod
+  from pg_catalog.pg_attribute a
+  join pg_catalog.pg_class c on c.oid = a.attrelid
+  join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+  where n.nspname = p_schema and c.relname = p_table
+    and a.attname = p_column and a.attnum > 0 and not a.attisdropped;
+  if not found then
+    raise exception '%: column % of table %.% does not exist', p_caller,
+      pg_catalog.quote_ident(p_column), pg_catalog.quote_ident(p_schema), pg_catalog.quote_ident(p_table)
+      using errcode = '42703', hint = p_hint;
+  end if;
+end
+$$;
+comment on function embed_queue.require_column(text, text, text, text, text) is
+  'The type and typmod of column p_column of p_schema.p_table; raises 42703 "<caller>: column ... does not exist" with p_hint when there is none.';
+
+-- Validation of register_target's arguments: the target row it would record (id and created_at
+-- unset), or an error that says what is wrong. Writes nothing.
+create function embed_queue.validate_target(
   p_table text,
   p_content_column text,
   p_embedding_column text,
@@ -280,34 +356,21 @@ create function embed_queue.register_target(
   p_user_column text default 'user_id',
   p_deleted_column text default 'deleted_at'
 )
-returns void
-language plpgsql volatile security invoker set search_path = ''
+returns embed_queue.targets
+language plpgsql stable security invoker set search_path = ''
 as $$
 declare
+  c_caller constant text := 'embed_queue.register_target';
+  v_target embed_queue.targets;
   v_schema text;
   v_table text;
   v_rel oid;
-  v_pk_column text;
-  v_pk_type text;
   v_pk_count integer;
-  v_emb_type oid;
-  v_emb_typmod integer;
+  v_emb record;
   v_vector oid;
-  v_user_type oid;
-  v_target embed_queue.targets;
-  v_base text;
-  v_trigger_base text;
-  v_clear_fn text;
-  v_sync_fn text;
-  v_insert_fn text;
-  v_new_content text;
-  v_old_content text;
-  v_when_changed text;
-  v_when_update text;
-  v_user_new text;
 begin
   if p_table is null or p_embedding_column is null then
-    raise exception 'embed_queue.register_target: table and embedding column are required'
+    raise exception '%: table and embedding column are required', c_caller
       using errcode = '22004';
   end if;
 
@@ -326,7 +389,7 @@ begin
   where n.nspname = v_schema and c.relname = v_table and c.relkind in ('r', 'p');
 
   if v_rel is null then
-    raise exception 'embed_queue.register_target: table %.% does not exist',
+    raise exception '%: table %.% does not exist', c_caller,
       pg_catalog.quote_ident(v_schema), pg_catalog.quote_ident(v_table)
       using errcode = '42P01',
             hint = 'Give the table as name (schema public) or schema.name, spelled as in the catalog, without quotes.';
@@ -335,28 +398,21 @@ begin
   -- Content: a column, or an expression over the row.
   if p_content_expression is null then
     if p_content_column is null then
-      raise exception 'embed_queue.register_target: give a content column or a content expression'
+      raise exception '%: give a content column or a content expression', c_caller
         using errcode = '22004';
     end if;
-    if not exists (
-      select 1 from pg_catalog.pg_attribute a
-      where a.attrelid = v_rel and a.attname = p_content_column and a.attnum > 0 and not a.attisdropped
-    ) then
-      raise exception 'embed_queue.register_target: column % of table %.% does not exist',
-        pg_catalog.quote_ident(p_content_column), pg_catalog.quote_ident(v_schema), pg_catalog.quote_ident(v_table)
-        using errcode = '42703',
-              hint = 'The content column holds the text to embed.';
-    end if;
+    perform embed_queue.require_column(c_caller, v_schema, v_table, p_content_column,
+      'The content column holds the text to embed.');
   else
     if pg_catalog.strpos(p_content_expression, ';') > 0 then
-      raise exception 'embed_queue.register_target: the content expression must be one SQL expression (no ";")'
+      raise exception '%: the content expression must be one SQL expression (no ";")', c_caller
         using errcode = '42601';
     end if;
     begin
       execute pg_catalog.format('select (%s)::text from %I.%I as r limit 0', p_content_expression, v_schema, v_table);
     exception
       when others then
-        raise exception 'embed_queue.register_target: content expression is not valid for %.%: %',
+        raise exception '%: content expression is not valid for %.%: %', c_caller,
           pg_catalog.quote_ident(v_schema), pg_catalog.quote_ident(v_table), sqlerrm
           using errcode = '42601',
                 hint = 'Write an expression over the table''s columns (alias r), with schema-qualified names: search_path is empty.';
@@ -364,78 +420,265 @@ begin
   end if;
 
   -- Embedding column: must exist and be pgvector's vector.
-  select a.atttypid, a.atttypmod into v_emb_type, v_emb_typmod
-  from pg_catalog.pg_attribute a
-  where a.attrelid = v_rel and a.attname = p_embedding_column and a.attnum > 0 and not a.attisdropped;
-
-  if not found then
-    raise exception 'embed_queue.register_target: column % of table %.% does not exist',
-      pg_catalog.quote_ident(p_embedding_column), pg_catalog.quote_ident(v_schema), pg_catalog.quote_ident(v_table)
-      using errcode = '42703',
-            hint = 'Add it first, e.g. alter table ... add column ... extensions.vector(1536).';
-  end if;
+  v_emb := embed_queue.require_column(c_caller, v_schema, v_table, p_embedding_column,
+    'Add it first, e.g. alter table ... add column ... extensions.vector(1536).');
 
   select t.oid into v_vector
   from pg_catalog.pg_type t
   join pg_catalog.pg_extension e on e.extnamespace = t.typnamespace and e.extname = 'vector'
   where t.typname = 'vector';
 
-  if v_vector is null or v_emb_type <> v_vector then
-    raise exception 'embed_queue.register_target: column %.%.% is of type %, not vector',
+  if v_vector is null or v_emb.type_id <> v_vector then
+    raise exception '%: column %.%.% is of type %, not vector', c_caller,
       pg_catalog.quote_ident(v_schema), pg_catalog.quote_ident(v_table), pg_catalog.quote_ident(p_embedding_column),
-      pg_catalog.format_type(v_emb_type, v_emb_typmod)
+      pg_catalog.format_type(v_emb.type_id, v_emb.typmod)
       using errcode = '42804',
             hint = 'Embedding columns are pgvector columns: extensions.vector(dimensions).';
   end if;
 
   -- Primary key: one column.
   select pg_catalog.count(*)::integer, pg_catalog.min(a.attname), pg_catalog.min(pg_catalog.format_type(a.atttypid, a.atttypmod))
-  into v_pk_count, v_pk_column, v_pk_type
+  into v_pk_count, v_target.pk_column, v_target.pk_type
   from pg_catalog.pg_index i
   join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = any (i.indkey)
   where i.indrelid = v_rel and i.indisprimary;
 
   if v_pk_count <> 1 then
-    raise exception 'embed_queue.register_target: table %.% needs a single-column primary key',
+    raise exception '%: table %.% needs a single-column primary key', c_caller,
       pg_catalog.quote_ident(v_schema), pg_catalog.quote_ident(v_table)
       using errcode = '42P16',
             hint = 'embedding_queue.record_id holds the primary key of the row as text.';
   end if;
 
-  if p_user_column is not null then
-    select a.atttypid into v_user_type
-    from pg_catalog.pg_attribute a
-    where a.attrelid = v_rel and a.attname = p_user_column and a.attnum > 0 and not a.attisdropped;
-    if not found then
-      raise exception 'embed_queue.register_target: column % of table %.% does not exist',
-        pg_catalog.quote_ident(p_user_column), pg_catalog.quote_ident(v_schema), pg_catalog.quote_ident(v_table)
-        using errcode = '42703',
-              hint = 'Pass p_user_column => null for a table without an owner column.';
-    end if;
-    if v_user_type <> 'pg_catalog.uuid'::pg_catalog.regtype then
-      raise exception 'embed_queue.register_target: user column % must be of type uuid', pg_catalog.quote_ident(p_user_column)
-        using errcode = '42804',
-              hint = 'Pass p_user_column => null for a table without a uuid owner column.';
-    end if;
+  if p_user_column is not null
+     and (embed_queue.require_column(c_caller, v_schema, v_table, p_user_column,
+            'Pass p_user_column => null for a table without an owner column.')).type_id
+         <> 'pg_catalog.uuid'::pg_catalog.regtype then
+    raise exception '%: user column % must be of type uuid', c_caller, pg_catalog.quote_ident(p_user_column)
+      using errcode = '42804',
+            hint = 'Pass p_user_column => null for a table without a uuid owner column.';
   end if;
 
-  if p_deleted_column is not null and not exists (
-    select 1 from pg_catalog.pg_attribute a
-    where a.attrelid = v_rel and a.attname = p_deleted_column and a.attnum > 0 and not a.attisdropped
-  ) then
-    raise exception 'embed_queue.register_target: column % of table %.% does not exist',
-      pg_catalog.quote_ident(p_deleted_column), pg_catalog.quote_ident(v_schema), pg_catalog.quote_ident(v_table)
-      using errcode = '42703',
-            hint = 'Pass p_deleted_column => null for a table without soft delete.';
+  if p_deleted_column is not null then
+    perform embed_queue.require_column(c_caller, v_schema, v_table, p_deleted_column,
+      'Pass p_deleted_column => null for a table without soft delete.');
   end if;
 
+  v_target.schema_name := v_schema;
+  v_target.table_name := v_table;
+  v_target.embedding_column := p_embedding_column;
+  v_target.content_column := p_content_column;
+  v_target.content_expression := p_content_expression;
+  v_target.user_column := p_user_column;
+  v_target.deleted_column := p_deleted_column;
+  v_target.dimensions := case when v_emb.typmod > 0 then v_emb.typmod end;
+  return v_target;
+end
+$$;
+comment on function embed_queue.validate_target(text, text, text, text, text, text) is
+  'register_target''s checks: the table, its single-column primary key, the content column or expression, the vector '
+  'column and the optional user (uuid) and soft-delete columns. Returns the target row it would record; writes nothing.';
+
+-- The triggers' bodies: three generic functions, one set for every target. install_triggers()
+-- attaches them to a target's table; each finds what it needs through its trigger arguments.
+
+-- BEFORE INSERT/UPDATE: only the system writes the vector. An end user (the Data API's roles
+-- anon and authenticated, whatever RLS lets them write) never does: their value is ignored,
+-- the old one kept (null on insert), so an upsert that sends the row back unchanged still
+-- works. complete() (as postgres or service_role) and the owner's own SQL write it. Then new
+-- content means the old vector no longer belongs to the row.
+-- Invoker, so current_user is the writer; it runs as anon too, which may not read schema
+-- embed_queue: its arguments carry all it needs (tg_argv[0] the vector column, tg_argv[1] SQL
+-- that is true when the content of row $1, the old, differs from that of $2, the new).
+create function embed_queue.guard_vector()
+returns trigger
+language plpgsql volatile security invoker set search_path = ''
+as $$
+declare
+  v_changed boolean;
+begin
+  if tg_op = 'INSERT' then
+    if current_user in ('anon', 'authenticated') then
+      new := pg_catalog.jsonb_populate_record(new, pg_catalog.jsonb_build_object(tg_argv[0], null));
+    end if;
+    return new;
+  end if;
+  if current_user in ('anon', 'authenticated') then
+    new := pg_catalog.jsonb_populate_record(new, pg_catalog.jsonb_build_object(tg_argv[0], pg_catalog.to_jsonb(old) -> tg_argv[0]));
+  end if;
+  execute 'select ' || tg_argv[1] using old, new into v_changed;
+  if v_changed then
+    new := pg_catalog.jsonb_populate_record(new, pg_catalog.jsonb_build_object(tg_argv[0], null));
+  end if;
+  return new;
+end
+$$;
+comment on function embed_queue.guard_vector() is
+  'Trigger (installed by install_triggers): keeps a target''s vector column (tg_argv[0]) out of end users'' (anon, authenticated) '
+  'writes, and clears it when the content changes (tg_argv[1]: SQL comparing the old row $1 with the new $2).';
+
+-- AFTER UPDATE/DELETE, per row: keep the row's job in step (definer: the writing role, e.g.
+-- authenticated, cannot touch the queue itself). Inserts have the statement trigger below.
+-- tg_argv[0] is the target's id.
+create function embed_queue.sync_job()
+returns trigger
+language plpgsql volatile security definer set search_path = ''
+as $$
+declare
+  v_target embed_queue.targets;
+  v_old_key text;
+  v_new_key text;
+  v_old_content text;
+  v_new_content text;
+  v_old_deleted boolean;
+  v_new_deleted boolean;
+  v_has_vector boolean;
+  v_user uuid;
+begin
+  select * into v_target from embed_queue.targets t where t.id = (tg_argv[0])::bigint;
+  if not found then
+    return null; -- the target's row was removed by hand: nothing is kept in step any more
+  end if;
+
+  if tg_op = 'DELETE' then
+    execute pg_catalog.format('select ($1.%I)::text', v_target.pk_column) using old into v_old_key;
+    delete from public.embedding_queue q
+    where q.table_name = v_target.queue_table and q.embedding_column = v_target.embedding_column and q.record_id = v_old_key;
+    return null;
+  end if;
+
+  execute pg_catalog.format('select ($1.%1$I)::text, ($2.%1$I)::text, %2$s, %3$s, %4$s, %5$s, $2.%6$I is not null, %7$s',
+      v_target.pk_column, embed_queue.content_sql(v_target, '$1'), embed_queue.content_sql(v_target, '$2'),
+      embed_queue.deleted_sql(v_target, '$1'), embed_queue.deleted_sql(v_target, '$2'),
+      v_target.embedding_column, embed_queue.user_sql(v_target, '$2'))
+    using old, new
+    into v_old_key, v_new_key, v_old_content, v_new_content, v_old_deleted, v_new_deleted, v_has_vector, v_user;
+
+  if v_old_key is distinct from v_new_key then
+    delete from public.embedding_queue q
+    where q.table_name = v_target.queue_table and q.embedding_column = v_target.embedding_column and q.record_id = v_old_key;
+  end if;
+
+  if v_new_deleted then
+    -- soft-deleted: withdraw the row's work
+    delete from public.embedding_queue q
+    where q.table_name = v_target.queue_table and q.embedding_column = v_target.embedding_column and q.record_id = v_new_key;
+    return null;
+  end if;
+
+  if v_old_key is not distinct from v_new_key
+     and v_old_content is not distinct from v_new_content
+     and (not v_old_deleted or v_has_vector) then
+    -- same content, and either live before or revived with its vector intact
+    return null;
+  end if;
+
+  perform embed_queue.enqueue(v_target.queue_table, v_new_key, v_target.embedding_column, v_new_content, v_user);
+  return null;
+end
+$$;
+comment on function embed_queue.sync_job() is
+  'Trigger (installed by install_triggers; tg_argv[0] is the target''s id): keeps a row''s embedding_queue job in step '
+  'with its updates and deletes: re-queued on new content or revival, withdrawn on delete or soft delete.';
+
+-- AFTER INSERT, once per statement over its new rows: a bulk insert queues its rows in one
+-- INSERT ... SELECT instead of one call per row. Same outcome per row as the row trigger.
+-- tg_argv[0] is the target's id.
+create function embed_queue.queue_inserted()
+returns trigger
+language plpgsql volatile security definer set search_path = ''
+as $$
+declare
+  v_target embed_queue.targets;
+begin
+  select * into v_target from embed_queue.targets t where t.id = (tg_argv[0])::bigint;
+  if not found then
+    return null; -- the target's row was removed by hand: nothing is kept in step any more
+  end if;
+  execute pg_catalog.format($f$
+    select embed_queue.enqueue_many($1, $2,
+      pg_catalog.array_agg((n.%1$I)::text), pg_catalog.array_agg(c.content), pg_catalog.array_agg(%2$s))
+    from new_rows as n
+    cross join lateral (select %3$s as content) as c
+    where not %4$s
+  $f$,
+    v_target.pk_column, embed_queue.user_sql(v_target, 'n'),
+    embed_queue.content_sql(v_target, 'n'), embed_queue.deleted_sql(v_target, 'n'))
+  using v_target.queue_table, v_target.embedding_column;
+  return null;
+end
+$$;
+comment on function embed_queue.queue_inserted() is
+  'Trigger (installed by install_triggers; tg_argv[0] is the target''s id): queues the rows one statement inserts '
+  '(its transition table new_rows) in one enqueue_many call.';
+
+-- Re-runnable: (re)creates the five triggers on the target's table, each calling one of the
+-- generic functions above.
+create function embed_queue.install_triggers(p_target embed_queue.targets)
+returns void
+language plpgsql volatile security invoker set search_path = ''
+as $$
+declare
+  v_name text := 'embed_queue_' || p_target.embedding_column;
+  v_changed text := pg_catalog.format('%s is distinct from %s',
+                      embed_queue.content_sql(p_target, '$1'), embed_queue.content_sql(p_target, '$2'));
+  v_when_changed text := '';
+  v_when_update text := '';
+begin
+  if pg_catalog.length(v_name) > 55 then
+    v_name := pg_catalog.left(v_name, 48) || '_' || pg_catalog.left(pg_catalog.md5(p_target.embedding_column), 6);
+  end if;
+
+  -- Trigger conditions: with a plain content column the triggers do not even fire for
+  -- updates of other columns (such as complete() writing the vector).
+  if p_target.content_expression is null then
+    v_when_changed := pg_catalog.format('when (old.%1$I is distinct from new.%1$I or current_user in (''anon'', ''authenticated''))',
+      p_target.content_column);
+    v_when_update := pg_catalog.format('when (old.%1$I is distinct from new.%1$I or old.%2$I is distinct from new.%2$I%3$s)',
+      p_target.content_column, p_target.pk_column,
+      case when p_target.deleted_column is null then ''
+           else pg_catalog.format(' or old.%1$I is distinct from new.%1$I', p_target.deleted_column) end);
+  end if;
+
+  execute pg_catalog.format('create or replace trigger %I before update on %I.%I for each row %s execute function embed_queue.guard_vector(%L, %L)',
+    v_name || '_clear', p_target.schema_name, p_target.table_name, v_when_changed, p_target.embedding_column, v_changed);
+  execute pg_catalog.format('create or replace trigger %I before insert on %I.%I for each row when (new.%I is not null) execute function embed_queue.guard_vector(%L, %L)',
+    v_name || '_guard', p_target.schema_name, p_target.table_name, p_target.embedding_column, p_target.embedding_column, v_changed);
+  execute pg_catalog.format('create or replace trigger %I after insert on %I.%I referencing new table as new_rows for each statement execute function embed_queue.queue_inserted(%L)',
+    v_name || '_insert', p_target.schema_name, p_target.table_name, p_target.id);
+  execute pg_catalog.format('create or replace trigger %I after update on %I.%I for each row %s execute function embed_queue.sync_job(%L)',
+    v_name || '_update', p_target.schema_name, p_target.table_name, v_when_update, p_target.id);
+  execute pg_catalog.format('create or replace trigger %I after delete on %I.%I for each row execute function embed_queue.sync_job(%L)',
+    v_name || '_delete', p_target.schema_name, p_target.table_name, p_target.id);
+end
+$$;
+comment on function embed_queue.install_triggers(embed_queue.targets) is
+  'Creates or replaces a registered target''s five triggers on its table (vector guard on insert and update, the insert '
+  'statement trigger, the update and delete row triggers). Re-runnable; register_target calls it.';
+
+create function embed_queue.register_target(
+  p_table text,
+  p_content_column text,
+  p_embedding_column text,
+  p_content_expression text default null,
+  p_user_column text default 'user_id',
+  p_deleted_column text default 'deleted_at'
+)
+returns void
+language plpgsql volatile security invoker set search_path = ''
+as $$
+declare
+  v_checked embed_queue.targets := embed_queue.validate_target(
+    p_table, p_content_column, p_embedding_column, p_content_expression, p_user_column, p_deleted_column);
+  v_target embed_queue.targets;
+begin
   insert into embed_queue.targets as t
     (schema_name, table_name, embedding_column, content_column, content_expression,
      pk_column, pk_type, user_column, deleted_column, dimensions)
   values (
-    v_schema, v_table, p_embedding_column, p_content_column, p_content_expression,
-    v_pk_column, v_pk_type, p_user_column, p_deleted_column,
-    case when v_emb_typmod > 0 then v_emb_typmod end
+    v_checked.schema_name, v_checked.table_name, v_checked.embedding_column, v_checked.content_column,
+    v_checked.content_expression, v_checked.pk_column, v_checked.pk_type, v_checked.user_column,
+    v_checked.deleted_column, v_checked.dimensions
   )
   on conflict (schema_name, table_name, embedding_column) do update set
     content_column = excluded.content_column,
@@ -447,180 +690,28 @@ begin
     dimensions = excluded.dimensions
   returning t.* into v_target;
 
-  -- Names of the generated functions (schema embed_queue) and triggers (on the table).
-  v_base := case when v_schema = 'public' then '' else v_schema || '__' end || v_table || '__' || p_embedding_column;
-  if pg_catalog.length(v_base) > 50 then
-    v_base := pg_catalog.left(v_base, 43) || '_' || pg_catalog.left(pg_catalog.md5(v_schema || '.' || v_table || '.' || p_embedding_column), 6);
-  end if;
-  v_clear_fn := v_base || '__clear';
-  v_sync_fn := v_base || '__sync';
-  v_insert_fn := v_base || '__insert';
-  v_trigger_base := 'embed_queue_' || p_embedding_column;
-  if pg_catalog.length(v_trigger_base) > 55 then
-    v_trigger_base := pg_catalog.left(v_trigger_base, 48) || '_' || pg_catalog.left(pg_catalog.md5(p_embedding_column), 6);
-  end if;
-
-  v_new_content := embed_queue.content_sql(v_target, 'new');
-  v_old_content := embed_queue.content_sql(v_target, 'old');
-  v_user_new := case when p_user_column is null then 'null::uuid' else pg_catalog.format('new.%I', p_user_column) end;
-
-  -- BEFORE INSERT/UPDATE: only the system writes the vector. An end user (the Data API's roles
-  -- anon and authenticated, whatever RLS lets them write) never does: their value is ignored,
-  -- the old one kept (null on insert), so an upsert that sends the row back unchanged still
-  -- works. complete() (as postgres or service_role) and the owner's own SQL write it. Then new
-  -- content means the old vector no longer belongs to the row.
-  execute pg_catalog.format($f$
-    create or replace function embed_queue.%1$I()
-    returns trigger
-    language plpgsql volatile security invoker set search_path = ''
-    as $body$
-    begin
-      if tg_op = 'INSERT' then
-        if current_user in ('anon', 'authenticated') then
-          new.%4$I := null;
-        end if;
-        return new;
-      end if;
-      if current_user in ('anon', 'authenticated') then
-        new.%4$I := old.%4$I;
-      end if;
-      if %2$s is distinct from %3$s then
-        new.%4$I := null;
-      end if;
-      return new;
-    end
-    $body$
-  $f$, v_clear_fn, v_old_content, v_new_content, p_embedding_column);
-
-  execute pg_catalog.format(
-    'comment on function embed_queue.%I() is %L', v_clear_fn,
-    pg_catalog.format('Trigger (generated by register_target): keeps %I.%I.%I out of end users'' (anon, authenticated) writes, '
-                      'and clears it when its content changes.', v_schema, v_table, p_embedding_column));
-
-  -- AFTER UPDATE/DELETE, per row: keep the row's job in step (definer: the writing role, e.g.
-  -- authenticated, cannot touch the queue itself). Inserts have the statement trigger below.
-  execute pg_catalog.format($f$
-    create or replace function embed_queue.%1$I()
-    returns trigger
-    language plpgsql volatile security definer set search_path = ''
-    as $body$
-    declare
-      v_content text;
-    begin
-      if tg_op = 'DELETE' then
-        delete from public.embedding_queue q
-        where q.table_name = %2$L and q.embedding_column = %3$L and q.record_id = (old.%4$I)::text;
-        return null;
-      end if;
-
-      if tg_op = 'UPDATE' and old.%4$I is distinct from new.%4$I then
-        delete from public.embedding_queue q
-        where q.table_name = %2$L and q.embedding_column = %3$L and q.record_id = (old.%4$I)::text;
-      end if;
-
-      if %5$s then
-        -- soft-deleted: withdraw the row's work
-        if tg_op = 'UPDATE' then
-          delete from public.embedding_queue q
-          where q.table_name = %2$L and q.embedding_column = %3$L and q.record_id = (new.%4$I)::text;
-        end if;
-        return null;
-      end if;
-
-      v_content := %6$s;
-
-      if tg_op = 'UPDATE' and old.%4$I is not distinct from new.%4$I
-         and %7$s is not distinct from v_content
-         and (not %8$s or new.%9$I is not null) then
-        -- same content, and either live before or revived with its vector intact
-        return null;
-      end if;
-
-      perform embed_queue.enqueue(%2$L, (new.%4$I)::text, %3$L, v_content, %10$s);
-      return null;
-    end
-    $body$
-  $f$,
-    v_sync_fn, v_target.queue_table, p_embedding_column, v_pk_column,
-    embed_queue.deleted_sql(v_target, 'new'), v_new_content, v_old_content,
-    embed_queue.deleted_sql(v_target, 'old'), p_embedding_column, v_user_new);
-
-  execute pg_catalog.format(
-    'comment on function embed_queue.%I() is %L', v_sync_fn,
-    pg_catalog.format('Trigger (generated by register_target): keeps the embedding_queue jobs of %I.%I.%I in step with its rows.', v_schema, v_table, p_embedding_column));
-
-  -- AFTER INSERT, once per statement over its new rows: a bulk insert queues its rows in one
-  -- INSERT ... SELECT instead of one call per row. Same outcome per row as the row trigger.
-  execute pg_catalog.format($f$
-    create or replace function embed_queue.%1$I()
-    returns trigger
-    language plpgsql volatile security definer set search_path = ''
-    as $body$
-    begin
-      perform embed_queue.enqueue_many(%2$L, %3$L,
-        pg_catalog.array_agg((n.%4$I)::text), pg_catalog.array_agg(c.content), pg_catalog.array_agg(%5$s))
-      from new_rows as n
-      cross join lateral (select %6$s as content) as c
-      where not %7$s;
-      return null;
-    end
-    $body$
-  $f$,
-    v_insert_fn, v_target.queue_table, p_embedding_column, v_pk_column,
-    case when p_user_column is null then 'null::uuid' else pg_catalog.format('n.%I', p_user_column) end,
-    embed_queue.content_sql(v_target, 'n'), embed_queue.deleted_sql(v_target, 'n'));
-
-  execute pg_catalog.format(
-    'comment on function embed_queue.%I() is %L', v_insert_fn,
-    pg_catalog.format('Trigger (generated by register_target): queues the rows a statement inserts into %I.%I, for %I.', v_schema, v_table, p_embedding_column));
-
-  execute pg_catalog.format('revoke all on function embed_queue.%I() from public, anon, authenticated', v_insert_fn);
-  execute pg_catalog.format('revoke all on function embed_queue.%I() from public, anon, authenticated', v_clear_fn);
-  execute pg_catalog.format('revoke all on function embed_queue.%I() from public, anon, authenticated', v_sync_fn);
-
-  -- Trigger conditions: with a plain content column the triggers do not even fire for
-  -- updates of other columns (such as complete() writing the vector).
-  if p_content_expression is null then
-    v_when_changed := pg_catalog.format('when (old.%1$I is distinct from new.%1$I or current_user in (''anon'', ''authenticated''))',
-      p_content_column);
-    v_when_update := pg_catalog.format('when (old.%1$I is distinct from new.%1$I or old.%2$I is distinct from new.%2$I%3$s)',
-      p_content_column, v_pk_column,
-      case when p_deleted_column is null then ''
-           else pg_catalog.format(' or old.%1$I is distinct from new.%1$I', p_deleted_column) end);
-  else
-    v_when_changed := '';
-    v_when_update := '';
-  end if;
-
-  execute pg_catalog.format('create or replace trigger %I before update on %I.%I for each row %s execute function embed_queue.%I()',
-    v_trigger_base || '_clear', v_schema, v_table, v_when_changed, v_clear_fn);
-  execute pg_catalog.format('create or replace trigger %I before insert on %I.%I for each row when (new.%I is not null) execute function embed_queue.%I()',
-    v_trigger_base || '_guard', v_schema, v_table, p_embedding_column, v_clear_fn);
-  execute pg_catalog.format('create or replace trigger %I after insert on %I.%I referencing new table as new_rows for each statement execute function embed_queue.%I()',
-    v_trigger_base || '_insert', v_schema, v_table, v_insert_fn);
-  execute pg_catalog.format('create or replace trigger %I after update on %I.%I for each row %s execute function embed_queue.%I()',
-    v_trigger_base || '_update', v_schema, v_table, v_when_update, v_sync_fn);
-  execute pg_catalog.format('create or replace trigger %I after delete on %I.%I for each row execute function embed_queue.%I()',
-    v_trigger_base || '_delete', v_schema, v_table, v_sync_fn);
+  perform embed_queue.install_triggers(v_target);
 
   -- Triggers of the user's that also queue this table's rows: say so, drop nothing.
-  if exists (select 1 from embed_queue.old_triggers o where o.schema_name = v_schema and o.table_name = v_table) then
+  if exists (select 1 from embed_queue.old_triggers o
+             where o.schema_name = v_target.schema_name and o.table_name = v_target.table_name) then
     raise warning 'embed_queue: %.% also has trigger(s) of its own that write into embedding_queue: %',
-      pg_catalog.quote_ident(v_schema), pg_catalog.quote_ident(v_table),
+      pg_catalog.quote_ident(v_target.schema_name), pg_catalog.quote_ident(v_target.table_name),
       (select pg_catalog.string_agg(pg_catalog.format('%s (function %s)', o.trigger_name, o.function_name), ', ' order by o.trigger_name)
-       from embed_queue.old_triggers o where o.schema_name = v_schema and o.table_name = v_table)
+       from embed_queue.old_triggers o where o.schema_name = v_target.schema_name and o.table_name = v_target.table_name)
       using hint = pg_catalog.format('embed_queue''s triggers now queue this table. Drop the old ones with: select * from embed_queue.drop_old_triggers(%L);',
-                                     v_schema || '.' || v_table);
+                                     v_target.schema_name || '.' || v_target.table_name);
   end if;
 end
 $$;
 
 comment on function embed_queue.register_target(text, text, text, text, text, text) is
-  'Registers a target: validates table and columns, records it in embed_queue.targets and installs the triggers '
-  'that queue, re-queue and withdraw its jobs. Idempotent. Existing rows are queued by embed_queue.backfill().';
+  'Registers a target: validate_target checks table and columns, the row goes into embed_queue.targets and '
+  'install_triggers installs the triggers that queue, re-queue and withdraw its jobs. Idempotent. Existing rows are queued by embed_queue.backfill().';
 
 revoke all on all functions in schema embed_queue from public, anon, authenticated;
 grant execute on function embed_queue.is_blank(text), embed_queue.valid_key(text, regtype),
   embed_queue.content_sql(embed_queue.targets, text), embed_queue.deleted_sql(embed_queue.targets, text),
-  embed_queue.find_targets(text) to service_role;
+  embed_queue.user_sql(embed_queue.targets, text), embed_queue.content_hash(text),
+  embed_queue.find_targets(text), embed_queue.require_target(text, text) to service_role;
 grant select on embed_queue.old_triggers to service_role;

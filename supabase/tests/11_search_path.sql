@@ -18,18 +18,21 @@ select is_empty(
 select is_empty(
   $$select p.oid::regprocedure::text from pg_proc p
     where p.pronamespace = 'embed_queue'::regnamespace and p.prosecdef
-      and p.proname not in ('default_max_attempts', 'queue_secret', 'invoke', 'poke')
-      and p.proname not like '%\_\_sync' and p.proname not like '%\_\_insert'$$,
-  'security definer only where a lower role must write or read what it cannot: the listed ones and the generated sync and insert triggers');
+      and p.proname not in ('default_max_attempts', 'queue_secret', 'invoke', 'poke', 'sync_job', 'queue_inserted')$$,
+  'security definer only where a lower role must write or read what it cannot: the listed ones and the sync and insert triggers');
 
--- Generated trigger functions follow the same rule.
+-- Registering a target creates no function: its triggers call the generic ones, which pin
+-- search_path like every other.
 create table public.sp_check (id int primary key, body text, emb extensions.vector(3));
+create temp table functions_before as select p.oid from pg_proc p where p.pronamespace = 'embed_queue'::regnamespace;
 select embed_queue.register_target('sp_check', 'body', 'emb', p_user_column => null, p_deleted_column => null);
-select is_empty(
-  $$select p.oid::regprocedure::text from pg_proc p
-    where p.pronamespace = 'embed_queue'::regnamespace and p.proname like 'sp_check%'
-      and not coalesce(p.proconfig, '{}') @> array['search_path=""']$$,
-  'generated trigger functions pin search_path too');
+select results_eq(
+  $$select (select count(*) from pg_proc p where p.pronamespace = 'embed_queue'::regnamespace
+             and p.oid not in (select oid from functions_before))::int,
+           (select array_agg(distinct t.tgfoid::regproc::text order by t.tgfoid::regproc::text) from pg_trigger t
+             where t.tgrelid = 'public.sp_check'::regclass)$$,
+  $$values (0, array['embed_queue.guard_vector', 'embed_queue.queue_inserted', 'embed_queue.sync_job'])$$,
+  'a target''s triggers call the generic trigger functions; registering creates none');
 
 select * from finish();
 rollback;
