@@ -153,14 +153,13 @@ language plpgsql volatile security invoker set search_path = ''
 as $$
 declare
   v_target embed_queue.targets;
-  v_any boolean := false;
   v_count integer;
   v_total integer := 0;
   v_found boolean;
   v_deleted boolean;
 begin
+  perform embed_queue.require_target('embed_queue.requeue', p_table);
   for v_target in select * from embed_queue.find_targets(p_table) loop
-    v_any := true;
 
     execute pg_catalog.format(
       'select true, %1$s from %2$I.%3$I s where s.%4$I = (embed_queue.valid_key($1, %5$L))::%6$s',
@@ -189,18 +188,12 @@ begin
       on conflict (table_name, record_id, embedding_column) do update set status = 'pending', content = excluded.content
     $f$,
       v_target.pk_column, embed_queue.content_sql(v_target, 's'),
-      case when v_target.user_column is null then 'null::uuid' else pg_catalog.format('s.%I', v_target.user_column) end,
+      embed_queue.user_sql(v_target, 's'),
       v_target.schema_name, v_target.table_name, v_target.pk_type, v_target.pk_type)
     using v_target.queue_table, v_target.embedding_column, p_record_id;
     get diagnostics v_count = row_count;
     v_total := v_total + v_count;
   end loop;
-
-  if not v_any then
-    raise exception 'embed_queue.requeue: no target is registered for table %', pg_catalog.quote_literal(p_table)
-      using errcode = 'P0002',
-            hint = 'See embed_queue.targets; tables are registered with embed_queue.register_target().';
-  end if;
   return v_total;
 end
 $$;
@@ -214,12 +207,7 @@ as $$
 declare
   v_target embed_queue.targets;
 begin
-  select * into v_target from embed_queue.find_targets(p_table) limit 1;
-  if not found then
-    raise exception 'embed_queue.search: no target is registered for table %', pg_catalog.quote_literal(p_table)
-      using errcode = 'P0002',
-            hint = 'See embed_queue.targets; tables are registered with embed_queue.register_target().';
-  end if;
+  v_target := embed_queue.require_target('embed_queue.search', p_table);
 
   for record_id, content, similarity in execute pg_catalog.format($f$
     select (s.%1$I)::text as record_id, %2$s as content, 1 - (s.%3$I operator(extensions.<=>) $1) as similarity

@@ -12,12 +12,7 @@ declare
   v_count integer;
   v_queued integer := 0;
 begin
-  select * into v_first from embed_queue.find_targets(p_table) limit 1;
-  if not found then
-    raise exception 'embed_queue.backfill_page: no target is registered for table %', pg_catalog.quote_literal(p_table)
-      using errcode = 'P0002',
-            hint = 'See embed_queue.targets; tables are registered with embed_queue.register_target().';
-  end if;
+  v_first := embed_queue.require_target('embed_queue.backfill_page', p_table);
   if p_limit is null or p_limit < 1 then
     raise exception 'embed_queue.backfill_page: limit must be at least 1, got %', p_limit using errcode = '22023';
   end if;
@@ -55,7 +50,7 @@ begin
       on conflict (table_name, record_id, embedding_column) do nothing
     $f$,
       v_target.pk_column,
-      case when v_target.user_column is null then 'null::uuid' else pg_catalog.format('s.%I', v_target.user_column) end,
+      embed_queue.user_sql(v_target, 's'),
       v_target.schema_name, v_target.table_name, embed_queue.content_sql(v_target, 's'), v_target.pk_type,
       embed_queue.deleted_sql(v_target, 's'), v_target.embedding_column)
     using v_target.queue_table, v_target.embedding_column, p_after, v_last;
@@ -113,7 +108,7 @@ begin
       on conflict (table_name, record_id, embedding_column) do nothing
     $f$,
       v_target.pk_column, embed_queue.content_sql(v_target, 's'),
-      case when v_target.user_column is null then 'null::uuid' else pg_catalog.format('s.%I', v_target.user_column) end,
+      embed_queue.user_sql(v_target, 's'),
       v_target.schema_name, v_target.table_name, v_target.embedding_column, embed_queue.deleted_sql(v_target, 's'))
     using v_target.queue_table, v_target.embedding_column;
   end loop;
