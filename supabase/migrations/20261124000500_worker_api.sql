@@ -267,7 +267,7 @@ begin
       update public.embedding_queue q set
         content = src.content,
         content_hash = case when embed_queue.is_blank(src.full_content) then null
-                            else pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(src.full_content, 'UTF8')), 'hex') end,
+                            else embed_queue.content_hash(src.full_content) end,
         status = case when embed_queue.is_blank(src.content) then 'skipped' else 'processing' end,
         error_message = case when embed_queue.is_blank(src.content) then 'content is empty: nothing to embed'
                              else q.error_message end,
@@ -437,7 +437,7 @@ begin
         where s.%4$I = (h.record_id)::%5$s
           and s.%4$I = any (($1::text[])::%5$s[])
           and not %6$s
-          and pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(%7$s, 'UTF8')), 'hex') = $4[h.ord]
+          and embed_queue.content_hash(%7$s) = $4[h.ord]
         returning $5[h.ord] as id
       )
       select coalesce(pg_catalog.array_agg(written.id), '{}') from written
