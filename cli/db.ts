@@ -103,6 +103,8 @@ export interface PendingContent {
   table_name: string;
   embedding_column: string;
   content: string | null;
+  /** embed_queue.is_blank(content): the database's one blank-content rule, never re-implemented here. */
+  blank: boolean;
 }
 
 /** A row of search --as: the hybrid score beside the cosine similarity. */
@@ -352,7 +354,7 @@ export function openDb(dbUrl: string) {
     /** Pending jobs with the content they would send (read from the source row), by id. */
     async pendingContents(table: string | null, afterId: number, limit: number): Promise<PendingContent[]> {
       const rows = await sql<PendingContent[]>`
-        select q.id, q.table_name, q.embedding_column, q.content
+        select q.id, q.table_name, q.embedding_column, q.content, embed_queue.is_blank(q.content) as blank
         from public.embedding_queue q
         where q.status = 'pending' and q.id > ${afterId} and (${table}::text is null or q.table_name = ${table})
         order by q.id limit ${limit}`;

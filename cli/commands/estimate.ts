@@ -29,7 +29,7 @@ export async function estimate(ctx: Ctx): Promise<number> {
         let r = rows.get(label);
         if (!r) rows.set(label, r = { label, jobs: 0, tokens: 0, largest: 0, truncated: 0, empty: 0 });
         r.jobs++;
-        if (!j.content || !/\S/.test(j.content)) {
+        if (j.blank || j.content === null) {
           r.empty++;
           continue;
         }
