@@ -1,8 +1,21 @@
--- Needs the seed (supabase/seed.sql): not run on an adopted install of the guide (tests/adopt).
+-- Not on an adopted install: written for the project's own tables, not the guide's (tests/adopt).
 -- Triggers on a registered table keep its jobs in step with its rows.
 begin;
 set local search_path = public, extensions;
 select plan(26);
+
+\ir helpers/rows.sql
+select pg_temp.reset();
+select pg_temp.bob();
+select pg_temp.new_session('Weekly 1:1 with Priya', p_id => '7e570000-0000-4000-8000-000000000003');
+select pg_temp.new_session('Q3 roadmap review', p_id => '7e570000-0000-4000-8000-000000000004');
+select pg_temp.new_session('Postgres slow query', p_id => '7e570000-0000-4000-8000-000000000005');
+select pg_temp.new_summary('A summary to delete', p_id => '7e570000-0000-4000-8000-000000000022');
+select pg_temp.new_summary('A summary to empty', p_id => '7e570000-0000-4000-8000-000000000010');
+-- As if queued before this transaction: the jobs' updated_at lies in the past.
+set local session_replication_role = replica;
+update embedding_queue set updated_at = now() - interval '1 hour';
+set local session_replication_role = origin;
 
 create function pg_temp.vec(x float8) returns extensions.vector language sql as $$
   select ('[' || array_to_string(array_fill(x, array[1536]), ',') || ']')::extensions.vector
@@ -16,53 +29,53 @@ select results_eq(
   $$values ('pending'::text, 'Trigger test session'::text, 'a11ce000-0000-4000-8000-000000000001'::uuid, 0)$$,
   'insert queues a pending job with content and user');
 
--- Touching another column writes nothing to the queue (the seed's job keeps its old updated_at).
-update public.sessions set created_at = created_at - interval '1 day' where id = '5e551000-0000-4000-8000-000000000003';
+-- Touching another column writes nothing to the queue (the job keeps its old updated_at).
+update public.sessions set created_at = created_at - interval '1 day' where id = '7e570000-0000-4000-8000-000000000003';
 select ok(
-  (select updated_at < now() from embedding_queue where record_id = '5e551000-0000-4000-8000-000000000003'),
+  (select updated_at < now() from embedding_queue where record_id = '7e570000-0000-4000-8000-000000000003'),
   'updating an unrelated column does not touch the job');
 
 -- Writing the embedding column is not a content change: the vector stays, the job is untouched.
-update public.sessions set title_embedding = pg_temp.vec(0.5) where id = '5e551000-0000-4000-8000-000000000003';
+update public.sessions set title_embedding = pg_temp.vec(0.5) where id = '7e570000-0000-4000-8000-000000000003';
 select ok(
-  (select title_embedding is not null from public.sessions where id = '5e551000-0000-4000-8000-000000000003'),
+  (select title_embedding is not null from public.sessions where id = '7e570000-0000-4000-8000-000000000003'),
   'writing the embedding keeps it');
 select ok(
-  (select updated_at < now() from embedding_queue where record_id = '5e551000-0000-4000-8000-000000000003'),
+  (select updated_at < now() from embedding_queue where record_id = '7e570000-0000-4000-8000-000000000003'),
   'writing the embedding does not touch the job');
 
 -- Content change: the vector is cleared at once and the job is pending again, fresh.
 select is((select count(*)::integer from embed_queue.claim('trigger-worker', 100, null, array['sessions'])
-           where record_id = '5e551000-0000-4000-8000-000000000003'), 1, 'the job is claimed by a worker');
-update public.sessions set title = 'Weekly 1:1 with Priya (moved to Thursdays)' where id = '5e551000-0000-4000-8000-000000000003';
+           where record_id = '7e570000-0000-4000-8000-000000000003'), 1, 'the job is claimed by a worker');
+update public.sessions set title = 'Weekly 1:1 with Priya (moved to Thursdays)' where id = '7e570000-0000-4000-8000-000000000003';
 select ok(
-  (select title_embedding is null from public.sessions where id = '5e551000-0000-4000-8000-000000000003'),
+  (select title_embedding is null from public.sessions where id = '7e570000-0000-4000-8000-000000000003'),
   'content change clears the embedding');
 select results_eq(
   $$select status, content, attempts, locked_by, locked_until, content_hash
-    from embedding_queue where record_id = '5e551000-0000-4000-8000-000000000003'$$,
+    from embedding_queue where record_id = '7e570000-0000-4000-8000-000000000003'$$,
   $$values ('pending'::text, 'Weekly 1:1 with Priya (moved to Thursdays)'::text, 0, null::text, null::timestamptz, null::text)$$,
   'content change re-pends the job with the new content, attempts 0, lease and hash cleared');
 
 -- Setting the same content again is no change.
-update public.sessions set title_embedding = pg_temp.vec(0.25) where id = '5e551000-0000-4000-8000-000000000004';
-update public.sessions set title = title where id = '5e551000-0000-4000-8000-000000000004';
+update public.sessions set title_embedding = pg_temp.vec(0.25) where id = '7e570000-0000-4000-8000-000000000004';
+update public.sessions set title = title where id = '7e570000-0000-4000-8000-000000000004';
 select ok(
-  (select title_embedding is not null from public.sessions where id = '5e551000-0000-4000-8000-000000000004'),
+  (select title_embedding is not null from public.sessions where id = '7e570000-0000-4000-8000-000000000004'),
   'an update that leaves the content as it was keeps the embedding');
 
 -- Soft delete withdraws the job; undelete queues it again.
-update public.sessions set deleted_at = now() where id = '5e551000-0000-4000-8000-000000000005';
-select is((select count(*)::integer from embedding_queue where record_id = '5e551000-0000-4000-8000-000000000005'), 0,
+update public.sessions set deleted_at = now() where id = '7e570000-0000-4000-8000-000000000005';
+select is((select count(*)::integer from embedding_queue where record_id = '7e570000-0000-4000-8000-000000000005'), 0,
   'soft delete withdraws the job');
-update public.sessions set deleted_at = null where id = '5e551000-0000-4000-8000-000000000005';
-select is((select status from embedding_queue where record_id = '5e551000-0000-4000-8000-000000000005'), 'pending',
+update public.sessions set deleted_at = null where id = '7e570000-0000-4000-8000-000000000005';
+select is((select status from embedding_queue where record_id = '7e570000-0000-4000-8000-000000000005'), 'pending',
   'undelete of a row without embedding queues it again');
 
 -- Undelete of a row whose embedding is intact queues nothing.
-update public.sessions set deleted_at = now() where id = '5e551000-0000-4000-8000-000000000004';
-update public.sessions set deleted_at = null where id = '5e551000-0000-4000-8000-000000000004';
-select is((select count(*)::integer from embedding_queue where record_id = '5e551000-0000-4000-8000-000000000004'), 0,
+update public.sessions set deleted_at = now() where id = '7e570000-0000-4000-8000-000000000004';
+update public.sessions set deleted_at = null where id = '7e570000-0000-4000-8000-000000000004';
+select is((select count(*)::integer from embedding_queue where record_id = '7e570000-0000-4000-8000-000000000004'), 0,
   'undelete of a row that kept its embedding queues nothing');
 
 -- Inserting a soft-deleted row queues nothing.
@@ -72,8 +85,8 @@ select is((select count(*)::integer from embedding_queue where record_id = '0000
   'a row inserted soft-deleted is not queued');
 
 -- Hard delete removes the job.
-delete from public.summaries where id = '50a40000-0000-4000-8000-000000000022';
-select is((select count(*)::integer from embedding_queue where record_id = '50a40000-0000-4000-8000-000000000022'), 0,
+delete from public.summaries where id = '7e570000-0000-4000-8000-000000000022';
+select is((select count(*)::integer from embedding_queue where record_id = '7e570000-0000-4000-8000-000000000022'), 0,
   'hard delete removes the job');
 
 -- Empty or null content: skipped, with the reason, and no vector.
@@ -90,15 +103,15 @@ select results_eq(
            ('skipped', 'content is empty: nothing to embed')$$,
   'empty, null and blank content are skipped with the reason');
 
-update public.summaries set content_embedding = pg_temp.vec(0.1) where id = '50a40000-0000-4000-8000-000000000010';
-update public.summaries set content = '' where id = '50a40000-0000-4000-8000-000000000010';
-select ok((select content_embedding is null from public.summaries where id = '50a40000-0000-4000-8000-000000000010'),
+update public.summaries set content_embedding = pg_temp.vec(0.1) where id = '7e570000-0000-4000-8000-000000000010';
+update public.summaries set content = '' where id = '7e570000-0000-4000-8000-000000000010';
+select ok((select content_embedding is null from public.summaries where id = '7e570000-0000-4000-8000-000000000010'),
   'content emptied: the embedding is cleared');
-select is((select status from embedding_queue where record_id = '50a40000-0000-4000-8000-000000000010'), 'skipped',
+select is((select status from embedding_queue where record_id = '7e570000-0000-4000-8000-000000000010'), 'skipped',
   'content emptied: the job is skipped');
-update public.summaries set content = 'Back with words' where id = '50a40000-0000-4000-8000-000000000010';
+update public.summaries set content = 'Back with words' where id = '7e570000-0000-4000-8000-000000000010';
 select results_eq(
-  $$select status, error_message, content from embedding_queue where record_id = '50a40000-0000-4000-8000-000000000010'$$,
+  $$select status, error_message, content from embedding_queue where record_id = '7e570000-0000-4000-8000-000000000010'$$,
   $$values ('pending'::text, null::text, 'Back with words'::text)$$,
   'content filled again: pending');
 

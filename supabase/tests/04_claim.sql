@@ -3,6 +3,11 @@ begin;
 set local search_path = public, extensions;
 select plan(12);
 
+\ir helpers/rows.sql
+select pg_temp.reset();
+select count(*) from pg_temp.new_sessions(12, 'Claim session');
+select count(*) from pg_temp.new_summaries(4, 'Claim summary');
+
 -- Two claims, one after the other.
 create temp table first_claim as select * from embed_queue.claim('worker-a', 5);
 create temp table second_claim as select * from embed_queue.claim('worker-b', 5);

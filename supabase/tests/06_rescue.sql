@@ -3,6 +3,11 @@ begin;
 set local search_path = public, extensions;
 select plan(10);
 
+\ir helpers/rows.sql
+select pg_temp.reset();
+select count(*) from pg_temp.new_sessions(4, 'Rescue session');
+select count(*) from pg_temp.new_summaries(2, 'Rescue summary');
+
 create temp table held as select * from embed_queue.claim('dead-worker', 3, null, array['sessions']);
 
 select is(embed_queue.rescue(), 0, 'nothing to rescue while leases run');

@@ -3,6 +3,11 @@ begin;
 set local search_path = public, extensions;
 select plan(17);
 
+\ir helpers/rows.sql
+select pg_temp.reset();
+select count(*) from pg_temp.new_sessions(8, 'Fencing session');
+select count(*) from pg_temp.new_summaries(4, 'Fencing summary');
+
 create function pg_temp.vec(x float8) returns text language sql as $$
   select '[' || array_to_string(array_fill(x, array[1536]), ',') || ']'
 $$;

@@ -4,6 +4,10 @@ begin;
 set local search_path = public, extensions;
 select plan(16);
 
+\ir helpers/rows.sql
+select pg_temp.reset();
+select count(*) from pg_temp.new_sessions(6, 'Failing session');
+
 create temp table held as select * from embed_queue.claim('w', 4, null, array['sessions']);
 create temp table ids as select row_number() over (order by id) as n, id from held;
 

@@ -1,4 +1,4 @@
--- Needs the seed (supabase/seed.sql): not run on an adopted install of the guide (tests/adopt).
+-- Not on an adopted install: written for the project's own tables, not the guide's (tests/adopt).
 -- The webhook: a statement leaving runnable jobs calls the function once, not again in the
 -- same transaction nor within settings.webhook_min_interval_ms, and never for the worker
 -- API's own updates. A transaction remembers that it called (embed_queue.poke_skip_until);
@@ -6,6 +6,14 @@
 begin;
 set local search_path = public, extensions;
 select plan(11);
+
+\ir helpers/rows.sql
+select pg_temp.reset();
+select pg_temp.new_session('Webhook session 1', p_id => '7e570000-0000-4000-8000-000000000001');
+select pg_temp.new_session('Webhook session 2', p_id => '7e570000-0000-4000-8000-000000000002');
+select pg_temp.new_session('Webhook session 3', p_id => '7e570000-0000-4000-8000-000000000003');
+-- (Those inserts called: the test plays a new transaction from here.)
+set local embed_queue.poke_skip_until = '';
 
 update embed_queue.webhook_state set last_poke_at = null;
 delete from net.http_request_queue;
@@ -21,7 +29,7 @@ select results_eq(
 
 -- More work in the same transaction: no second call (all its calls would leave at commit).
 insert into public.summaries (user_id, content) values ('a11ce000-0000-4000-8000-000000000001', 'One more summary');
-update embedding_queue set status = 'pending' where record_id = '5e551000-0000-4000-8000-000000000001';
+update embedding_queue set status = 'pending' where record_id = '7e570000-0000-4000-8000-000000000001';
 select is((select count(*)::integer from net.http_request_queue), 1, 'no second call in the same transaction');
 
 -- A new transaction within the interval: no call.
@@ -40,7 +48,7 @@ set local embed_queue.poke_skip_until = '';
 update embed_queue.webhook_state set last_poke_at = null;
 insert into public.summaries (user_id, content) values ('a11ce000-0000-4000-8000-000000000001', '');
 insert into public.sessions (user_id, title, deleted_at) values ('a11ce000-0000-4000-8000-000000000001', 'Deleted', now());
-update embedding_queue set run_at = now() + interval '1 hour' where record_id = '5e551000-0000-4000-8000-000000000002';
+update embedding_queue set run_at = now() + interval '1 hour' where record_id = '7e570000-0000-4000-8000-000000000002';
 select is((select count(*)::integer from net.http_request_queue), 2, 'skipped, soft-deleted or scheduled-later work makes no call');
 
 -- The worker API's own updates never call, even those leaving jobs pending.
@@ -53,7 +61,7 @@ select ok((select count(*) = 3 from embedding_queue where status = 'pending' and
 -- The guide's retry of failed jobs calls too (it is a person's update).
 set local embed_queue.poke_skip_until = '';
 update embed_queue.webhook_state set last_poke_at = null;
-update embedding_queue set status = 'failed' where record_id = '5e551000-0000-4000-8000-000000000003';
+update embedding_queue set status = 'failed' where record_id = '7e570000-0000-4000-8000-000000000003';
 UPDATE embedding_queue 
 SET status = 'pending', error_message = NULL 
 WHERE status = 'failed';

@@ -1,9 +1,13 @@
--- Needs the seed (supabase/seed.sql): not run on an adopted install of the guide (tests/adopt).
+-- Not on an adopted install: written for the project's own tables, not the guide's (tests/adopt).
 -- The webhook under concurrency: while another transaction holds the webhook state (it is
 -- calling the function itself), a statement neither waits for it nor calls a second time.
 begin;
 set local search_path = public, extensions;
 select plan(3);
+
+\ir helpers/rows.sql
+select pg_temp.reset();
+select pg_temp.alice();
 
 create extension if not exists dblink with schema extensions;
 -- Over TCP with the local stack's password: dblink refuses a non-superuser a connection

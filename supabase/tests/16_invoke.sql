@@ -4,6 +4,10 @@ begin;
 set local search_path = public, extensions;
 select plan(7);
 
+\ir helpers/rows.sql
+select pg_temp.reset();
+select pg_temp.new_job('pending', 'Runnable work for tick');
+
 delete from net.http_request_queue;
 select ok(embed_queue.invoke('manual') is not null, 'invoke returns the pg_net request id');
 select results_eq(

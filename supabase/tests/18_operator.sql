@@ -1,29 +1,36 @@
--- Needs the seed (supabase/seed.sql): not run on an adopted install of the guide (tests/adopt).
+-- Not on an adopted install: written for the project's own tables, not the guide's (tests/adopt).
 -- Operator views and functions: status, lag, failures, usage; scoped retry; requeue; search.
 begin;
 set local search_path = public, extensions;
 select plan(22);
+
+\ir helpers/rows.sql
+select pg_temp.reset();
+select pg_temp.new_session('Operator session 1', p_id => '7e570000-0000-4000-8000-000000000001');
+select pg_temp.new_session('Operator session 2', p_id => '7e570000-0000-4000-8000-000000000002');
+select count(*) from pg_temp.new_sessions(3, 'Operator session');
+select count(*) from pg_temp.new_summaries(4, 'Operator summary');
 
 create function pg_temp.onehot(k int) returns text language sql as $$
   select '[' || string_agg(case when g = k then '1' else '0' end, ',' order by g) || ']' from generate_series(1, 1536) g
 $$;
 
 select results_eq($$select table_name, status, count from embed_queue.queue_status$$,
-  $$values ('sessions'::text, 'pending'::text, 33::bigint), ('summaries', 'pending', 22)$$,
+  $$values ('sessions'::text, 'pending'::text, 6::bigint), ('summaries', 'pending', 4)$$,
   'queue_status: the guide''s status query');
 select results_eq($$select table_name, embedding_column, total, with_embeddings, missing from embed_queue.coverage$$,
-  $$values ('sessions'::text, 'title_embedding'::text, 33::bigint, 0::bigint, 33::bigint),
-           ('summaries', 'content_embedding', 22, 0, 22)$$,
-  'coverage: every target''s live rows, 33 and 22');
+  $$values ('sessions'::text, 'title_embedding'::text, 6::bigint, 0::bigint, 6::bigint),
+           ('summaries', 'content_embedding', 4, 0, 4)$$,
+  'coverage: every target''s live rows, 6 and 4');
 
 update embedding_queue set run_at = now() - interval '90 seconds' where table_name = 'sessions';
 select results_eq($$select table_name, pending, processing, oldest_pending_at, lag_seconds from embed_queue.lag where table_name = 'sessions'$$,
-  $$values ('sessions'::text, 33::bigint, 0::bigint, now() - interval '90 seconds', 90.000::numeric(12, 3))$$,
+  $$values ('sessions'::text, 6::bigint, 0::bigint, now() - interval '90 seconds', 90.000::numeric(12, 3))$$,
   'lag: pending, processing, oldest run_at and how long it has waited');
 
 -- Complete two sessions with the two distinctive titles: one-hot vectors 1 and 2.
 create temp table held as select * from embed_queue.claim('op', 100, null, array['sessions'])
-  where record_id in ('5e551000-0000-4000-8000-000000000001', '5e551000-0000-4000-8000-000000000002');
+  where record_id in ('7e570000-0000-4000-8000-000000000001', '7e570000-0000-4000-8000-000000000002');
 select results_eq(
   $$select c.outcome from embed_queue.complete('op',
       (select array_agg(id order by record_id) from held), (select array_agg(content_hash order by record_id) from held),
@@ -37,14 +44,14 @@ select results_eq($$select table_name, embedding_column, model, completed, token
 -- Search finds the exact title.
 select results_eq(
   $$select record_id, content, similarity from embed_queue.search('sessions', pg_temp.onehot(2)::extensions.vector, 1)$$,
-  $$values ('5e551000-0000-4000-8000-000000000002'::text,
-            'Kubernetes ingress TLS certificates not renewing after the cert-manager upgrade'::text, 1::double precision)$$,
+  $$values ('7e570000-0000-4000-8000-000000000002'::text,
+            'Operator session 2'::text, 1::double precision)$$,
   'search: the nearest session is the one with that title, similarity 1');
 select results_eq(
   $$select record_id from embed_queue.search('sessions', pg_temp.onehot(1)::extensions.vector)$$,
-  $$values ('5e551000-0000-4000-8000-000000000001'::text), ('5e551000-0000-4000-8000-000000000002')$$,
+  $$values ('7e570000-0000-4000-8000-000000000001'::text), ('7e570000-0000-4000-8000-000000000002')$$,
   'search: ordered by similarity, only rows with an embedding');
-update public.sessions set deleted_at = now() where id = '5e551000-0000-4000-8000-000000000001';
+update public.sessions set deleted_at = now() where id = '7e570000-0000-4000-8000-000000000001';
 select is((select count(*)::integer from embed_queue.search('sessions', pg_temp.onehot(1)::extensions.vector)), 1,
   'search: soft-deleted rows are left out');
 select throws_ok($$select * from embed_queue.search('nope', '[1]')$$, 'P0002', null, 'search: unknown table is P0002');
@@ -80,9 +87,9 @@ select throws_ok($$select embed_queue.requeue('sessions', '00000000-0000-4000-80
   'requeue: unknown id is P0002 with a clear message');
 select throws_ok($$select embed_queue.requeue('sessions', 'not-a-uuid')$$, 'P0002', null,
   'requeue: a malformed id names no row (P0002), not a cast error');
-select throws_ok($$select embed_queue.requeue('sessions', '5e551000-0000-4000-8000-000000000001')$$, '55000', null,
+select throws_ok($$select embed_queue.requeue('sessions', '7e570000-0000-4000-8000-000000000001')$$, '55000', null,
   'requeue: a soft-deleted row is refused (55000)');
-select is(embed_queue.requeue('sessions', '5e551000-0000-4000-8000-000000000002'), 1,
+select is(embed_queue.requeue('sessions', '7e570000-0000-4000-8000-000000000002'), 1,
   'requeue: the completed session is queued again');
 
 select * from finish();

@@ -5,6 +5,10 @@ begin;
 set local search_path = public, extensions;
 select plan(9);
 
+\ir helpers/rows.sql
+select pg_temp.reset();
+select pg_temp.new_job('pending', 'A job to hold');
+
 update embed_queue.runs set finished_at = clock_timestamp() where finished_at is null;
 update embed_queue.settings set max_concurrent_runs = 2, rate_limited_default_seconds = 10;
 
