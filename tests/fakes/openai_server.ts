@@ -22,6 +22,7 @@ import { createHash } from "node:crypto";
 import { countTokens as exactCount } from "gpt-tokenizer/encoding/cl100k_base";
 import { fakeVector } from "./fake_vector.ts";
 import { mulberry32 } from "../lib/prng.ts";
+import { sleep } from "../../supabase/functions/_shared/sleep.ts";
 
 /** One scripted answer, consumed by the next authenticated embeddings request. */
 export type FailStep =
@@ -111,6 +112,7 @@ function emptyStats(): FakeStats {
   return { requests: 0, inputs: 0, tokens: 0, by_status: {}, texts_seen: 0, inputs_by_text_hash: {} };
 }
 
+/** Hex sha256 of the text's UTF-8 bytes: the same value as the database's embed_queue.content_hash(text). */
 export function sha256Hex(text: string): string {
   return createHash("sha256").update(text, "utf8").digest("hex");
 }
@@ -301,17 +303,7 @@ export function startFakeOpenAI(opts: { port?: number; apiKey?: string } = {}): 
    * Waits `ms`, or less when the server closes. (It cannot see a client that went away:
    * reading `request.signal` makes Deno warn about its legacy abort behaviour.)
    */
-  const pause = (ms: number, signal: AbortSignal = closing.signal) =>
-    new Promise<void>((resolve) => {
-      if (signal.aborted) return resolve();
-      const done = () => {
-        clearTimeout(timer);
-        signal.removeEventListener("abort", done);
-        resolve();
-      };
-      const timer = ms === Infinity ? undefined : setTimeout(done, ms);
-      signal.addEventListener("abort", done, { once: true });
-    });
+  const pause = (ms: number, signal: AbortSignal = closing.signal) => sleep(ms, signal);
 
   async function embeddings(req: Request): Promise<Response> {
     stats.requests++;

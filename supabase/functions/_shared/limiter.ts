@@ -9,6 +9,7 @@
  * not read.
  */
 import { parseResetDuration } from "./backoff.ts";
+import { sleep } from "./sleep.ts";
 
 export interface RateLimitInfo {
   limitRequests?: number;
@@ -206,19 +207,6 @@ export class PaceTooSlow extends Error {
   }
 }
 
-function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-  });
-}
-
 export interface RateLimiterOptions {
   /** Requests in flight at most. */
   concurrency: number;
@@ -250,7 +238,7 @@ export class RateLimiter {
     }
     this.#concurrency = Math.floor(opts.concurrency);
     this.#now = opts.now ?? Date.now;
-    this.#sleep = opts.sleep ?? defaultSleep;
+    this.#sleep = opts.sleep ?? sleep;
     this.#store = opts.store ?? new MemoryPace({ now: this.#now });
     this.#onStoreError = opts.onStoreError ?? (() => {});
   }
