@@ -15,6 +15,8 @@ import {
 import type { FakeOpenAIProcess, FakeScript, FakeStats } from "../../tests/fakes/openai_process.ts";
 import { countTokens as exactCount } from "gpt-tokenizer/encoding/cl100k_base";
 import type { Row } from "./texts.ts";
+import { invokeFunction } from "../../tests/lib/invoke.ts";
+import { sleep, waitFor as waitUntil } from "../../tests/lib/wait.ts";
 
 export type { FakeScript, FakeStats };
 
@@ -33,22 +35,16 @@ export function log(msg: string) {
   console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
 }
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+export { sleep };
 
-/** Polls `f` every `everyMs` until it returns a value other than undefined/null/false, or throws after `ms`. */
-export async function waitFor<T>(
+/** Polls `f` every `everyMs` (250 ms unless told) until it returns a value, or throws after `ms`. */
+export function waitFor<T>(
   what: string,
   f: () => Promise<T | undefined | null | false>,
   ms: number,
   everyMs = 250,
 ): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined && v !== null && v !== false) return v as T;
-    if (Date.now() > until) throw new Error(`timed out after ${ms / 1000} s waiting for ${what}`);
-    await sleep(everyMs);
-  }
+  return waitUntil(what, f, ms, everyMs);
 }
 
 /** The same token count the fake server bills (cl100k_base, special tokens as plain text). */
@@ -251,19 +247,8 @@ export async function fakePrefill(b: Bench, share: number) {
 // ---- the function ----
 
 /** A manual call of the function (waits for the run), bounded by `timeoutMs`. */
-export async function invoke(b: Bench, body: Record<string, unknown>, timeoutMs: number) {
-  const res = await fetch(`${b.info.functionsUrl}/embed-queue`, {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${b.info.serviceRoleKey}` },
-    body: JSON.stringify(body),
-    signal: AbortSignal.timeout(timeoutMs),
-  });
-  const text = await res.text();
-  let json: Record<string, unknown> = {};
-  try {
-    json = JSON.parse(text);
-  } catch { /* not JSON */ }
-  return { status: res.status, body: json };
+export function invoke(b: Bench, body: Record<string, unknown>, timeoutMs: number) {
+  return invokeFunction(b.info.functionsUrl, b.info.serviceRoleKey, body, timeoutMs);
 }
 
 export function functionPid(b: Bench): number | null {

@@ -6,6 +6,7 @@ import postgres from "postgres";
 import { testEnv } from "../lib/env.ts";
 import { ROOT } from "../../local/stack.ts";
 import { stopTestPooler, testPoolerUrl } from "../lib/pooler.ts";
+import { waitFor } from "../lib/wait.ts";
 
 export const env = testEnv;
 export const ignore = !env.dbUrl || !env.apiUrl;
@@ -113,19 +114,7 @@ export async function jobOf(sql: postgres.Sql, table: string, recordId: string) 
   return rows[0] ?? null;
 }
 
-export async function waitFor<T>(
-  what: string,
-  f: () => Promise<T | undefined | null | false>,
-  ms = 60_000,
-): Promise<T> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    const v = await f();
-    if (v !== undefined && v !== null && v !== false) return v as T;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+export { waitFor };
 
 export async function waitCompleted(sql: postgres.Sql, table: string, recordId: string) {
   return await waitFor(`${table} ${recordId} to be embedded`, async () => {

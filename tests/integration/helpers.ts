@@ -3,6 +3,8 @@ import postgres from "postgres";
 import { testEnv } from "../lib/env.ts";
 import { fakeVector } from "../fakes/fake_vector.ts";
 import { adminReset } from "../fakes/openai_process.ts";
+import { invokeFunction } from "../lib/invoke.ts";
+import { waitFor } from "../lib/wait.ts";
 
 export const env = testEnv;
 export const ignore = !env.dbUrl;
@@ -11,38 +13,12 @@ export function db() {
   return postgres(env.dbUrl, { max: 2, onnotice: () => {} });
 }
 
-export async function invoke(body: Record<string, unknown> = {}, key: string | null = env.serviceRoleKey) {
-  const res = await fetch(`${env.functionsUrl}/embed-queue`, {
-    method: "POST",
-    headers: { "content-type": "application/json", ...(key ? { authorization: `Bearer ${key}` } : {}) },
-    body: JSON.stringify(body),
-  });
-  const text = await res.text();
-  let json: Record<string, unknown> = {};
-  try {
-    json = JSON.parse(text);
-  } catch { /* not JSON */ }
-  return { status: res.status, body: json };
+/** A manual call of the test stack's function, as the service role unless told. */
+export function invoke(body: Record<string, unknown> = {}, key: string | null = env.serviceRoleKey) {
+  return invokeFunction(env.functionsUrl, key, body);
 }
 
-export async function waitFor<T>(
-  what: string,
-  f: () => Promise<T | undefined | null | false>,
-  ms = 60_000,
-): Promise<T> {
-  const until = Date.now() + ms;
-  let last: unknown;
-  while (Date.now() < until) {
-    try {
-      const v = await f();
-      if (v !== undefined && v !== null && v !== false) return v as T;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
-}
+export { waitFor };
 
 export function parseVector(text: string | null): number[] | null {
   return text === null ? null : JSON.parse(text);

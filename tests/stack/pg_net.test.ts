@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
 import { send, timeoutMessage } from "../../local/net_worker.ts";
+import { waitFor as waitUntil } from "../lib/wait.ts";
 
 const DB_URL = Deno.env.get("EQ_TEST_DB_URL");
 const ignore = !DB_URL;
@@ -51,15 +52,7 @@ function startServer() {
   };
 }
 
-async function waitFor<T>(what: string, f: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    const v = await f();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+const waitFor = <T>(what: string, f: () => Promise<T | undefined>) => waitUntil(what, f, 15_000, 50);
 
 Deno.test(
   { name: "pg_net: sent after commit, never after rollback; response recorded", ignore },
