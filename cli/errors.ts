@@ -4,6 +4,9 @@
  * secrets, row content, the search text or vectors. Classification is by error code (SQLSTATE,
  * errno, HTTP status), never by message text.
  */
+import { oneLine } from "./format.ts";
+
+export { oneLine };
 
 export class CliError extends Error {
   constructor(message: string, readonly exitCode = 1) {
@@ -141,12 +144,6 @@ export function describeFunctionUnreachable(url: string, local: boolean, stackNa
       }\``
       : "check SUPABASE_URL and that embed-queue is deployed (`supabase functions deploy embed-queue`)"
   }`;
-}
-
-/** Collapses whitespace and cuts a message to one short line. */
-export function oneLine(s: string, max = 160): string {
-  const t = s.replace(/\s+/g, " ").trim();
-  return t.length > max ? t.slice(0, max - 1) + "…" : t;
 }
 
 /** The variables whose values are credentials, or connection strings that may carry one. */

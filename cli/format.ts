@@ -89,8 +89,8 @@ export function jsonText(value: unknown): string {
   );
 }
 
-/** Whitespace collapsed, control characters neutralised, cut to `max` characters. */
-export function oneLine(s: string | null | undefined, max: number): string {
+/** Whitespace collapsed, control characters neutralised, cut to `max` characters (160 unless told). */
+export function oneLine(s: string | null | undefined, max = 160): string {
   const t = printable((s ?? "").replace(/\s+/g, " ").trim());
   return t.length > max ? t.slice(0, max - 1) + "…" : t;
 }
