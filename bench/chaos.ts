@@ -33,12 +33,12 @@
  * and reported: jobs failed (with reasons), kills delivered, requests by status, runs by
  * trigger, deleted rows that still hold the vector they had before deletion.
  */
-import { createHash } from "node:crypto";
 import * as stack from "../local/stack.ts";
 import * as h from "./lib/harness.ts";
 import { type Bench, log } from "./lib/harness.ts";
 import { edited, prng, rows as makeRows } from "./lib/texts.ts";
 import { fakeVector } from "../tests/fakes/fake_vector.ts";
+import { sha256Hex } from "../tests/fakes/openai_server.ts";
 import { toPgvector } from "../supabase/functions/_shared/vectors.ts";
 import { portOffset } from "../tests/lib/env.ts";
 
@@ -77,7 +77,6 @@ function parseArgs(a: string[]): Args {
   };
 }
 
-const sha256 = (s: string) => createHash("sha256").update(s, "utf8").digest("hex");
 
 /** Runs `f` until it succeeds (the database may be restarting), at most `tries` times. */
 async function persist<T>(what: string, f: () => Promise<T>, tries = 60): Promise<T> {
@@ -130,7 +129,7 @@ function tokenAccount(
     resent += (n - 1) * t.tokens;
   }
   let minimum = 0;
-  for (const text of finalLiveTexts) minimum += tokensOf.get(sha256(text))?.tokens ?? h.tokens(text);
+  for (const text of finalLiveTexts) minimum += tokensOf.get(sha256Hex(text))?.tokens ?? h.tokens(text);
   return {
     billed: stats.tokens,
     billed_known_texts: billedKnown,
@@ -169,7 +168,7 @@ async function chaosRun(a: Args, run: number): Promise<{ ok: boolean; report: Re
     for (const i of editSet) newText.set(i, edited(rows[i], r, `e${seed}-${i}`));
     const tokensOf = new Map<string, { text: string; tokens: number }>();
     for (const t of [...rows.map((x) => x.text), ...newText.values()]) {
-      tokensOf.set(sha256(t), { text: t, tokens: h.tokens(t) });
+      tokensOf.set(sha256Hex(t), { text: t, tokens: h.tokens(t) });
     }
 
     log(

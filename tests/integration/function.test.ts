@@ -7,13 +7,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { adminScript, adminStats } from "../fakes/openai_process.ts";
+import { sha256Hex } from "../fakes/openai_server.ts";
 import { waitDead } from "../lib/process.ts";
 import { SECRET_KEY } from "../../local/keys.ts";
 import { db, env, ignore, invoke, isVectorOf, scenario, waitFor } from "./helpers.ts";
 
-const sha256 = async (s: string) =>
-  Array.from(new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(s))))
-    .map((b) => b.toString(16).padStart(2, "0")).join("");
 
 async function drain(tables = ["sessions"]) {
   // Manual runs until our rows are done; background runs may be taking some of them.
@@ -82,7 +80,7 @@ Deno.test(
       for (const r of rows) assert.ok(isVectorOf(r.v, r.title), `vector of "${r.title}"`);
       const stats = await adminStats(env.fakeAdminUrl);
       for (const t of titles) {
-        assert.equal(stats.inputs_by_text_hash[await sha256(t)], 1, "each text sent exactly once");
+        assert.equal(stats.inputs_by_text_hash[sha256Hex(t)], 1, "each text sent exactly once");
       }
       const claimedTotal = runs.reduce((n, r) => n + Number(r.body.claimed), 0);
       assert.ok(claimedTotal <= 400, "no job claimed by two of these runs");
