@@ -77,7 +77,6 @@ function parseArgs(a: string[]): Args {
   };
 }
 
-
 /** Runs `f` until it succeeds (the database may be restarting), at most `tries` times. */
 async function persist<T>(what: string, f: () => Promise<T>, tries = 60): Promise<T> {
   for (let i = 1;; i++) {

@@ -12,7 +12,6 @@ import { waitDead } from "../lib/process.ts";
 import { SECRET_KEY } from "../../local/keys.ts";
 import { db, env, ignore, invoke, isVectorOf, scenario, waitFor } from "./helpers.ts";
 
-
 async function drain(tables = ["sessions"]) {
   // Manual runs until our rows are done; background runs may be taking some of them.
   for (let i = 0; i < 20; i++) {
