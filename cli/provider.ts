@@ -10,7 +10,7 @@ import { createProvider } from "../supabase/functions/_shared/provider.ts";
 import { operatorMessage, toProviderError } from "../supabase/functions/_shared/errors.ts";
 import { toPgvector } from "../supabase/functions/_shared/vectors.ts";
 import { truncateToTokens } from "../supabase/functions/_shared/tokens.ts";
-import { parseEnvFile } from "../local/gateway.ts";
+import { parseEnvFile } from "./env_file.ts";
 import { CliError, UsageError } from "./errors.ts";
 import { describeProvider, type ProviderInfo } from "./format.ts";
 

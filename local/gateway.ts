@@ -81,6 +81,7 @@ import { dirname, isAbsolute, join, resolve } from "node:path";
 import { parse as parseToml } from "smol-toml";
 import { JWT_SECRET, verifyJwt } from "./keys.ts";
 import { createDataApi } from "./data_api.ts";
+import { parseEnvFile } from "../cli/env_file.ts";
 import {
   type EdgeLimits,
   failureResponse,
@@ -150,23 +151,6 @@ export function parseArgs(a: string[]): GatewayArgs {
       pollMs: Math.max(10, num("--poll-ms", HOSTED_LIMITS.pollMs)),
     },
   };
-}
-
-/** `KEY=value` lines, as `supabase functions serve --env-file` reads them. */
-export function parseEnvFile(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const raw of text.split("\n")) {
-    const line = raw.trim();
-    if (!line || line.startsWith("#")) continue;
-    const m = line.match(/^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/);
-    if (!m) continue;
-    let v = m[2];
-    const q = v.match(/^(["'])(.*)\1\s*(?:#.*)?$/);
-    if (q) v = q[2];
-    else v = v.replace(/\s+#.*$/, "").trim();
-    out[m[1]] = v;
-  }
-  return out;
 }
 
 interface FunctionToml {

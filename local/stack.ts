@@ -11,7 +11,7 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createHash } from "node:crypto";
-import { parseEnvFile } from "./gateway.ts";
+import { parseEnvFile } from "../cli/env_file.ts";
 import { exists, readPid, run as runCommand } from "./proc.ts";
 import { poolerStatus, poolerUrl, startPooler, stopPooler } from "./pooler.ts";
 import { anonKey, JWT_SECRET, PUBLISHABLE_KEY, SECRET_KEY, serviceRoleKey } from "./keys.ts";
