@@ -6,8 +6,16 @@
  *   batch of 5, embed each row with its own request through the openai SDK (in parallel), write
  *   the vector to the row and mark the job completed; wait 1 s; again. The old script wrote
  *   back through supabase-js (PostgREST); here it writes with plain SQL, which only flatters it.
- * - recipe: the common Supabase "automatic embeddings" recipe's pacing: every 10 s (its pg_cron
- *   tick) take 10 jobs and embed each with its own request, all 10 in parallel.
+ * - recipe: Supabase's "automatic embeddings" recipe as its guide writes it
+ *   (supabase/supabase, apps/docs/content/guides/ai/automatic-embeddings.mdx at commit
+ *   06a2a57a60f774f52898968c8c82efdf016e7c3b). Every 10 s pg_cron runs
+ *   `util.process_embeddings(batch_size => 10, max_requests => 10)`: one `pgmq.read` of
+ *   max_requests * batch_size = 100 jobs, cut into batches of 10, and one Edge Function
+ *   invocation (`net.http_post`, not awaited) per batch. Each invocation works through its jobs
+ *   one after another: read the row's content, one `embeddings.create` request with that one
+ *   input, write the vector, delete the job (`pgmq.delete`). So up to 10 invocations of 10
+ *   jobs each per tick, 100 jobs a tick, the invocations in parallel with each other and with
+ *   those of earlier ticks still working (the tick does not wait for them).
  *
  * Both run until `deadlineMs` (a fixed window: the caller reports a rate) or until nothing is
  * pending. They touch only jobs of the two guide targets (sessions.title, summaries.content).
@@ -106,22 +114,40 @@ export async function guideScript(o: BaselineOptions, batch = 5, delayMs = 1000)
   return r;
 }
 
-/** The recipe: every 10 s tick, 10 jobs, one request each, all in parallel. */
-export async function recipe(o: BaselineOptions, perTick = 10, tickMs = 10_000): Promise<BaselineResult> {
+/**
+ * The recipe: every `tickMs`, take `maxRequests * batchSize` jobs, start one invocation per batch
+ * of `batchSize` (not awaited, as pg_net's call is not), each invocation doing its jobs one after
+ * another with one request per job.
+ */
+export async function recipe(
+  o: BaselineOptions,
+  batchSize = 10,
+  maxRequests = 10,
+  tickMs = 10_000,
+): Promise<BaselineResult> {
   const openai = client(o);
   const model = o.model ?? "text-embedding-3-small";
   const started = Date.now();
   const r: BaselineResult = { completed: 0, failed: 0, requests: 0, seconds: 0 };
+  const invocations: Promise<void>[] = [];
+  const invocation = async (jobs: Job[]) => {
+    for (const j of jobs) {
+      if (Date.now() >= o.deadlineMs) return; // left for a later tick, as a job past its time would be
+      r.requests++;
+      (await processOne(o.sql, openai, model, j)) ? r.completed++ : r.failed++;
+    }
+  };
   for (let tick = 0;; tick++) {
     const at = started + tick * tickMs;
     if (at >= o.deadlineMs) break;
     await sleep(Math.max(0, at - Date.now()));
-    const jobs = await take(o.sql, perTick);
+    const jobs = await take(o.sql, batchSize * maxRequests);
     if (jobs.length === 0) break;
-    const ok = await Promise.all(jobs.map((j) => processOne(o.sql, openai, model, j)));
-    r.requests += jobs.length;
-    for (const x of ok) x ? r.completed++ : r.failed++;
+    for (let i = 0; i < jobs.length; i += batchSize) {
+      invocations.push(invocation(jobs.slice(i, i + batchSize)));
+    }
   }
+  await Promise.all(invocations);
   r.seconds = (Date.now() - started) / 1000;
   return r;
 }

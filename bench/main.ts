@@ -9,9 +9,13 @@
  *            → gateway → function) against a provider enforcing 3,000 RPM and 1,000,000 TPM at
  *            150 ms + 10 µs per token, with the rate-limit windows full at the start (steady
  *            state, see below); per knob set, against the ceiling the limits allow; then the
- *            guide's script and the recipe on the same server over a fixed window.
+ *            guide's script and the recipe (10 invocations of 10 jobs every 10 s tick, as
+ *            Supabase's automatic-embeddings guide has it: bench/baselines.ts) on the same server
+ *            over a fixed window.
  *              --rows N  --runs R  --baseline-seconds S  --knob-sets "default;EMBED_QUEUE_WALL_CLOCK_MS=400000,EMBED_QUEUE_TIME_BUDGET_MS=140000"
  *              --cold    also one drain from empty windows (the first minute's burst allowed)
+ * baselines  the guide's script and the recipe alone (as in ceiling), --runs R times each,
+ *            --baseline-seconds S each.
  * overlap    the same drain, started by K invocations at once (default 1 and 8, with the pg_cron
  *            tick joining in as ever) against the same limits, per settings.max_concurrent_runs
  *            (default 2, and 8 so that all of them work, on the one shared pace).
@@ -23,6 +27,11 @@
  * cpu        CPU per 1,000 rows inside the function, by stage (bench/cpu.ts).
  * freshness  commit-to-readable latency of single-row inserts on an idle system.
  *              --fresh-count N  --fresh-gap-ms MS
+ * scale      (not run by default: ~30 min) claim() and complete() at 10k, 100k and 1M jobs
+ *            queued, a drain of the 1M backlog, sizes, dead tuples and a worker's peak memory;
+ *            on a stack of its own (bench/scale.ts).
+ *              --scale-sizes "10000,100000,1000000"  --scale-rounds R  --scale-users U
+ *              --scale-drain-seconds S (0: drain it all)  --scale-no-hnsw-seconds S (0: skip)
  *
  * Why the windows start full: the fake server limits with a sliding 60 s window, so from empty
  * windows any client gets a free first minute (1,000,000 tokens at once) and a 1.5M-token drain
@@ -35,6 +44,7 @@ import { type Bench, log } from "./lib/harness.ts";
 import { rows as makeRows } from "./lib/texts.ts";
 import { guideScript, recipe } from "./baselines.ts";
 import { runCpu } from "./cpu.ts";
+import { runScale } from "./scale.ts";
 import { fakeVector } from "../tests/fakes/fake_vector.ts";
 import { toPgvector } from "../supabase/functions/_shared/vectors.ts";
 import { portOffset } from "../tests/lib/env.ts";
@@ -58,6 +68,11 @@ interface Args {
   dbRuns: number;
   freshCount: number;
   freshGapMs: number;
+  scaleSizes: number[];
+  scaleRounds: number;
+  scaleUsers: number;
+  scaleDrainSeconds: number;
+  scaleNoHnswSeconds: number;
   out: string;
 }
 
@@ -106,6 +121,17 @@ function parseArgs(a: string[]): Args {
     dbRuns: num("--db-runs", quick ? 1 : 3),
     freshCount: num("--fresh-count", quick ? 10 : 50),
     freshGapMs: num("--fresh-gap-ms", 3000),
+    scaleSizes: (get("--scale-sizes") ?? (quick ? "10000,50000" : "10000,100000,1000000")).split(",").map(
+      Number,
+    ),
+    scaleRounds: num("--scale-rounds", quick ? 5 : 15),
+    scaleUsers: num("--scale-users", 100),
+    scaleDrainSeconds: get("--scale-drain-seconds") === "0"
+      ? 0
+      : num("--scale-drain-seconds", quick ? 30 : 300),
+    scaleNoHnswSeconds: get("--scale-no-hnsw-seconds") === "0"
+      ? 0
+      : num("--scale-no-hnsw-seconds", quick ? 20 : 120),
     out: get("--out") ?? `.cache/bench/bench-${stamp}.json`,
   };
 }
@@ -321,8 +347,9 @@ async function baseline(
   seed: number,
 ): Promise<BaselineRate> {
   await h.clean(b);
-  // Enough rows that the window, not the backlog, ends the measurement.
-  const n = which === "guide" ? Math.ceil(windowS * 10) : Math.ceil(windowS * 2);
+  // Enough rows that the window, not the backlog, ends the measurement (the guide's script does
+  // up to 5 a second, the recipe up to 100 a tick).
+  const n = which === "guide" ? Math.ceil(windowS * 10) : Math.ceil(windowS * 15) + 100;
   await h.insertRows(b, makeRows(n, { seed }));
   await h.fakeScript(b, LIMITS);
   log(`baseline: ${which === "guide" ? "the guide's script" : "the recipe"} for ${windowS} s`);
@@ -388,6 +415,29 @@ async function partCeiling(b: Bench, a: Args) {
     median_guide_rows_per_s: guide,
     median_recipe_rows_per_s: rec,
     summary,
+  };
+}
+
+/** The two baselines alone, `runs` times each, on the same server settings as the ceiling part. */
+async function partBaselines(b: Bench, a: Args) {
+  const baselines: BaselineRate[] = [];
+  await h.stopProcessing(b);
+  try {
+    for (let run = 0; run < a.runs; run++) {
+      log(`--- baselines, run ${run + 1} of ${a.runs}`);
+      baselines.push(await baseline(b, "guide", a.baselineSeconds, 2000 + run));
+      baselines.push(await baseline(b, "recipe", a.baselineSeconds, 3000 + run));
+    }
+  } finally {
+    await h.startProcessing(b);
+  }
+  return {
+    limits: LIMITS,
+    baselines,
+    median_guide_rows_per_s: h.median(baselines.filter((x) => x.which === "guide").map((x) => x.rows_per_s)),
+    median_recipe_rows_per_s: h.median(
+      baselines.filter((x) => x.which === "recipe").map((x) => x.rows_per_s),
+    ),
   };
 }
 
@@ -610,18 +660,29 @@ async function main(): Promise<number> {
     report.cpu = runCpu({ rows: 1000, reps: 7 });
     log(`  ${JSON.stringify(report.cpu)}`);
   }
-  const needStack = a.parts.some((p) => ["ceiling", "overlap", "db", "freshness"].includes(p));
+  const needStack = a.parts.some((p) => ["ceiling", "baselines", "overlap", "db", "freshness"].includes(p));
   if (needStack) {
     const b = await h.startBench({ name: NAME, dbPort: DB_PORT, apiPort: API_PORT });
     try {
       report.machine = await h.machine(b.info.dbUrl);
       if (a.parts.includes("ceiling")) report.ceiling = await partCeiling(b, a);
+      if (a.parts.includes("baselines")) report.baselines = await partBaselines(b, a);
       if (a.parts.includes("overlap")) report.overlap = await partOverlap(b, a);
       if (a.parts.includes("db")) report.db = await partDb(b, a);
       if (a.parts.includes("freshness")) report.freshness = await partFreshness(b, a);
     } finally {
       await b.close();
     }
+  }
+  if (a.parts.includes("scale")) {
+    report.scale = await runScale({
+      sizes: a.scaleSizes,
+      rounds: a.scaleRounds,
+      users: a.scaleUsers,
+      drainSeconds: a.scaleDrainSeconds,
+      noHnswSeconds: a.scaleNoHnswSeconds,
+      out: a.out,
+    });
   }
   report.finished_at = new Date().toISOString();
   const json = JSON.stringify(report, null, 2);

@@ -80,6 +80,22 @@ export interface RunRow {
   error: string | null;
 }
 
+/**
+ * A table the tick keeps bounded (embed_queue.housekeep; pg_net prunes its own responses): rows
+ * that count toward it, the table's size on disk with its indexes, its oldest row and how long
+ * rows are kept.
+ */
+export interface HousekeepingRow {
+  table_name: string;
+  /** Rows of this project (for cron.job_run_details: the history of job embed-queue-tick only). */
+  rows: number;
+  /** pg_total_relation_size of the whole table (for cron.job_run_details: every job's history). */
+  bytes: number;
+  oldest_at: Date | null;
+  /** The retention in force, as PostgreSQL prints an interval ("7 days"), with where it is set. */
+  kept_for: string;
+}
+
 /** One target's jobs right now, and what finished since `since`. */
 export interface TargetSnapshot {
   table_name: string;
@@ -237,6 +253,45 @@ export function openDb(dbUrl: string) {
                requests::int as requests, rate_limited::int as rate_limited, coalesce(tokens, 0)::float8 as tokens,
                coalesce(cost_usd, 0)::float8 as cost_usd, error
         from embed_queue.runs order by id desc limit ${limit}`;
+    },
+
+    /**
+     * The tables the tick prunes, each only if it exists and this role may read it (pg_cron's
+     * history and pg_net's responses belong to the platform).
+     */
+    async housekeeping(): Promise<HousekeepingRow[]> {
+      const [can] = await sql<{ cron: boolean; net: boolean }[]>`
+        select coalesce(to_regclass('cron.job_run_details') is not null and to_regclass('cron.job') is not null
+                 and has_table_privilege('cron.job_run_details', 'select') and has_table_privilege('cron.job', 'select'), false) as cron,
+               coalesce(to_regclass('net._http_response') is not null
+                 and has_table_privilege('net._http_response', 'select'), false) as net`;
+      const out = await sql<HousekeepingRow[]>`
+        select 'embed_queue.runs' as table_name, count(*)::float8 as rows,
+               pg_total_relation_size('embed_queue.runs')::float8 as bytes, min(r.started_at) as oldest_at,
+               (select s.runs_retention::text || ' (settings.runs_retention)' from embed_queue.settings s) as kept_for
+        from embed_queue.runs r`;
+      if (can.cron) {
+        out.push(
+          ...await sql<HousekeepingRow[]>`
+          select 'cron.job_run_details' as table_name, count(*)::float8 as rows,
+                 pg_total_relation_size('cron.job_run_details')::float8 as bytes, min(d.start_time) as oldest_at,
+                 (select s.cron_history_retention::text || ' (settings.cron_history_retention)' from embed_queue.settings s)
+                   as kept_for
+          from cron.job_run_details d
+          where d.jobid = (select j.jobid from cron.job j where j.jobname = 'embed-queue-tick')`,
+        );
+      }
+      if (can.net) {
+        out.push(
+          ...await sql<HousekeepingRow[]>`
+          select 'net._http_response' as table_name, count(*)::float8 as rows,
+                 pg_total_relation_size('net._http_response')::float8 as bytes, min(r.created) as oldest_at,
+                 coalesce(nullif(current_setting('pg_net.ttl', true), '') || ' (pg_net.ttl)', '6 hours (pg_net.ttl default)')
+                   as kept_for
+          from net._http_response r`,
+        );
+      }
+      return out;
     },
 
     // --- adoption (the guide's install) ------------------------------------------------------

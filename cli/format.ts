@@ -7,6 +7,7 @@ import { LOCAL_MODEL } from "../supabase/functions/_shared/config.ts";
 import type {
   CoverageRow,
   FailureRow,
+  HousekeepingRow,
   LagRow,
   QueueStatusRow,
   RunRow,
@@ -55,6 +56,18 @@ export function fmtRate(perSecond: number): string {
 export function fmtSuccessRate(processed: number, errors: number): string {
   if (processed <= 0) return "n/a (nothing processed)";
   return `${((100 * (processed - errors)) / processed).toFixed(1)}%`;
+}
+
+/** A size on disk: `8.0 kB`, `1.3 MB`, `2.1 GB` (powers of 1,024, as PostgreSQL's pg_size_pretty). */
+export function fmtBytes(n: number): string {
+  if (!Number.isFinite(n) || n < 0) return "-";
+  const units = ["bytes", "kB", "MB", "GB", "TB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return i === 0 ? `${Math.round(n)} bytes` : `${n.toFixed(1)} ${units[i]}`;
 }
 
 /** `2026-11-24 20:31:05` (UTC). */
@@ -264,6 +277,8 @@ export interface StatusReport {
   warnings?: string[];
   /** Old triggers and vectors of unknown origin (the `status` command always reads them). */
   adoption?: AdoptionReport;
+  /** The tables the tick keeps bounded, with their size (the `status` command always reads them). */
+  housekeeping?: HousekeepingRow[];
 }
 
 export interface StatusTotals {
@@ -359,6 +374,17 @@ export function statusJson(r: StatusReport, now: Date): Record<string, unknown> 
       : {}),
     ...(r.warnings ? { warnings: r.warnings } : {}),
     ...(r.adoption ? adoptionJson(r.adoption) : {}),
+    ...(r.housekeeping
+      ? {
+        housekeeping: r.housekeeping.map((x) => ({
+          table_name: x.table_name,
+          rows: x.rows,
+          bytes: x.bytes,
+          oldest_at: iso(x.oldest_at),
+          kept_for: x.kept_for,
+        })),
+      }
+      : {}),
   };
 }
 
@@ -466,6 +492,18 @@ export function statusText(r: StatusReport): string {
         ]),
       ),
       "no cap reached",
+    ));
+  }
+  if (r.housekeeping) {
+    out.push(...section(
+      "Housekeeping (pruned by the tick; pg_net drops its own responses)",
+      renderTable(
+        ["table", "rows", "size", "oldest (UTC)", "kept for"],
+        r.housekeeping.map((
+          x,
+        ) => [x.table_name, x.rows, fmtBytes(x.bytes), fmtTime(x.oldest_at), x.kept_for]),
+      ),
+      "nothing to prune",
     ));
   }
   if (r.adoption) out.push(...adoptionSections(r.adoption));

@@ -1,4 +1,7 @@
-/** `status`: the queue by target and status, coverage, lag, failures, usage and the last runs. */
+/**
+ * `status`: the queue by target and status, coverage, lag, failures, usage, the last runs and the
+ * size of the tables the tick keeps bounded.
+ */
 import { bool, int } from "../args.ts";
 import { connect, type Ctx, withDb } from "../context.ts";
 import { jsonText, statusJson, type StatusReport, statusText } from "../format.ts";
@@ -15,6 +18,7 @@ export async function status(ctx: Ctx): Promise<number> {
     usage: await db.usage(),
     runs: await db.runs(int(ctx.args, "runs") ?? 5),
     adoption: await db.adoption(),
+    housekeeping: await db.housekeeping(),
   }));
   if (bool(ctx.args, "json")) console.log(jsonText(statusJson(report, new Date())));
   else console.log(`embed-queue status (${conn.label})\n\n${statusText(report)}`);

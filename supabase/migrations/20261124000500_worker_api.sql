@@ -117,6 +117,7 @@ declare
   v_more bigint[];
   v_reserve integer;
   v_target embed_queue.targets;
+  v_group record;
   v_day date := (pg_catalog.now() at time zone 'UTC')::date;
   v_global bigint;
   v_global_spent bigint := 0;
@@ -230,19 +231,36 @@ begin
   -- hash is over the whole text (complete() hashes the source row again), but only its first
   -- claim_max_chars characters are kept and handed out, and only while the claim's text stays
   -- within claim_max_bytes (one job always goes): the others stay pending, untouched.
-  for v_target in
-    select t.* from embed_queue.targets t
-    where exists (
-      select 1 from public.embedding_queue q
-      where q.id = any (v_ids) and q.table_name = t.queue_table and q.embedding_column = t.embedding_column
-    )
+  -- The picked jobs are split by target first and each statement then finds its jobs by primary
+  -- key alone (q.id = any ($1)): with a target's name in the same filter, the planner could walk
+  -- every job of the target through an index that leads with table_name (embedding_queue_model_idx,
+  -- e.g. before autovacuum's first analyze of a big backfill), a cost that grew with the backlog
+  -- (BENCHMARKS.md, "A million rows").
+  for v_group in
+    select t.id as target_id, g.ids
+    from (
+      select q.table_name, q.embedding_column, pg_catalog.array_agg(q.id) as ids
+      from public.embedding_queue q where q.id = any (v_ids)
+      group by q.table_name, q.embedding_column
+    ) g
+    join embed_queue.targets t on t.queue_table = g.table_name and t.embedding_column = g.embedding_column
+    order by t.id
   loop
+    select t.* into v_target from embed_queue.targets t where t.id = v_group.target_id;
     execute pg_catalog.format($f$
       with raw as (
-        select q.id, q.lane, q.vtime, s.%1$I is not null as found, %2$s as deleted, %3$s as full_content
+        -- One lookup by the source's key per job (offset 0 keeps the subquery apart): with the
+        -- queue side estimated right, a plain join hashed the whole source table instead.
+        select q.id, q.lane, q.vtime, coalesce(l.found, false) as found, coalesce(l.deleted, false) as deleted,
+               l.full_content
         from public.embedding_queue q
-        left join %4$I.%5$I s on s.%1$I = (embed_queue.valid_key(q.record_id, %6$L))::%7$s
-        where q.id = any ($1) and q.table_name = $2 and q.embedding_column = $3
+        left join lateral (
+          select true as found, %2$s as deleted, %3$s as full_content
+          from %4$I.%5$I s
+          where s.%1$I = (embed_queue.valid_key(q.record_id, %6$L))::%7$s
+          offset 0
+        ) l on true
+        where q.id = any ($1)
       ),
       cut as (
         select r.*, pg_catalog.left(r.full_content, $7) as content,
@@ -285,7 +303,7 @@ begin
       v_target.pk_column, embed_queue.deleted_sql(v_target, 's'), embed_queue.content_sql(v_target, 's'),
       v_target.schema_name, v_target.table_name, v_target.pk_type, v_target.pk_type)
     into v_added
-    using v_ids, v_target.queue_table, v_target.embedding_column, p_worker, v_lease, v_used, v_max_chars, v_max_bytes;
+    using v_group.ids, v_target.queue_table, v_target.embedding_column, p_worker, v_lease, v_used, v_max_chars, v_max_bytes;
     v_used := v_used + v_added;
   end loop;
 

@@ -58,6 +58,7 @@ for (const via of VIAS) {
           "warnings",
           "legacy_vectors",
           "old_triggers",
+          "housekeeping",
         ]);
         assert.equal(j.legacy_vectors.policy, "trust");
         assert.equal(
@@ -109,12 +110,23 @@ for (const via of VIAS) {
         );
         assert.ok(j.runs.length >= 1 && j.runs.length <= 5, "last runs, 5 by default");
         assert.equal(typeof j.runs[0].completed, "number");
+        // The tables the tick prunes, with their size: the run log has our runs and takes room.
+        const kept = new Map(j.housekeeping.map((x: { table_name: string }) => [x.table_name, x]));
+        assert.deepEqual([...kept.keys()], [
+          "embed_queue.runs",
+          "cron.job_run_details",
+          "net._http_response",
+        ]);
+        const runsKept = kept.get("embed_queue.runs") as { rows: number; bytes: number; kept_for: string };
+        assert.ok(runsKept.rows >= j.runs.length && runsKept.bytes > 0, JSON.stringify(runsKept));
+        assert.match(runsKept.kept_for, /^7 days \(settings\.runs_retention\)$/);
 
         const text = await cli(["status", "--runs", "1"], { env: dbEnv });
         assert.equal(text.code, 0, text.stderr);
         assert.match(text.stdout, /^embed-queue status \(project 127\.0\.0\.1:\d+\)/);
         assert.ok(text.stdout.includes(error), "the failure's message is listed");
         assert.ok(text.stdout.includes(id), "with its record id");
+        assert.match(text.stdout, /\nHousekeeping .*\n.*\n.*embed_queue\.runs +[\d,]+ +[\d.]+ (kB|MB)/);
       } finally {
         await sql.end();
         await viaEnd(via);

@@ -467,3 +467,41 @@ Deno.test("format: status shows daily token caps, who is capped, what waits and 
   assert.deepEqual((statusJson(warned, new Date()) as { warnings: string[] }).warnings, warned.warnings);
   assert.match(statusText(warned), /^warning: the Vault secret embed_queue_secret is empty/);
 });
+
+Deno.test("format: status shows the size of the tables the tick prunes, and how long each keeps rows", () => {
+  const kept: StatusReport = {
+    ...report,
+    housekeeping: [
+      {
+        table_name: "embed_queue.runs",
+        rows: 1234,
+        bytes: 1_400_000,
+        oldest_at: new Date("2026-11-17T20:00:00Z"),
+        kept_for: "7 days (settings.runs_retention)",
+      },
+      {
+        table_name: "net._http_response",
+        rows: 0,
+        bytes: 8192,
+        oldest_at: null,
+        kept_for: "6 hours (pg_net.ttl default)",
+      },
+    ],
+  };
+  const j = statusJson(kept, new Date("2026-11-24T20:01:00Z")) as { housekeeping: Record<string, unknown>[] };
+  assert.deepEqual(j.housekeeping[0], {
+    table_name: "embed_queue.runs",
+    rows: 1234,
+    bytes: 1_400_000,
+    oldest_at: "2026-11-17T20:00:00.000Z",
+    kept_for: "7 days (settings.runs_retention)",
+  });
+  const text = statusText(kept);
+  assert.match(text, /Housekeeping/);
+  assert.match(
+    text,
+    /embed_queue\.runs +1,?234 +1\.3 MB +2026-11-17 20:00:00 +7 days \(settings\.runs_retention\)/,
+  );
+  assert.match(text, /net\._http_response +0 +8\.0 kB +- +6 hours/);
+  assert.doesNotMatch(statusText(report), /Housekeeping/, "no section when the report has none");
+});
