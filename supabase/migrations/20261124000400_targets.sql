@@ -603,6 +603,12 @@ begin
   execute pg_catalog.format('create or replace trigger %I after delete on %I.%I for each row execute function embed_queue.%I()',
     v_trigger_base || '_delete', v_schema, v_table, v_sync_fn);
 
+  -- The trigger that keeps a cleared vector for a text changed back (defined in
+  -- 20261124001400_model_change.sql, so absent while the earlier migrations run).
+  if pg_catalog.to_regprocedure('embed_queue.install_keep_trigger(embed_queue.targets)') is not null then
+    execute 'select embed_queue.install_keep_trigger($1)' using v_target;
+  end if;
+
   -- Triggers of the user's that also queue this table's rows: say so, drop nothing.
   if exists (select 1 from embed_queue.old_triggers o where o.schema_name = v_schema and o.table_name = v_table) then
     raise warning 'embed_queue: %.% also has trigger(s) of its own that write into embedding_queue: %',
