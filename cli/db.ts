@@ -150,6 +150,35 @@ export interface AdoptionReport {
   oldTriggers: OldTriggerRow[];
 }
 
+/** One row of embed_queue.model_changes. */
+export interface ModelChangeRow {
+  table_name: string;
+  embedding_column: string;
+  active_model: string | null;
+  active_dimensions: number | null;
+  generation: "next" | "previous";
+  other_column: string;
+  other_model: string | null;
+  other_dimensions: number | null;
+  switch_when_covered: boolean;
+  live_rows: number;
+  covered: number;
+  open_jobs: number;
+  failed_jobs: number;
+}
+
+/** What reembed(), switch_model(), rollback_model(), drop_old_vectors() and cancel_reembed() answer. */
+export interface GenerationRow {
+  table_name: string;
+  embedding_column?: string;
+  next_column?: string;
+  from_model?: string | null;
+  to_model?: string;
+  model?: string | null;
+  previous_model?: string | null;
+  dropped_column?: string | null;
+}
+
 export type CliDb = ReturnType<typeof openDb>;
 
 const tablesParam = (sql: postgres.Sql, tables?: string[]) =>
@@ -339,6 +368,55 @@ export function openDb(dbUrl: string) {
       const [row] = await sql<{ queued: number; last_key: string | null }[]>`
         select queued::int as queued, last_key from embed_queue.backfill_page(${table}, ${after}, ${limit})`;
       return row ?? { queued: 0, last_key: null };
+    },
+
+    // --- reembed ------------------------------------------------------------------------------
+
+    /** Tables with an active target (the ones a model change applies to). */
+    async activeTables(): Promise<string[]> {
+      const rows = await sql<{ t: string }[]>`
+        select distinct queue_table as t from embed_queue.targets where generation = 'active' order by 1`;
+      return rows.map((r) => r.t);
+    },
+
+    async modelChanges(): Promise<ModelChangeRow[]> {
+      return await sql<ModelChangeRow[]>`
+        select table_name, embedding_column, active_model, active_dimensions, generation, other_column, other_model,
+               other_dimensions, switch_when_covered, live_rows::int as live_rows, covered::int as covered,
+               open_jobs::int as open_jobs, failed_jobs::int as failed_jobs
+        from embed_queue.model_changes`;
+    },
+
+    /** Starts a change (embed_queue.reembed without queueing: the caller queues page by page). */
+    async reembed(
+      table: string,
+      model: string,
+      dimensions: number,
+      column: string | null,
+    ): Promise<GenerationRow[]> {
+      return await sql<GenerationRow[]>`
+        select table_name, embedding_column, next_column, from_model, to_model
+        from embed_queue.reembed(${table}, ${model}, ${dimensions}, ${column}, false)`;
+    },
+
+    async switchModel(table: string, column: string | null, force: boolean): Promise<GenerationRow[]> {
+      return await sql<GenerationRow[]>`
+        select table_name, embedding_column, model, previous_model from embed_queue.switch_model(${table}, ${column}, ${force})`;
+    },
+
+    async rollbackModel(table: string, column: string | null): Promise<GenerationRow[]> {
+      return await sql<GenerationRow[]>`
+        select table_name, embedding_column, model, previous_model from embed_queue.rollback_model(${table}, ${column})`;
+    },
+
+    async dropOldVectors(table: string, column: string | null): Promise<GenerationRow[]> {
+      return await sql<GenerationRow[]>`
+        select table_name, dropped_column from embed_queue.drop_old_vectors(${table}, ${column})`;
+    },
+
+    async cancelReembed(table: string, column: string | null): Promise<GenerationRow[]> {
+      return await sql<GenerationRow[]>`
+        select table_name, dropped_column from embed_queue.cancel_reembed(${table}, ${column})`;
     },
 
     async pendingCount(tables?: string[]): Promise<number> {
