@@ -18,7 +18,7 @@ select is_empty(
 select is_empty(
   $$select p.oid::regprocedure::text from pg_proc p
     where p.pronamespace = 'embed_queue'::regnamespace and p.prosecdef
-      and p.proname not in ('default_max_attempts', 'queue_secret', 'invoke', 'poke')
+      and p.proname not in ('default_max_attempts', 'queue_secret', 'invoke', 'poke', 'keep_replaced_vector')
       and p.proname not like '%\_\_sync' and p.proname not like '%\_\_insert'$$,
   'security definer only where a lower role must write or read what it cannot: the listed ones and the generated sync and insert triggers');
 
