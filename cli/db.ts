@@ -72,6 +72,8 @@ export interface RunRow {
   completed: number;
   failed: number;
   skipped: number;
+  /** Jobs completed without a request: their stored vector already embedded that text with that model. */
+  unchanged?: number;
   stale: number;
   requests: number;
   rate_limited: number;
@@ -260,7 +262,7 @@ export function openDb(dbUrl: string) {
     async runs(limit: number): Promise<RunRow[]> {
       return await sql<RunRow[]>`
         select id::int as id, worker, trigger, started_at, finished_at, claimed::int as claimed,
-               completed::int as completed, failed::int as failed, skipped::int as skipped, stale::int as stale,
+               completed::int as completed, failed::int as failed, skipped::int as skipped, unchanged::int as unchanged, stale::int as stale,
                requests::int as requests, rate_limited::int as rate_limited, coalesce(tokens, 0)::float8 as tokens,
                coalesce(cost_usd, 0)::float8 as cost_usd, error
         from embed_queue.runs order by id desc limit ${limit}`;
