@@ -29,7 +29,7 @@
 import type { ClaimedJob, CompletedJob, JobFailure, QueueDb } from "./db.ts";
 import type { Config } from "../_shared/config.ts";
 import { createProvider, type EmbeddingProvider } from "../_shared/provider.ts";
-import { LOCAL_MODEL } from "../_shared/config.ts";
+import { LOCAL_MODEL, PRICES } from "../_shared/config.ts";
 import { packRequests, type ProviderRequest, repack, requestTokenCap } from "./batching.ts";
 import { truncateToTokens } from "../_shared/tokens.ts";
 import { backoffMs } from "../_shared/backoff.ts";
@@ -169,6 +169,10 @@ export async function runQueue(
     model: provider.model,
   });
   let storeErrors = 0;
+  let spentUsd = 0;
+  /** USD per million tokens: the configured price, or another model's list price (a model change). */
+  const priceOf = (p: EmbeddingProvider) =>
+    p.model === config.model ? config.usdPerMillionTokens : PRICES[p.model] ?? 0;
   // One pace per model (the provider's limits are per model): the configured one now, another
   // when a pinned target's jobs ask for it (a model change).
   const limiters = new Map<string, RateLimiter>();
@@ -381,8 +385,10 @@ export async function runQueue(
     await failJobs(wrongSize);
 
     if (opts.dryRun) {
+      const tokens = tasks.reduce((n, t) => n + t.req.tokens, 0);
       s.requests += tasks.length;
-      s.tokens += tasks.reduce((n, t) => n + t.req.tokens, 0);
+      s.tokens += tokens;
+      spentUsd += tokens * priceOf(provider) / 1e6;
       return;
     }
 
@@ -505,6 +511,8 @@ export async function runQueue(
       s.requests++;
       await limiter.observe(res.rate);
       s.tokens += res.promptTokens;
+      // Priced by the model that made them: the configured price, or another model's list price.
+      spentUsd += res.promptTokens * priceOf(provider) / 1e6;
       const done: CompletedJob[] = [];
       budget.timed(() =>
         res.vectors.forEach((v, i) => {
@@ -628,7 +636,7 @@ export async function runQueue(
     if (signal.aborted) stop = "aborted";
     s.stopped = stop ?? (reachedMax ? "max_jobs" : "empty");
     s.estimated_cost_usd = Number(
-      (s.tokens * config.usdPerMillionTokens / 1e6).toFixed(8),
+      spentUsd.toFixed(8),
     );
     s.duration_ms = Math.round(now() - started);
     s.pending = await db.pendingCount(opts.tables).catch(() => null);
