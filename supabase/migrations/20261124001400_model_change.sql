@@ -457,7 +457,8 @@ $$;
 comment on function embed_queue.reembed(text, text, integer, text, boolean) is
   'Starts a model change for every active target of p_table (or its column p_column): adds the shadow column <column>_next '
   'vector(p_dimensions), registers it as the next generation (p_model) and, with p_queue, queues every live row for it as bulk '
-  'work (the CLI queues page by page instead). Search keeps the active column until the switch (tick() once every live row is '
+  'work in this transaction, which holds the table''s lock from the added column on (the CLI queues page by page instead). '
+  'Search keeps the active column until the switch (tick() once every live row is '
   'covered, or embed_queue.switch_model()). Build the shadow''s HNSW index with embed_queue.search_index_statements().';
 
 -- Drops what register_target generated for a column that is gone.
@@ -514,9 +515,12 @@ begin
   -- Every complete() in flight finishes first, and none starts until this commits.
   perform pg_catalog.pg_advisory_xact_lock(embed_queue.generation_lock_key());
   perform pg_catalog.set_config('embed_queue.internal', 'on', true);
+  -- Writers of the table wait from here (SHARE: searches go on): a user's write whose trigger
+  -- queues a job being moved below would otherwise hold the table against the renames (deadlock).
+  execute pg_catalog.format('lock table %I.%I in share mode', p_active.schema_name, p_active.table_name);
 
   -- Jobs follow their vectors: the active generation's go with its column to v_old_column,
-  -- the other's to the active column. (Before the table is locked: searches go on meanwhile.)
+  -- the other's to the active column.
   update public.embedding_queue q set embedding_column = v_old_column
   where q.table_name = p_active.queue_table and q.embedding_column = p_active.embedding_column;
   update public.embedding_queue q set embedding_column = p_active.embedding_column
@@ -529,8 +533,8 @@ begin
     generation = v_old_role, switch_when_covered = false
   where t.id = p_other.id;
 
-  -- The columns (ACCESS EXCLUSIVE on the table until commit: renames only, no rewrite) and
-  -- their HNSW indexes.
+  -- The columns (ACCESS EXCLUSIVE on the table from here to commit, searches wait: renames
+  -- only, no rewrite) and their HNSW indexes.
   execute pg_catalog.format('alter table %I.%I rename column %I to %I',
     p_active.schema_name, p_active.table_name, p_active.embedding_column, v_old_column);
   execute pg_catalog.format('alter table %I.%I rename column %I to %I',
@@ -639,6 +643,8 @@ begin
     return null;
   end if;
   perform pg_catalog.pg_advisory_xact_lock(embed_queue.generation_lock_key());
+  -- Writers wait from here (as in swap_generations): the column is dropped after the jobs go.
+  execute pg_catalog.format('lock table %I.%I in share mode', v_other.schema_name, v_other.table_name);
   perform embed_queue.drop_generated(v_other.schema_name, v_other.table_name, v_other.embedding_column);
   delete from public.embedding_queue q
   where q.table_name = v_other.queue_table and q.embedding_column = v_other.embedding_column;
