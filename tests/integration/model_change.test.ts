@@ -5,8 +5,9 @@
  *   no request (counted at the server);
  * - `reembed --model text-embedding-3-large` on the seeded data and a generated set of 600
  *   rows, with users searching all along: every answer ranks vectors of one model only (each
- *   result's similarity is that model's, recomputed here), through the switch, a roll-back and a
- *   switch back. The test leaves the tables as it found them (3-small, not pinned).
+ *   result's similarity is that model's, recomputed here), through the switch, a roll-back, a
+ *   switch back, a roll-back and the drop of the newer vectors. The test leaves the tables as it
+ *   found them (3-small, not pinned).
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
@@ -222,6 +223,13 @@ Deno.test({
     const back2 = await cli(["reembed", "--rollback"]);
     assert.equal(back2.code, 0, back2.stderr);
     await new Promise((r) => setTimeout(r, 300));
+    // Drop the newer vectors (searches go on): the old model alone again.
+    const dropped = await cli(["reembed", "--cancel"]);
+    assert.match(dropped.stdout, /sessions: dropped column title_embedding_next/);
+    assert.match(dropped.stdout, /summaries: dropped column content_embedding_next/);
+    const left = await sql`select column_name from information_schema.columns
+      where table_schema = 'public' and table_name in ('sessions', 'summaries') and column_name like '%embedding\_%'`;
+    assert.deepEqual(left.map((r) => r.column_name), [], "no other generation's column is left");
 
     await stopSearching();
     stopSearching = null;
