@@ -16,7 +16,7 @@ import type {
   TargetSnapshot,
   UsageRow,
 } from "./db.ts";
-import type { AdoptionReport } from "./db.ts";
+import type { AdoptionReport, ModelChangeRow } from "./db.ts";
 
 // --- numbers -----------------------------------------------------------------------------------
 
@@ -264,6 +264,8 @@ export interface StatusReport {
   warnings?: string[];
   /** Old triggers and vectors of unknown origin (the `status` command always reads them). */
   adoption?: AdoptionReport;
+  /** Model changes under way and old vectors kept (embed_queue.model_changes; `status` always reads them). */
+  modelChanges?: ModelChangeRow[];
 }
 
 export interface StatusTotals {
@@ -337,6 +339,7 @@ export function statusJson(r: StatusReport, now: Date): Record<string, unknown> 
       completed: x.completed,
       failed: x.failed,
       skipped: x.skipped,
+      unchanged: x.unchanged ?? 0,
       stale: x.stale,
       requests: x.requests,
       rate_limited: x.rate_limited,
@@ -359,6 +362,7 @@ export function statusJson(r: StatusReport, now: Date): Record<string, unknown> 
       : {}),
     ...(r.warnings ? { warnings: r.warnings } : {}),
     ...(r.adoption ? adoptionJson(r.adoption) : {}),
+    ...(r.modelChanges ? { model_changes: r.modelChanges } : {}),
   };
 }
 
@@ -469,6 +473,36 @@ export function statusText(r: StatusReport): string {
     ));
   }
   if (r.adoption) out.push(...adoptionSections(r.adoption));
+  if (r.modelChanges?.length) {
+    out.push(...section(
+      "Model changes (reembed --status; --switch, --rollback, --drop-old, --cancel)",
+      renderTable(
+        [
+          "table",
+          "column",
+          "search uses",
+          "other column",
+          "its model",
+          "role",
+          "covered",
+          "live rows",
+          "failed",
+        ],
+        r.modelChanges.map((m) => [
+          m.table_name,
+          m.embedding_column,
+          m.active_model ?? "(configured)",
+          m.other_column,
+          m.other_model ?? "(unrecorded)",
+          m.generation,
+          m.covered,
+          m.live_rows,
+          m.failed_jobs,
+        ]),
+      ),
+      "none",
+    ));
+  }
   return out.map(printable).join("\n");
 }
 
