@@ -500,6 +500,13 @@ export function openDb(dbUrl: string) {
       }) as SearchAsRow[];
     },
 
+    /** The model a table's (first) active column is pinned to (embed_queue.targets.model), or null. */
+    async pinnedModel(table: string): Promise<string | null> {
+      const rows = await sql<{ model: string | null }[]>`
+        select model from embed_queue.targets where queue_table = ${table} and generation = 'active' order by id limit 1`;
+      return rows[0]?.model ?? null;
+    },
+
     /** Which models wrote a table's embeddings (search warns when the query's model differs). */
     async modelsOf(table: string): Promise<{ model: string; count: number }[]> {
       return await sql<{ model: string; count: number }[]>`
