@@ -798,30 +798,37 @@ comment on function embed_search.model_in_use(text, text, text) is
   'else the model of the target''s most recently completed job. Waits for a swap of generations in progress.';
 
 -- Replaces the version of 20261124001100_search.sql: a pinned target's column holds its model's
--- vectors only (complete() fences on it), so no row needs checking.
+-- vectors only (complete() fences on it), so no row needs checking, unless vectors of unknown
+-- origin are there and do not count as that model (settings.legacy_vectors).
 create or replace function embed_search.other_models_exist(p_table text, p_column text, p_model text)
 returns boolean
 language sql volatile security definer set search_path = ''
 as $$
-  select t.model is distinct from p_model
-  from embed_queue.targets t where t.queue_table = p_table and t.embedding_column = p_column and t.model is not null
-  union all
-  select p_model is null
-    or exists (select 1 from public.embedding_queue q
-               where q.table_name = p_table and q.embedding_column = p_column and q.model < p_model)
-    or exists (select 1 from public.embedding_queue q
-               where q.table_name = p_table and q.embedding_column = p_column and q.model > p_model)
-    or (embed_search.vector_model(null) is distinct from p_model
-        and exists (select 1 from public.embedding_queue q
-                    where q.table_name = p_table and q.embedding_column = p_column and q.model is null
-                      and q.status = 'completed'))
-  -- The first row that says anything: a pinned target's answer, else the queue's.
-  limit 1
+  select case
+    when t.model is not null then
+      t.model is distinct from p_model
+      or (embed_search.vector_model(null) is distinct from p_model
+          and exists (select 1 from public.embedding_queue q
+                      where q.table_name = p_table and q.embedding_column = p_column and q.model is null
+                        and q.status = 'completed'))
+    else
+      p_model is null
+      or exists (select 1 from public.embedding_queue q
+                 where q.table_name = p_table and q.embedding_column = p_column and q.model < p_model)
+      or exists (select 1 from public.embedding_queue q
+                 where q.table_name = p_table and q.embedding_column = p_column and q.model > p_model)
+      or (embed_search.vector_model(null) is distinct from p_model
+          and exists (select 1 from public.embedding_queue q
+                      where q.table_name = p_table and q.embedding_column = p_column and q.model is null
+                        and q.status = 'completed'))
+  end
+  from (select (select x.model from embed_queue.targets x
+                where x.queue_table = p_table and x.embedding_column = p_column) as model) t
 $$;
 comment on function embed_search.other_models_exist(text, text, text) is
-  'Whether any vector of the target may be another model''s than p_model: for a pinned target (targets.model) only when p_model '
-  'differs; else when a job records another model, or a vector of unknown origin does not count as p_model. While none does, '
-  'the search functions skip the per-row check.';
+  'Whether any vector of the target may be another model''s than p_model: for a pinned target (targets.model) when p_model '
+  'differs or untrusted vectors of unknown origin are there; else when a job records another model, or a vector of unknown '
+  'origin does not count as p_model. While none does, the search functions skip the per-row check.';
 
 create function public.search_models()
 returns table (table_name text, embedding_column text, model text, dimensions integer)
