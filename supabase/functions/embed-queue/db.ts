@@ -22,6 +22,11 @@ export interface ClaimedJob {
    * be made with; null or absent: not pinned, the function's EMBEDDING_MODEL.
    */
   model?: string | null;
+  /**
+   * The job's last vector embeds this very text (embedded_hash = content_hash): it may complete
+   * with no request (embed_queue.complete_unchanged). Absent: unknown, ask.
+   */
+  maybe_unchanged?: boolean;
 }
 
 export interface CompletedJob {
@@ -126,12 +131,16 @@ export function createDb(dbUrl: string, opts: { max?: number } = {}): QueueDb {
     async claim(worker, limit, leaseSeconds, tables) {
       // The model each job's column holds comes from its target (targets.model), read in the
       // same statement; a switch of models between the two is caught by complete()'s fence.
+      // Whether the job's last vector embeds this text comes from the job (claim leaves
+      // embedded_hash alone), so complete_unchanged is asked only when it may say yes.
       const tablesArg = tablesParam(sql, tables);
       const rows = await sql`
         select c.id, c.table_name, c.record_id, c.embedding_column, c.content, c.content_hash, c.attempts,
-               c.max_attempts, c.dimensions, c.clipped, t.model
+               c.max_attempts, c.dimensions, c.clipped, t.model,
+               coalesce(q.embedded_hash = c.content_hash and q.embedded_model is not null, false) as maybe_unchanged
         from embed_queue.claim(${worker}, ${limit}, ${leaseSeconds}, ${tablesArg}::text[]) c
-        left join embed_queue.targets t on t.queue_table = c.table_name and t.embedding_column = c.embedding_column`;
+        left join embed_queue.targets t on t.queue_table = c.table_name and t.embedding_column = c.embedding_column
+        left join public.embedding_queue q on q.id = c.id`;
       return rows.map((r) => ({ ...r, id: Number(r.id) }) as ClaimedJob);
     },
 

@@ -333,7 +333,7 @@ export async function runQueue(
    */
   async function withoutUnchanged(jobs: ClaimedJob[], provider: EmbeddingProvider): Promise<ClaimedJob[]> {
     if (opts.dryRun || !db.completeUnchanged) return jobs;
-    const same = jobs.filter((j) => j.dimensions === provider.dimensions);
+    const same = jobs.filter((j) => j.dimensions === provider.dimensions && j.maybe_unchanged !== false);
     if (same.length === 0) return jobs;
     let done: Set<number>;
     try {
