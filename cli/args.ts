@@ -172,6 +172,49 @@ search (public.hybrid_search_<table>) as role authenticated with that user's cla
 transaction (set_config(..., true), so it works through a transaction pooler too). Row-level
 security, soft deletes and the model in use decide what is listed, as for the user.`,
   },
+  reembed: {
+    name: "reembed",
+    summary:
+      "change the model: embed every row again with a new model, switch search over when it covers them",
+    positionals: [],
+    flags: {
+      model: {
+        kind: "string",
+        value: "M",
+        help: "the new model, e.g. text-embedding-3-large (starts a change)",
+      },
+      dimensions: { kind: "int", value: "N", help: "its vector size (default 1536)", min: 1, max: 16_000 },
+      table: { kind: "string", value: "T", help: "only this table (default: every target table)" },
+      column: { kind: "string", value: "C", help: "only this embedding column of the table" },
+      status: { kind: "bool", help: "show the changes under way and the old vectors kept" },
+      switch: {
+        kind: "bool",
+        help: "switch search to the new model now (refused until it covers every row)",
+      },
+      force: { kind: "bool", help: "with --switch: even if some rows have no new vector yet" },
+      rollback: {
+        kind: "bool",
+        help: "switch back to the previous model's vectors (until they are dropped)",
+      },
+      "drop-old": { kind: "bool", help: "drop the previous model's vectors: no roll-back after this" },
+      cancel: { kind: "bool", help: "drop a change under way (the new model's vectors so far)" },
+      "page-size": {
+        kind: "int",
+        value: "N",
+        help: "rows queued per page (default 1000)",
+        min: 1,
+        max: 100_000,
+      },
+    },
+    details: `With --model, each target column C gets a shadow column C_next of the new size, and
+every live row is queued for it as bulk work (behind rows users write, at the batch price where
+the Batch API path applies). Search keeps answering from C with the old model meanwhile. When the
+new model covers every live row, the next tick switches them in one transaction: C holds the new
+vectors under its own name, the old ones stay as C_prev (still kept up to date) until --drop-old;
+--rollback switches back until then. Nothing ever ranks vectors of two models together.
+The same in SQL: embed_queue.reembed(), switch_model(), rollback_model(), drop_old_vectors(),
+cancel_reembed(), and the view embed_queue.model_changes.`,
+  },
   doctor: {
     name: "doctor",
     summary: "what to do after adopting the guide's install: old triggers, vectors of unknown origin",

@@ -72,6 +72,8 @@ export interface RunRow {
   completed: number;
   failed: number;
   skipped: number;
+  /** Jobs completed without a request: their stored vector already embedded that text with that model. */
+  unchanged?: number;
   stale: number;
   requests: number;
   rate_limited: number;
@@ -168,6 +170,35 @@ export interface AdoptionReport {
   oldTriggers: OldTriggerRow[];
 }
 
+/** One row of embed_queue.model_changes. */
+export interface ModelChangeRow {
+  table_name: string;
+  embedding_column: string;
+  active_model: string | null;
+  active_dimensions: number | null;
+  generation: "next" | "previous";
+  other_column: string;
+  other_model: string | null;
+  other_dimensions: number | null;
+  switch_when_covered: boolean;
+  live_rows: number;
+  covered: number;
+  open_jobs: number;
+  failed_jobs: number;
+}
+
+/** What reembed(), switch_model(), rollback_model(), drop_old_vectors() and cancel_reembed() answer. */
+export interface GenerationRow {
+  table_name: string;
+  embedding_column?: string;
+  next_column?: string;
+  from_model?: string | null;
+  to_model?: string;
+  model?: string | null;
+  previous_model?: string | null;
+  dropped_column?: string | null;
+}
+
 export type CliDb = ReturnType<typeof openDb>;
 
 const tablesParam = (sql: postgres.Sql, tables?: string[]) =>
@@ -249,7 +280,7 @@ export function openDb(dbUrl: string) {
     async runs(limit: number): Promise<RunRow[]> {
       return await sql<RunRow[]>`
         select id::int as id, worker, trigger, started_at, finished_at, claimed::int as claimed,
-               completed::int as completed, failed::int as failed, skipped::int as skipped, stale::int as stale,
+               completed::int as completed, failed::int as failed, skipped::int as skipped, unchanged::int as unchanged, stale::int as stale,
                requests::int as requests, rate_limited::int as rate_limited, coalesce(tokens, 0)::float8 as tokens,
                coalesce(cost_usd, 0)::float8 as cost_usd, error
         from embed_queue.runs order by id desc limit ${limit}`;
@@ -398,6 +429,55 @@ export function openDb(dbUrl: string) {
       return row ?? { queued: 0, last_key: null };
     },
 
+    // --- reembed ------------------------------------------------------------------------------
+
+    /** Tables with an active target (the ones a model change applies to). */
+    async activeTables(): Promise<string[]> {
+      const rows = await sql<{ t: string }[]>`
+        select distinct queue_table as t from embed_queue.targets where generation = 'active' order by 1`;
+      return rows.map((r) => r.t);
+    },
+
+    async modelChanges(): Promise<ModelChangeRow[]> {
+      return await sql<ModelChangeRow[]>`
+        select table_name, embedding_column, active_model, active_dimensions, generation, other_column, other_model,
+               other_dimensions, switch_when_covered, live_rows::int as live_rows, covered::int as covered,
+               open_jobs::int as open_jobs, failed_jobs::int as failed_jobs
+        from embed_queue.model_changes`;
+    },
+
+    /** Starts a change (embed_queue.reembed without queueing: the caller queues page by page). */
+    async reembed(
+      table: string,
+      model: string,
+      dimensions: number,
+      column: string | null,
+    ): Promise<GenerationRow[]> {
+      return await sql<GenerationRow[]>`
+        select table_name, embedding_column, next_column, from_model, to_model
+        from embed_queue.reembed(${table}, ${model}, ${dimensions}, ${column}, false)`;
+    },
+
+    async switchModel(table: string, column: string | null, force: boolean): Promise<GenerationRow[]> {
+      return await sql<GenerationRow[]>`
+        select table_name, embedding_column, model, previous_model from embed_queue.switch_model(${table}, ${column}, ${force})`;
+    },
+
+    async rollbackModel(table: string, column: string | null): Promise<GenerationRow[]> {
+      return await sql<GenerationRow[]>`
+        select table_name, embedding_column, model, previous_model from embed_queue.rollback_model(${table}, ${column})`;
+    },
+
+    async dropOldVectors(table: string, column: string | null): Promise<GenerationRow[]> {
+      return await sql<GenerationRow[]>`
+        select table_name, dropped_column from embed_queue.drop_old_vectors(${table}, ${column})`;
+    },
+
+    async cancelReembed(table: string, column: string | null): Promise<GenerationRow[]> {
+      return await sql<GenerationRow[]>`
+        select table_name, dropped_column from embed_queue.cancel_reembed(${table}, ${column})`;
+    },
+
     async pendingCount(tables?: string[]): Promise<number> {
       const [{ n }] = await sql<{ n: number }[]>`
         select embed_queue.pending_count(${tablesParam(sql, tables)}::text[])::int as n`;
@@ -475,6 +555,13 @@ export function openDb(dbUrl: string) {
               select id::text as record_id, content, score::float8 as score, similarity::float8 as similarity
               from public.hybrid_search_summaries(${text}, ${vector}::extensions.vector, ${limit}, query_model => ${model})`;
       }) as SearchAsRow[];
+    },
+
+    /** The model a table's (first) active column is pinned to (embed_queue.targets.model), or null. */
+    async pinnedModel(table: string): Promise<string | null> {
+      const rows = await sql<{ model: string | null }[]>`
+        select model from embed_queue.targets where queue_table = ${table} and generation = 'active' order by id limit 1`;
+      return rows[0]?.model ?? null;
     },
 
     /** Which models wrote a table's embeddings (search warns when the query's model differs). */

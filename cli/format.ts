@@ -17,7 +17,7 @@ import type {
   TargetSnapshot,
   UsageRow,
 } from "./db.ts";
-import type { AdoptionReport } from "./db.ts";
+import type { AdoptionReport, ModelChangeRow } from "./db.ts";
 
 // --- numbers -----------------------------------------------------------------------------------
 
@@ -279,6 +279,8 @@ export interface StatusReport {
   adoption?: AdoptionReport;
   /** The tables the tick keeps bounded, with their size (the `status` command always reads them). */
   housekeeping?: HousekeepingRow[];
+  /** Model changes under way and old vectors kept (embed_queue.model_changes; `status` always reads them). */
+  modelChanges?: ModelChangeRow[];
 }
 
 export interface StatusTotals {
@@ -352,6 +354,7 @@ export function statusJson(r: StatusReport, now: Date): Record<string, unknown> 
       completed: x.completed,
       failed: x.failed,
       skipped: x.skipped,
+      unchanged: x.unchanged ?? 0,
       stale: x.stale,
       requests: x.requests,
       rate_limited: x.rate_limited,
@@ -385,6 +388,7 @@ export function statusJson(r: StatusReport, now: Date): Record<string, unknown> 
         })),
       }
       : {}),
+    ...(r.modelChanges ? { model_changes: r.modelChanges } : {}),
   };
 }
 
@@ -507,6 +511,36 @@ export function statusText(r: StatusReport): string {
     ));
   }
   if (r.adoption) out.push(...adoptionSections(r.adoption));
+  if (r.modelChanges?.length) {
+    out.push(...section(
+      "Model changes (reembed --status; --switch, --rollback, --drop-old, --cancel)",
+      renderTable(
+        [
+          "table",
+          "column",
+          "search uses",
+          "other column",
+          "its model",
+          "role",
+          "covered",
+          "live rows",
+          "failed",
+        ],
+        r.modelChanges.map((m) => [
+          m.table_name,
+          m.embedding_column,
+          m.active_model ?? "(configured)",
+          m.other_column,
+          m.other_model ?? "(unrecorded)",
+          m.generation,
+          m.covered,
+          m.live_rows,
+          m.failed_jobs,
+        ]),
+      ),
+      "none",
+    ));
+  }
   return out.map(printable).join("\n");
 }
 

@@ -1,7 +1,7 @@
 /**
  * embed-queue's operator CLI.
  *
- *   deno run -A cli/main.ts <start|drain|status|retry|requeue|backfill|estimate|search|doctor> [options]
+ *   deno run -A cli/main.ts <start|drain|status|retry|requeue|backfill|estimate|search|doctor|reembed> [options]
  *   npm run <command> -- [options]          (npm start = start)
  *
  * Expected errors are one line on stderr, exit code 2 for usage errors and 1 otherwise; no
@@ -24,10 +24,11 @@ const RUN: Record<string, () => Promise<Command>> = {
   estimate: async () => (await import("./commands/estimate.ts")).estimate,
   search: async () => (await import("./commands/search.ts")).search,
   doctor: async () => (await import("./commands/doctor.ts")).doctor,
+  reembed: async () => (await import("./commands/reembed.ts")).reembed,
 };
 
 /** Commands that stop cleanly on Ctrl-C instead of dying at once. */
-const INTERRUPTIBLE = new Set(["start", "drain", "backfill"]);
+const INTERRUPTIBLE = new Set(["start", "drain", "backfill", "reembed"]);
 
 function onSignals(command: string, controller: AbortController): () => void {
   const signals: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];

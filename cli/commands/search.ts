@@ -8,6 +8,7 @@ import { checkTable, connect, type Ctx, withDb } from "../context.ts";
 import { CliError } from "../errors.ts";
 import { searchAsText, searchText } from "../format.ts";
 import { cliConfig, embedQuery } from "../provider.ts";
+import { LOCAL_MODEL } from "../../supabase/functions/_shared/config.ts";
 
 export async function search(ctx: Ctx): Promise<number> {
   const [table, text] = ctx.args.positionals;
@@ -26,9 +27,19 @@ export async function search(ctx: Ctx): Promise<number> {
     }
   }
   const conn = await connect(ctx);
-  const config = cliConfig(conn.local);
+  let config = cliConfig(conn.local);
   return await withDb(conn, "search", async (db) => {
     const targets = await checkTable(db, table);
+    // A column pinned to a model (a model change) is searched with that model, as the function does.
+    const pinned = await db.pinnedModel(table);
+    if (pinned && pinned !== config.model) {
+      if (config.provider === "local" && pinned !== LOCAL_MODEL) {
+        throw new CliError(
+          `${table} holds vectors of ${pinned}, which the local provider cannot make: set OPENAI_API_KEY`,
+        );
+      }
+      config = { ...config, model: pinned, dimensions: targets[0].dimensions || config.dimensions };
+    }
     if (asUser !== undefined && !(await db.userExists(asUser))) {
       throw new CliError(`no user has the id ${asUser}: check auth.users`);
     }

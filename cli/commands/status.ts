@@ -19,6 +19,7 @@ export async function status(ctx: Ctx): Promise<number> {
     runs: await db.runs(int(ctx.args, "runs") ?? 5),
     adoption: await db.adoption(),
     housekeeping: await db.housekeeping(),
+    modelChanges: await db.modelChanges(),
   }));
   if (bool(ctx.args, "json")) console.log(jsonText(statusJson(report, new Date())));
   else console.log(`embed-queue status (${conn.label})\n\n${statusText(report)}`);

@@ -95,6 +95,7 @@ create table embed_queue.runs (
   completed integer not null default 0,
   failed integer not null default 0,
   skipped integer not null default 0,
+  unchanged integer not null default 0,
   stale integer not null default 0,
   requests integer not null default 0,
   rate_limited integer not null default 0,
@@ -107,6 +108,8 @@ create index runs_started_at_idx on embed_queue.runs (started_at);
 comment on table embed_queue.runs is 'One row per run of the Edge Function (start_run/finish_run).';
 comment on column embed_queue.runs.worker is 'The id the run claimed jobs under (embedding_queue.locked_by).';
 comment on column embed_queue.runs.trigger is 'What started the run: cron (embed_queue.tick), webhook (queue insert/update) or manual.';
+comment on column embed_queue.runs.unchanged is
+  'Jobs completed without a provider request: the row''s stored vector already embeds that text with that model (embed_queue.complete_unchanged).';
 comment on column embed_queue.runs.stale is 'Jobs whose content changed while the run embedded them (nothing written).';
 comment on column embed_queue.runs.requests is 'Calls made to the embeddings provider.';
 comment on column embed_queue.runs.rate_limited is 'Jobs given back because the provider rate-limited the run.';

@@ -692,6 +692,12 @@ begin
 
   perform embed_queue.install_triggers(v_target);
 
+  -- The trigger that keeps a cleared vector for a text changed back (defined in
+  -- 20261124001400_model_change.sql, so absent while the earlier migrations run).
+  if pg_catalog.to_regprocedure('embed_queue.install_keep_trigger(embed_queue.targets)') is not null then
+    execute 'select embed_queue.install_keep_trigger($1)' using v_target;
+  end if;
+
   -- Triggers of the user's that also queue this table's rows: say so, drop nothing.
   if exists (select 1 from embed_queue.old_triggers o
              where o.schema_name = v_target.schema_name and o.table_name = v_target.table_name) then

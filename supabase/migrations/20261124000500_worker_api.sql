@@ -417,10 +417,15 @@ begin
       using errcode = '22023';
   end if;
 
+  -- A swap of model generations (20261124001400_model_change.sql) either committed before this
+  -- point or waits until this transaction ends: the job-to-column mapping read below holds.
+  perform pg_catalog.pg_advisory_xact_lock_shared(embed_queue.generation_lock_key());
   perform pg_catalog.set_config('embed_queue.internal', 'on', true);
 
   -- One UPDATE of the source table per target: the vector is written only where the job is
   -- still held by this worker under the same hash and the row's current content hashes to it.
+  -- The fence on model: a target pinned to a model (targets.model) takes only that model's
+  -- vectors; another model's jobs are not written (stale below: pending again, attempt refunded).
   for v_target in
     select t.* from embed_queue.targets t
     where exists (
@@ -428,6 +433,7 @@ begin
       where q.id = any (p_ids) and q.table_name = t.queue_table and q.embedding_column = t.embedding_column
         and q.status = 'processing' and q.locked_by = p_worker
     )
+    and (t.model is null or t.model = p_model)
   loop
     if v_target.dimensions is not null and p_dimensions is distinct from v_target.dimensions then
       raise exception 'embed_queue.complete: %.% holds % dimensions, the embeddings have %',
@@ -629,6 +635,7 @@ as $$
     completed = coalesce((p_stats ->> 'completed')::integer, 0),
     failed = coalesce((p_stats ->> 'failed')::integer, 0),
     skipped = coalesce((p_stats ->> 'skipped')::integer, 0),
+    unchanged = coalesce((p_stats ->> 'unchanged')::integer, 0),
     stale = coalesce((p_stats ->> 'stale')::integer, 0),
     requests = coalesce((p_stats ->> 'requests')::integer, 0),
     rate_limited = coalesce((p_stats ->> 'rate_limited')::integer, 0),
@@ -638,7 +645,7 @@ as $$
   where r.id = p_run_id
 $$;
 comment on function embed_queue.finish_run(bigint, jsonb) is
-  'Records the end of a run with its counts: claimed, completed, failed, skipped, stale, requests, rate_limited, tokens, cost_usd, error.';
+  'Records the end of a run with its counts: claimed, completed, failed, skipped, unchanged, stale, requests, rate_limited, tokens, cost_usd, error.';
 
 create function embed_queue.pending_count(p_tables text[] default null)
 returns bigint

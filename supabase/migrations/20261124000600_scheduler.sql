@@ -173,6 +173,8 @@ begin
   update embed_queue.runs r set finished_at = pg_catalog.now(),
     error = coalesce(r.error, 'abandoned: the function process ended before the run finished (see function logs)')
   where r.finished_at is null and r.started_at < pg_catalog.now() - interval '15 minutes';
+  -- A model change whose new model covers every live row switches (20261124001400_model_change.sql).
+  perform embed_queue.advance_model_changes();
   if (select s.legacy_vectors from embed_queue.settings s) = 'reembed'
      and not exists (select 1 from public.embedding_queue q where q.status in ('pending', 'processing')) then
     perform embed_queue.queue_legacy(100);
@@ -188,7 +190,7 @@ end
 $$;
 comment on function embed_queue.tick() is
   'Run by pg_cron (job embed-queue-tick): takes back expired leases, deletes old run records and cron history (housekeep), closes the records of runs whose process died, '
-  'queues a page of vectors of unknown origin when settings.legacy_vectors = reembed and nothing else is to do, '
+  'switches a model change whose new model covers every live row, queues a page of vectors of unknown origin when settings.legacy_vectors = reembed and nothing else is to do, '
   'then calls the function if runnable work exists. Returns the pg_net request id or null.';
 
 create function embed_queue.tick_schedule()

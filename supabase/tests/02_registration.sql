@@ -69,7 +69,7 @@ select results_eq(
   'one target row, with key column, key type and dimensions read from the catalog');
 select is(
   (select count(*)::integer from pg_trigger where tgrelid = 'public.notes'::regclass and not tgisinternal),
-  5, 'five triggers on the table (clear, guard, insert, update, delete)');
+  6, 'six triggers on the table (clear, guard, insert, update, delete, keep)');
 
 insert into public.notes (body) values ('first note');
 select results_eq(

@@ -18,8 +18,8 @@ select is_empty(
 select is_empty(
   $$select p.oid::regprocedure::text from pg_proc p
     where p.pronamespace = 'embed_queue'::regnamespace and p.prosecdef
-      and p.proname not in ('default_max_attempts', 'queue_secret', 'invoke', 'poke', 'sync_job', 'queue_inserted')$$,
-  'security definer only where a lower role must write or read what it cannot: the listed ones and the sync and insert triggers');
+      and p.proname not in ('default_max_attempts', 'queue_secret', 'invoke', 'poke', 'sync_job', 'queue_inserted', 'keep_replaced_vector')$$,
+  'security definer only where a lower role must write or read what it cannot: the listed ones and the sync, insert and keep triggers');
 
 -- Registering a target creates no function: its triggers call the generic ones, which pin
 -- search_path like every other.
@@ -31,7 +31,7 @@ select results_eq(
              and p.oid not in (select oid from functions_before))::int,
            (select array_agg(distinct t.tgfoid::regproc::text order by t.tgfoid::regproc::text) from pg_trigger t
              where t.tgrelid = 'public.sp_check'::regclass)$$,
-  $$values (0, array['embed_queue.guard_vector', 'embed_queue.queue_inserted', 'embed_queue.sync_job'])$$,
+  $$values (0, array['embed_queue.guard_vector', 'embed_queue.keep_replaced_vector', 'embed_queue.queue_inserted', 'embed_queue.sync_job'])$$,
   'a target''s triggers call the generic trigger functions; registering creates none');
 
 select * from finish();

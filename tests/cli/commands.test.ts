@@ -59,6 +59,7 @@ for (const via of VIAS) {
           "legacy_vectors",
           "old_triggers",
           "housekeeping",
+          "model_changes",
         ]);
         assert.equal(j.legacy_vectors.policy, "trust");
         assert.equal(

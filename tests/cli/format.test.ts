@@ -313,6 +313,7 @@ Deno.test("format: status --json has stable keys, numbers as numbers, times as I
     "completed",
     "failed",
     "skipped",
+    "unchanged",
     "stale",
     "requests",
     "rate_limited",

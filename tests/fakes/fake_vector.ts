@@ -1,10 +1,15 @@
+/** The model whose fake vectors depend on the text alone (the project's default model). */
+export const FAKE_BASE_MODEL = "text-embedding-3-small";
+
 /**
  * The fake OpenAI server's embedding: a pure, deterministic function of the text, L2-normalized,
  * so a test can check that a row holds exactly the vector of its final content. Not semantic.
+ * Another model than FAKE_BASE_MODEL gives other vectors for the same text (as real models do),
+ * so a test can tell which model wrote a vector.
  */
-export function fakeVector(text: string, dims: number): Float32Array {
+export function fakeVector(text: string, dims: number, model: string = FAKE_BASE_MODEL): Float32Array {
   // Seed a small PRNG (sfc32) with two independent 32-bit hashes of the UTF-8 text.
-  const bytes = new TextEncoder().encode(text);
+  const bytes = new TextEncoder().encode(model === FAKE_BASE_MODEL ? text : `${model}\u0000${text}`);
   let a = hash(bytes, 0x811c9dc5), b = hash(bytes, 0x9e3779b9), c = bytes.length ^ 0x5bd1e995, d = 1;
   const next = () => {
     a >>>= 0, b >>>= 0, c >>>= 0, d >>>= 0;

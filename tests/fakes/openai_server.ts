@@ -2,7 +2,7 @@
  * A local OpenAI-compatible embeddings server for tests. It speaks the real protocol at
  * `POST {baseUrl}/embeddings` (baseUrl ends with `/v1`): bearer auth, OpenAI's limits and
  * error shapes, `encoding_format` float or base64, `dimensions`, real token counts
- * (cl100k_base), and `x-ratelimit-*` headers on every response. Vectors are fakeVector(text).
+ * (cl100k_base), and `x-ratelimit-*` headers on every response. Vectors are fakeVector(text, dimensions, model).
  *
  * Behaviour is injected over HTTP so a test in another process can drive it:
  * - `POST {origin}/_admin/script` sets any of the FakeScript fields below (others are kept);
@@ -481,7 +481,7 @@ export function startFakeOpenAI(opts: { port?: number; apiKey?: string } = {}): 
 
     const outDims = script.force_dimensions ?? dims;
     const data = texts.map((t, index) => {
-      const v = fakeVector(t, outDims);
+      const v = fakeVector(t, outDims, model);
       return { object: "embedding", index, embedding: format === "base64" ? toBase64(v) : Array.from(v) };
     });
     stats.inputs += texts.length;

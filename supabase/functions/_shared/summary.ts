@@ -14,6 +14,8 @@ export interface RunSummary {
   failed: number;
   retried_later: number;
   skipped: number;
+  /** Jobs completed without a request: the row's stored vector already embeds that text with that model. */
+  unchanged: number;
   stale: number;
   lost: number;
   released: number;

@@ -17,6 +17,16 @@ export interface ClaimedJob {
   dimensions: number;
   /** The text was cut at claim (settings.claim_max_chars); content_hash is still the whole text's. */
   clipped: boolean;
+  /**
+   * The model the job's target column holds (embed_queue.targets.model), which its vector must
+   * be made with; null or absent: not pinned, the function's EMBEDDING_MODEL.
+   */
+  model?: string | null;
+  /**
+   * The job's last vector embeds this very text (embedded_hash = content_hash): it may complete
+   * with no request (embed_queue.complete_unchanged). Absent: unknown, ask.
+   */
+  maybe_unchanged?: boolean;
 }
 
 export interface CompletedJob {
@@ -45,6 +55,8 @@ export interface RunRecord {
   completed: number;
   failed: number;
   skipped: number;
+  /** Jobs completed without a request: the stored vector already embeds that text with that model. */
+  unchanged?: number;
   stale: number;
   requests: number;
   rate_limited: number;
@@ -75,6 +87,16 @@ export interface QueueDb {
     model: string,
     dimensions: number,
   ): Promise<Map<number, Outcome>>;
+  /**
+   * Completes without a request the held jobs whose text and model are those of the vector they
+   * last wrote (embed_queue.complete_unchanged); returns their ids. Absent: every job is sent.
+   */
+  completeUnchanged?(
+    worker: string,
+    jobs: Array<{ id: number; contentHash: string }>,
+    model: string,
+    dimensions: number,
+  ): Promise<Set<number>>;
   fail(worker: string, failures: JobFailure[]): Promise<Map<number, string>>;
   release(worker: string, ids?: number[]): Promise<number>;
   /** Records the start of a run (embed_queue.begin_run); a cron or webhook run may be told "busy". */
@@ -107,10 +129,18 @@ export function createDb(dbUrl: string, opts: { max?: number } = {}): QueueDb {
 
   return {
     async claim(worker, limit, leaseSeconds, tables) {
+      // The model each job's column holds comes from its target (targets.model), read in the
+      // same statement; a switch of models between the two is caught by complete()'s fence.
+      // Whether the job's last vector embeds this text comes from the job (claim leaves
+      // embedded_hash alone), so complete_unchanged is asked only when it may say yes.
+      const tablesArg = tablesParam(sql, tables);
       const rows = await sql`
-        select id, table_name, record_id, embedding_column, content, content_hash, attempts, max_attempts, dimensions,
-               clipped
-        from embed_queue.claim(${worker}, ${limit}, ${leaseSeconds}, ${tablesParam(sql, tables)}::text[])`;
+        select c.id, c.table_name, c.record_id, c.embedding_column, c.content, c.content_hash, c.attempts,
+               c.max_attempts, c.dimensions, c.clipped, t.model,
+               coalesce(q.embedded_hash = c.content_hash and q.embedded_model is not null, false) as maybe_unchanged
+        from embed_queue.claim(${worker}, ${limit}, ${leaseSeconds}, ${tablesArg}::text[]) c
+        left join embed_queue.targets t on t.queue_table = c.table_name and t.embedding_column = c.embedding_column
+        left join public.embedding_queue q on q.id = c.id`;
       return rows.map((r) => ({ ...r, id: Number(r.id) }) as ClaimedJob);
     },
 
@@ -126,6 +156,17 @@ export function createDb(dbUrl: string, opts: { max?: number } = {}): QueueDb {
           ${textArray(sql, jobs.map((j) => j.truncated))}::boolean[],
           ${model}, ${dimensions})`;
       return new Map(rows.map((r) => [Number(r.id), r.outcome as Outcome]));
+    },
+
+    async completeUnchanged(worker, jobs, model, dimensions) {
+      if (jobs.length === 0) return new Set();
+      const rows = await sql`
+        select id from embed_queue.complete_unchanged(
+          ${worker},
+          ${textArray(sql, jobs.map((j) => j.id))}::bigint[],
+          ${textArray(sql, jobs.map((j) => j.contentHash))}::text[],
+          ${model}, ${dimensions})`;
+      return new Set(rows.map((r) => Number(r.id)));
     },
 
     async fail(worker, failures) {

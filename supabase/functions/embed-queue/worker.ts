@@ -28,7 +28,8 @@
  */
 import type { ClaimedJob, CompletedJob, JobFailure, QueueDb } from "./db.ts";
 import type { Config } from "../_shared/config.ts";
-import type { EmbeddingProvider } from "../_shared/provider.ts";
+import { createProvider, type EmbeddingProvider } from "../_shared/provider.ts";
+import { LOCAL_MODEL, PRICES } from "../_shared/config.ts";
 import { packRequests, type ProviderRequest, repack, requestTokenCap } from "./batching.ts";
 import { truncateToTokens } from "../_shared/tokens.ts";
 import { backoffMs } from "../_shared/backoff.ts";
@@ -71,6 +72,11 @@ export interface RunDeps {
   signal?: AbortSignal;
   /** The worker's CPU and memory, shared by every run in it (budget.ts); none by default. */
   budget?: Budget;
+  /**
+   * The provider for a job whose target is pinned to another model than `provider`'s
+   * (embed_queue.targets.model, a model change): by default `createProvider` with that model.
+   */
+  providerFor?: (model: string, dimensions: number) => EmbeddingProvider;
   log?: (event: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -125,6 +131,7 @@ export async function runQueue(
     failed: 0,
     retried_later: 0,
     skipped: 0,
+    unchanged: 0,
     stale: 0,
     lost: 0,
     released: 0,
@@ -162,23 +169,57 @@ export async function runQueue(
     model: provider.model,
   });
   let storeErrors = 0;
-  const limiter = new RateLimiter({
-    concurrency: config.concurrency,
-    now,
-    sleep,
-    store: opts.dryRun ? undefined : db.pace(
-      await paceKey(
-        provider.model,
-        config.openaiBaseUrl ?? config.provider,
-        config.openaiApiKey ?? "",
+  let spentUsd = 0;
+  /** USD per million tokens: the configured price, or another model's list price (a model change). */
+  const priceOf = (p: EmbeddingProvider) =>
+    p.model === config.model ? config.usdPerMillionTokens : PRICES[p.model] ?? 0;
+  // One pace per model (the provider's limits are per model): the configured one now, another
+  // when a pinned target's jobs ask for it (a model change).
+  const limiters = new Map<string, RateLimiter>();
+  async function limiterFor(model: string): Promise<RateLimiter> {
+    const known = limiters.get(model);
+    if (known) return known;
+    const limiter = new RateLimiter({
+      concurrency: config.concurrency,
+      now,
+      sleep,
+      store: opts.dryRun ? undefined : db.pace(
+        await paceKey(
+          model,
+          config.openaiBaseUrl ?? config.provider,
+          config.openaiApiKey ?? "",
+        ),
       ),
-    ),
-    onStoreError: (e) => {
-      if (storeErrors++ === 0) {
-        log("pace.error", { run_id: s.run_id, code: sqlState(e) });
-      }
-    },
-  });
+      onStoreError: (e) => {
+        if (storeErrors++ === 0) {
+          log("pace.error", { run_id: s.run_id, code: sqlState(e) });
+        }
+      },
+    });
+    limiters.set(model, limiter);
+    return limiter;
+  }
+  await limiterFor(provider.model);
+
+  /** The provider that makes a claimed job's vector: its target's model, else the configured one. */
+  const providers = new Map<string, EmbeddingProvider | string>();
+  function providerOf(job: ClaimedJob): EmbeddingProvider | string {
+    // Not pinned: the configured model, whose size the column must have (checked in processBatch).
+    const model = job.model ?? provider.model;
+    if (!job.model || (model === provider.model && job.dimensions === provider.dimensions)) return provider;
+    const key = `${model}/${job.dimensions}`;
+    let p = providers.get(key);
+    if (p === undefined) {
+      if (deps.providerFor) p = deps.providerFor(model, job.dimensions);
+      else if (config.provider === "local" && model !== LOCAL_MODEL) {
+        p =
+          `column ${job.table_name}.${job.embedding_column} holds model ${model} (embed_queue.targets.model), ` +
+          `which the local provider cannot make: set OPENAI_API_KEY`;
+      } else p = createProvider({ ...config, model, dimensions: job.dimensions });
+      providers.set(key, p);
+    }
+    return p;
+  }
 
   /**
    * Runs one write to the queue, retrying the statement (never the provider request) after a
@@ -214,7 +255,7 @@ export async function runQueue(
   }
 
   /** Writes vectors back; if a chunk cannot be written, its vectors are dropped and its jobs released. */
-  async function writeBack(done: CompletedJob[], until: number) {
+  async function writeBack(done: CompletedJob[], until: number, provider: EmbeddingProvider) {
     for (let i = 0; i < done.length; i += WRITE_CHUNK) {
       const chunk = done.slice(i, i + WRITE_CHUNK);
       const outcomes = await persist(
@@ -285,7 +326,36 @@ export async function runQueue(
     }));
   }
 
-  async function processBatch(jobs: ClaimedJob[], batchDeadline: number) {
+  /**
+   * Jobs whose stored vector already embeds their text with this model are completed without a
+   * request (embed_queue.complete_unchanged); the others are returned, to be sent. A database
+   * error here only means they are sent.
+   */
+  async function withoutUnchanged(jobs: ClaimedJob[], provider: EmbeddingProvider): Promise<ClaimedJob[]> {
+    if (opts.dryRun || !db.completeUnchanged) return jobs;
+    const same = jobs.filter((j) => j.dimensions === provider.dimensions && j.maybe_unchanged !== false);
+    if (same.length === 0) return jobs;
+    let done: Set<number>;
+    try {
+      const asked = same.map((j) => ({ id: j.id, contentHash: j.content_hash }));
+      done = await db.completeUnchanged(worker, asked, provider.model, provider.dimensions);
+    } catch (e) {
+      log("report.error", { run_id: s.run_id, what: "complete-unchanged", code: sqlState(e), again: false });
+      return jobs;
+    }
+    if (done.size === 0) return jobs;
+    s.unchanged += done.size;
+    for (const id of done) held.delete(id);
+    return jobs.filter((j) => !done.has(j.id));
+  }
+
+  async function processBatch(
+    claimed: ClaimedJob[],
+    batchDeadline: number,
+    provider: EmbeddingProvider,
+    limiter: RateLimiter,
+  ) {
+    const jobs = await withoutUnchanged(claimed, provider);
     const meta = new Map<number, { hash: string; tokens: number; truncated: boolean }>();
     const items: Array<{ id: number; text: string; tokens: number }> = [];
     const limitsNow = () => ({
@@ -315,8 +385,10 @@ export async function runQueue(
     await failJobs(wrongSize);
 
     if (opts.dryRun) {
+      const tokens = tasks.reduce((n, t) => n + t.req.tokens, 0);
       s.requests += tasks.length;
-      s.tokens += tasks.reduce((n, t) => n + t.req.tokens, 0);
+      s.tokens += tokens;
+      spentUsd += tokens * priceOf(provider) / 1e6;
       return;
     }
 
@@ -439,6 +511,8 @@ export async function runQueue(
       s.requests++;
       await limiter.observe(res.rate);
       s.tokens += res.promptTokens;
+      // Priced by the model that made them: the configured price, or another model's list price.
+      spentUsd += res.promptTokens * priceOf(provider) / 1e6;
       const done: CompletedJob[] = [];
       budget.timed(() =>
         res.vectors.forEach((v, i) => {
@@ -457,7 +531,7 @@ export async function runQueue(
         ms: now() - t0,
       });
       // report: outside the provider's error handling.
-      await writeBack(done, batchDeadline);
+      await writeBack(done, batchDeadline, provider);
     }
   }
 
@@ -515,7 +589,21 @@ export async function runQueue(
       for (const j of jobs) held.add(j.id);
       const leaseEnd = now() + config.leaseSeconds * 1000;
       try {
-        await processBatch(jobs, Math.min(deadline, leaseEnd));
+        // One batch per model the jobs' columns hold (one, but during a model change two).
+        const groups = new Map<EmbeddingProvider | string, ClaimedJob[]>();
+        for (const j of jobs) {
+          const p = providerOf(j);
+          const group = groups.get(p);
+          if (group) group.push(j);
+          else groups.set(p, [j]);
+        }
+        for (const [p, group] of groups) {
+          if (typeof p === "string") {
+            await failJobs(group.map((j) => ({ id: j.id, kind: "permanent" as const, error: p })));
+            continue;
+          }
+          await processBatch(group, Math.min(deadline, leaseEnd), p, await limiterFor(p.model));
+        }
       } finally {
         budget.settle(want, jobs.length);
         busyLanes--;
@@ -548,7 +636,7 @@ export async function runQueue(
     if (signal.aborted) stop = "aborted";
     s.stopped = stop ?? (reachedMax ? "max_jobs" : "empty");
     s.estimated_cost_usd = Number(
-      (s.tokens * config.usdPerMillionTokens / 1e6).toFixed(8),
+      spentUsd.toFixed(8),
     );
     s.duration_ms = Math.round(now() - started);
     s.pending = await db.pendingCount(opts.tables).catch(() => null);
@@ -558,6 +646,7 @@ export async function runQueue(
         completed: s.completed,
         failed: s.failed,
         skipped: s.skipped,
+        unchanged: s.unchanged,
         stale: s.stale + s.lost,
         requests: s.requests,
         rate_limited: s.rate_limited,

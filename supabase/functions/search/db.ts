@@ -19,15 +19,33 @@ export class ApiError extends Error {
   }
 }
 
+/** The model a searchable column holds (public.search_models); model null: not pinned. */
+export interface ColumnModel {
+  table_name: string;
+  embedding_column: string;
+  model: string | null;
+  dimensions: number | null;
+}
+
+/** SQLSTATE of a query embedded with another model than the column's (embed_search.model_in_use). */
+export const OTHER_MODEL = "EQMOD";
+
 export interface SearchApi {
   /** One token of the caller's rate-limit bucket (public.take_search_token). */
   takeToken(): Promise<{ allowed: boolean; retryAfterMs: number }>;
+  /** The model each searchable column holds now (public.search_models); absent: none is pinned. */
+  models?(): Promise<ColumnModel[]>;
   search(
     table: Table,
     req: SearchRequest,
     vector: string,
     model: string,
   ): Promise<SearchRow[]>;
+}
+
+/** The target (table in embed_queue.targets) a table and mode search: chunks mode searches summary_chunks. */
+export function targetFor(table: Table, mode: Mode): string {
+  return mode === "chunks" && table === "summaries" ? "summary_chunks" : table;
 }
 
 /** The match function a table and mode call. */
@@ -90,6 +108,9 @@ export function createSearchApi(
       );
       const r = rows[0] ?? { allowed: false, retry_after_ms: 1000 };
       return { allowed: r.allowed, retryAfterMs: r.retry_after_ms };
+    },
+    async models() {
+      return await rpc<ColumnModel[]>("search_models", {}) ?? [];
     },
     async search(table, req, vector, model) {
       return await rpc<SearchRow[]>(

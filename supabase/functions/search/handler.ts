@@ -7,12 +7,15 @@
 import type { EmbeddingProvider } from "../_shared/provider.ts";
 import { operatorMessage, toProviderError } from "../_shared/errors.ts";
 import { toPgvector } from "../_shared/vectors.ts";
-import { ApiError, type SearchApi, type SearchRow } from "./db.ts";
+import { ApiError, OTHER_MODEL, type SearchApi, type SearchRow, targetFor } from "./db.ts";
 import type { Log } from "./log.ts";
 import { BadRequest, parseRequest, type Table } from "./request.ts";
 
 export interface SearchDeps {
+  /** The configured provider: its model embeds queries for a column not pinned to a model. */
   provider: EmbeddingProvider;
+  /** The provider for a column pinned to another model (a model change); absent: such a search answers 502. */
+  providerFor?: (model: string, dimensions: number) => EmbeddingProvider;
   /** A Data API client acting with this Authorization header. */
   api: (authorization: string) => SearchApi;
   log: Log;
@@ -118,12 +121,62 @@ export function createSearchHandler(
         );
       }
 
-      const t0 = now();
-      let vector: string;
+      // Each table is searched with a query embedded by the model its column holds now
+      // (public.search_models); a column that switched model in between answers EQMOD, and that
+      // table is searched once more with the new model. Never one ranking of two models.
+      const providers = new Map<string, EmbeddingProvider>();
+      const providerOf = (model: string | null, dims: number | null): EmbeddingProvider => {
+        const own = deps.provider;
+        if (model === null || (model === own.model && (dims ?? own.dimensions) === own.dimensions)) {
+          return own;
+        }
+        const key = `${model}/${dims}`;
+        let p = providers.get(key);
+        if (!p) {
+          if (!deps.providerFor) throw new Error(`no provider for model ${model}`);
+          p = deps.providerFor(model, dims ?? own.dimensions);
+          providers.set(key, p);
+        }
+        return p;
+      };
+      let embedMs = 0;
+      const vectors = new Map<EmbeddingProvider, Promise<string>>();
+      const embedWith = (p: EmbeddingProvider) => {
+        let v = vectors.get(p);
+        if (!v) {
+          const t0 = now();
+          v = p.embed([request.query], req.signal).then((r) => {
+            embedMs += now() - t0;
+            return toPgvector(r.vectors[0]);
+          });
+          vectors.set(p, v);
+        }
+        return v;
+      };
+      const columnsNow = async () =>
+        new Map((api.models ? await api.models() : []).map((m) => [m.table_name, m]));
+      let columns = await columnsNow();
+      const models: Partial<Record<Table, string>> = {};
+
+      const t1 = now();
+      const results: Partial<Record<Table, SearchRow[]>> = {};
+      let lists: SearchRow[][];
       try {
-        const r = await deps.provider.embed([request.query], req.signal);
-        vector = toPgvector(r.vectors[0]);
+        lists = await Promise.all(request.tables.map(async (t) => {
+          for (let attempt = 1;; attempt++) {
+            const col = columns.get(targetFor(t, request.mode));
+            const p = providerOf(col?.model ?? null, col?.dimensions ?? null);
+            models[t] = p.model;
+            try {
+              return await api.search(t, request, await embedWith(p), p.model);
+            } catch (e) {
+              if (!(e instanceof ApiError) || e.code !== OTHER_MODEL || attempt > 1) throw e;
+              columns = await columnsNow();
+            }
+          }
+        }));
       } catch (e) {
+        if (e instanceof ApiError) throw e;
         const pe = toProviderError(e);
         deps.log("search.provider_failed", {
           status: 502,
@@ -133,15 +186,8 @@ export function createSearchHandler(
         });
         return json(502, { error: operatorMessage(pe) });
       }
-      const embedMs = now() - t0;
-
-      const t1 = now();
-      const results: Partial<Record<Table, SearchRow[]>> = {};
-      const lists = await Promise.all(
-        request.tables.map((t) => api.search(t, request, vector, deps.provider.model)),
-      );
       request.tables.forEach((t, i) => results[t] = lists[i]);
-      const searchMs = now() - t1;
+      const searchMs = Math.max(0, now() - t1 - embedMs);
 
       deps.log("search", {
         status: 200,
@@ -155,7 +201,8 @@ export function createSearchHandler(
         total_ms: Math.round(now() - started),
       });
       return json(200, {
-        model: deps.provider.model,
+        model: models[request.tables[0]] ?? deps.provider.model,
+        models,
         mode: request.mode,
         results,
         timing: {

@@ -1,5 +1,5 @@
 // search: a signed-in user's nearest sessions and summaries. Wiring only; see handler.ts.
-import { loadConfig } from "../_shared/config.ts";
+import { loadConfig, LOCAL_MODEL } from "../_shared/config.ts";
 import { createProvider } from "../_shared/provider.ts";
 import { createSearchApi } from "./db.ts";
 import { createSearchHandler } from "./handler.ts";
@@ -15,6 +15,13 @@ if (!url || !anonKey) {
 
 Deno.serve(createSearchHandler({
   provider: createProvider(config),
+  // A column pinned to another model (a model change): the same provider with that model.
+  providerFor: (model, dimensions) => {
+    if (config.provider === "local" && model !== LOCAL_MODEL) {
+      throw new Error(`the local provider cannot make model ${model}: set OPENAI_API_KEY`);
+    }
+    return createProvider({ ...config, model, dimensions });
+  },
   api: (authorization) => createSearchApi(url, anonKey, authorization),
   log,
 }));
