@@ -74,7 +74,7 @@ end $$;
 select :rows as rows, step, round(ms, 1) as ms from t;
 
 select * from embed_queue.drop_old_vectors('bench_switch');
-select embed_queue.drop_generated('public', 'bench_switch', 'emb');
+select embed_queue.drop_triggers('public', 'bench_switch', 'emb');
 delete from public.embedding_queue where table_name = 'bench_switch';
 delete from embed_queue.targets where queue_table = 'bench_switch';
 drop table public.bench_switch;

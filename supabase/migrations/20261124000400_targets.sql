@@ -612,23 +612,54 @@ comment on function embed_queue.queue_inserted() is
   'Trigger (installed by install_triggers; tg_argv[0] is the target''s id): queues the rows one statement inserts '
   '(its transition table new_rows) in one enqueue_many call.';
 
--- Re-runnable: (re)creates the five triggers on the target's table, each calling one of the
+-- The vector a change clears (old not null, new null: the content changed, or the owner cleared
+-- it) goes into the row's job while that job knows which text it embeds (a text changed back
+-- then needs no request: embed_queue.complete_unchanged, 20261124001400_model_change.sql). Generic over targets:
+-- tg_argv = queue table name, embedding column, primary key column.
+create function embed_queue.keep_replaced_vector()
+returns trigger
+language plpgsql volatile security definer set search_path = ''
+as $$
+declare
+  v_vector extensions.vector;
+  v_key text;
+begin
+  execute pg_catalog.format('select ($1).%I, (($1).%I)::text', tg_argv[1], tg_argv[2]) into v_vector, v_key using old;
+  update public.embedding_queue q set replaced_vector = v_vector
+  where q.table_name = tg_argv[0] and q.record_id = v_key and q.embedding_column = tg_argv[1]
+    and q.embedded_model is not null and q.embedded_hash is not null;
+  return null;
+end
+$$;
+comment on function embed_queue.keep_replaced_vector() is
+  'Trigger (installed by install_triggers): keeps the vector an update cleared in its job''s replaced_vector, '
+  'so the same text back again needs no request. Definer: the writing role cannot touch the queue.';
+
+-- The name every trigger of a target column starts with (install_triggers, drop_triggers).
+create function embed_queue.trigger_base(p_column text)
+returns text
+language sql immutable security invoker set search_path = ''
+as $$
+  select case when pg_catalog.length('embed_queue_' || p_column) > 55
+              then pg_catalog.left('embed_queue_' || p_column, 48) || '_' || pg_catalog.left(pg_catalog.md5(p_column), 6)
+              else 'embed_queue_' || p_column end
+$$;
+comment on function embed_queue.trigger_base(text) is
+  'The prefix of the trigger names install_triggers gives a target column (embed_queue_<column>, shortened past 55 characters).';
+
+-- Re-runnable: (re)creates the six triggers on the target's table, each calling one of the
 -- generic functions above.
 create function embed_queue.install_triggers(p_target embed_queue.targets)
 returns void
 language plpgsql volatile security invoker set search_path = ''
 as $$
 declare
-  v_name text := 'embed_queue_' || p_target.embedding_column;
+  v_name text := embed_queue.trigger_base(p_target.embedding_column);
   v_changed text := pg_catalog.format('%s is distinct from %s',
                       embed_queue.content_sql(p_target, '$1'), embed_queue.content_sql(p_target, '$2'));
   v_when_changed text := '';
   v_when_update text := '';
 begin
-  if pg_catalog.length(v_name) > 55 then
-    v_name := pg_catalog.left(v_name, 48) || '_' || pg_catalog.left(pg_catalog.md5(p_target.embedding_column), 6);
-  end if;
-
   -- Trigger conditions: with a plain content column the triggers do not even fire for
   -- updates of other columns (such as complete() writing the vector).
   if p_target.content_expression is null then
@@ -650,11 +681,30 @@ begin
     v_name || '_update', p_target.schema_name, p_target.table_name, v_when_update, p_target.id);
   execute pg_catalog.format('create or replace trigger %I after delete on %I.%I for each row execute function embed_queue.sync_job(%L)',
     v_name || '_delete', p_target.schema_name, p_target.table_name, p_target.id);
+  execute pg_catalog.format('create or replace trigger %I after update on %I.%I for each row when (old.%I is not null and new.%I is null) '
+    'execute function embed_queue.keep_replaced_vector(%L, %L, %L)',
+    v_name || '_keep', p_target.schema_name, p_target.table_name, p_target.embedding_column, p_target.embedding_column,
+    p_target.queue_table, p_target.embedding_column, p_target.pk_column);
 end
 $$;
 comment on function embed_queue.install_triggers(embed_queue.targets) is
-  'Creates or replaces a registered target''s five triggers on its table (vector guard on insert and update, the insert '
-  'statement trigger, the update and delete row triggers). Re-runnable; register_target calls it.';
+  'Creates or replaces a registered target''s six triggers on its table (vector guard on insert and update, the insert '
+  'statement trigger, the update and delete row triggers, the trigger keeping a cleared vector). Re-runnable; register_target calls it.';
+
+create function embed_queue.drop_triggers(p_schema text, p_table text, p_column text)
+returns void
+language plpgsql volatile security invoker set search_path = ''
+as $$
+declare
+  v_suffix text;
+begin
+  foreach v_suffix in array array['_clear', '_guard', '_insert', '_update', '_delete', '_keep'] loop
+    execute pg_catalog.format('drop trigger if exists %I on %I.%I', embed_queue.trigger_base(p_column) || v_suffix, p_schema, p_table);
+  end loop;
+end
+$$;
+comment on function embed_queue.drop_triggers(text, text, text) is
+  'Drops the triggers install_triggers made for a column (after the column was renamed or dropped).';
 
 create function embed_queue.register_target(
   p_table text,
@@ -691,12 +741,6 @@ begin
   returning t.* into v_target;
 
   perform embed_queue.install_triggers(v_target);
-
-  -- The trigger that keeps a cleared vector for a text changed back (defined in
-  -- 20261124001400_model_change.sql, so absent while the earlier migrations run).
-  if pg_catalog.to_regprocedure('embed_queue.install_keep_trigger(embed_queue.targets)') is not null then
-    execute 'select embed_queue.install_keep_trigger($1)' using v_target;
-  end if;
 
   -- Triggers of the user's that also queue this table's rows: say so, drop nothing.
   if exists (select 1 from embed_queue.old_triggers o

@@ -58,74 +58,6 @@ comment on function embed_queue.embedding_queue_embedded() is
 create or replace trigger embedding_queue_embedded before insert or update of status on public.embedding_queue
   for each row when (new.status = 'completed') execute function embed_queue.embedding_queue_embedded();
 
--- The vector a change clears (old not null, new null: the content changed, or the owner cleared
--- it) goes into the row's job while that job knows which text it embeds. Generic over targets:
--- tg_argv = queue table name, embedding column, primary key column.
-create function embed_queue.keep_replaced_vector()
-returns trigger
-language plpgsql volatile security definer set search_path = ''
-as $$
-declare
-  v_vector extensions.vector;
-  v_key text;
-begin
-  execute pg_catalog.format('select ($1).%I, (($1).%I)::text', tg_argv[1], tg_argv[2]) into v_vector, v_key using old;
-  update public.embedding_queue q set replaced_vector = v_vector
-  where q.table_name = tg_argv[0] and q.record_id = v_key and q.embedding_column = tg_argv[1]
-    and q.embedded_model is not null and q.embedded_hash is not null;
-  return null;
-end
-$$;
-comment on function embed_queue.keep_replaced_vector() is
-  'Trigger (installed by install_keep_trigger): keeps the vector an update cleared in its job''s replaced_vector, '
-  'so the same text back again needs no request. Definer: the writing role cannot touch the queue.';
-
--- Names of what register_target generates for a column (its own rule, repeated here; see
--- 20261124000400_targets.sql): the trigger prefix and the function prefix.
-create function embed_queue.generated_names(p_schema text, p_table text, p_column text)
-returns table (trigger_base text, function_base text)
-language sql immutable security invoker set search_path = ''
-as $$
-  select case when pg_catalog.length('embed_queue_' || p_column) > 55
-              then pg_catalog.left('embed_queue_' || p_column, 48) || '_' || pg_catalog.left(pg_catalog.md5(p_column), 6)
-              else 'embed_queue_' || p_column end,
-         case when pg_catalog.length(b.base) > 50
-              then pg_catalog.left(b.base, 43) || '_' || pg_catalog.left(pg_catalog.md5(p_schema || '.' || p_table || '.' || p_column), 6)
-              else b.base end
-  from (select case when p_schema = 'public' then '' else p_schema || '__' end || p_table || '__' || p_column as base) b
-$$;
-comment on function embed_queue.generated_names(text, text, text) is
-  'The trigger and function name prefixes register_target uses for a target column (same rule as register_target).';
-
-create function embed_queue.install_keep_trigger(p_target embed_queue.targets)
-returns void
-language plpgsql volatile security invoker set search_path = ''
-as $$
-declare
-  v_names record;
-begin
-  select * into v_names from embed_queue.generated_names(p_target.schema_name, p_target.table_name, p_target.embedding_column);
-  execute pg_catalog.format(
-    'create or replace trigger %I after update on %I.%I for each row when (old.%I is not null and new.%I is null) '
-    'execute function embed_queue.keep_replaced_vector(%L, %L, %L)',
-    v_names.trigger_base || '_keep', p_target.schema_name, p_target.table_name,
-    p_target.embedding_column, p_target.embedding_column,
-    p_target.queue_table, p_target.embedding_column, p_target.pk_column);
-end
-$$;
-comment on function embed_queue.install_keep_trigger(embed_queue.targets) is
-  'Installs the trigger that keeps a cleared vector in its job (embed_queue.keep_replaced_vector); register_target calls it.';
-
-do $$
-declare
-  v_target embed_queue.targets;
-begin
-  for v_target in select t.* from embed_queue.targets t loop
-    perform embed_queue.install_keep_trigger(v_target);
-  end loop;
-end
-$$;
-
 -- ---------------------------------------------------------------------------------------------
 -- Generations of a target.
 
@@ -442,7 +374,6 @@ begin
       model = p_model, generation = 'next', base_column = v_active.embedding_column, switch_when_covered = true
     where t.schema_name = v_active.schema_name and t.table_name = v_active.table_name and t.embedding_column = v_column
     returning t.* into v_next;
-    perform embed_queue.install_keep_trigger(v_next);
 
     table_name := v_active.queue_table;
     embedding_column := v_active.embedding_column;
@@ -460,27 +391,6 @@ comment on function embed_queue.reembed(text, text, integer, text, boolean) is
   'work in this transaction, which holds the table''s lock from the added column on (the CLI queues page by page instead). '
   'Search keeps the active column until the switch (tick() once every live row is '
   'covered, or embed_queue.switch_model()). Build the shadow''s HNSW index with embed_queue.search_index_statements().';
-
--- Drops what register_target generated for a column that is gone.
-create function embed_queue.drop_generated(p_schema text, p_table text, p_column text)
-returns void
-language plpgsql volatile security invoker set search_path = ''
-as $$
-declare
-  v_names record;
-  v_suffix text;
-begin
-  select * into v_names from embed_queue.generated_names(p_schema, p_table, p_column);
-  foreach v_suffix in array array['_clear', '_guard', '_insert', '_update', '_delete', '_keep'] loop
-    execute pg_catalog.format('drop trigger if exists %I on %I.%I', v_names.trigger_base || v_suffix, p_schema, p_table);
-  end loop;
-  foreach v_suffix in array array['__clear', '__sync', '__insert'] loop
-    execute pg_catalog.format('drop function if exists embed_queue.%I()', v_names.function_base || v_suffix);
-  end loop;
-end
-$$;
-comment on function embed_queue.drop_generated(text, text, text) is
-  'Drops the triggers and trigger functions register_target generated for a column (after the column was renamed or dropped).';
 
 -- Renames the canonical HNSW index of a column (search_index_statements' name) with it.
 create function embed_queue.rename_search_index(p_schema text, p_table text, p_from text, p_to text)
@@ -545,16 +455,13 @@ begin
 
   -- Triggers: a trigger's condition follows the column it was made for, its body the name, so
   -- both columns get theirs anew and the other's old ones go.
-  perform embed_queue.drop_generated(p_active.schema_name, p_active.table_name, p_other.embedding_column);
+  perform embed_queue.drop_triggers(p_active.schema_name, p_active.table_name, p_other.embedding_column);
   perform embed_queue.register_target(
     p_active.schema_name || '.' || p_active.table_name, p_active.content_column, p_active.embedding_column,
     p_active.content_expression, p_active.user_column, p_active.deleted_column);
   perform embed_queue.register_target(
     p_active.schema_name || '.' || p_active.table_name, p_active.content_column, v_old_column,
     p_active.content_expression, p_active.user_column, p_active.deleted_column);
-  for v_target in select t.* from embed_queue.targets t where t.id in (p_active.id, p_other.id) loop
-    perform embed_queue.install_keep_trigger(v_target);
-  end loop;
   execute pg_catalog.format('comment on column %I.%I.%I is %L', p_active.schema_name, p_active.table_name, v_old_column,
     pg_catalog.format('Embeddings of %s by %s, kept by embed_queue for a switch back (rollback_model) until dropped.',
       p_active.embedding_column, coalesce(p_active.model, 'an unrecorded model')));
@@ -645,7 +552,7 @@ begin
   perform pg_catalog.pg_advisory_xact_lock(embed_queue.generation_lock_key());
   -- Writers wait from here (as in swap_generations): the column is dropped after the jobs go.
   execute pg_catalog.format('lock table %I.%I in share mode', v_other.schema_name, v_other.table_name);
-  perform embed_queue.drop_generated(v_other.schema_name, v_other.table_name, v_other.embedding_column);
+  perform embed_queue.drop_triggers(v_other.schema_name, v_other.table_name, v_other.embedding_column);
   delete from public.embedding_queue q
   where q.table_name = v_other.queue_table and q.embedding_column = v_other.embedding_column;
   delete from embed_queue.targets t where t.id = v_other.id;
@@ -850,7 +757,6 @@ grant execute on function
   embed_queue.complete_unchanged(text, bigint[], text[], text, integer),
   embed_queue.generation_lock_key(),
   embed_queue.target_model(embed_queue.targets),
-  embed_queue.generated_names(text, text, text),
   embed_queue.generation_column(text, text)
 to service_role;
 grant select on embed_queue.model_changes to service_role;
