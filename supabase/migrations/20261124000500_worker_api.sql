@@ -303,6 +303,7 @@ begin
       v_target.pk_column, embed_queue.deleted_sql(v_target, 's'), embed_queue.content_sql(v_target, 's'),
       v_target.schema_name, v_target.table_name, v_target.pk_type, v_target.pk_type)
     into v_added
+    -- ($2 and $3, the target's names, are no longer read: kept so the others keep their numbers.)
     using v_group.ids, v_target.queue_table, v_target.embedding_column, p_worker, v_lease, v_used, v_max_chars, v_max_bytes;
     v_used := v_used + v_added;
   end loop;
