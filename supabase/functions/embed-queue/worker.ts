@@ -33,7 +33,7 @@ import { packRequests, type ProviderRequest, repack, requestTokenCap } from "./b
 import { truncateToTokens } from "../_shared/tokens.ts";
 import { backoffMs } from "../_shared/backoff.ts";
 import { decide } from "./decide.ts";
-import { type Budget, PER_RUN_MS, UNLIMITED } from "./budget.ts";
+import { type Budget, PER_REQUEST_MS, PER_RUN_MS, UNLIMITED } from "./budget.ts";
 import { paceKey, PaceTooSlow, RateLimiter } from "../_shared/limiter.ts";
 import { operatorMessage, ProviderError, toProviderError } from "../_shared/errors.ts";
 import { toPgvector } from "../_shared/vectors.ts";
@@ -71,6 +71,16 @@ export interface RunDeps {
   signal?: AbortSignal;
   /** The worker's CPU and memory, shared by every run in it (budget.ts); none by default. */
   budget?: Budget;
+  /**
+   * Asks whether the runtime still routes requests to this worker (handler.ts: a call to itself);
+   * true renews the budget's room (budget.ts). Without it a run stops when the room is used up.
+   */
+  prove?: () => Promise<boolean>;
+  /**
+   * Called once the run has stopped working, before it calls the next run (hand-over), so that
+   * the hand-over is not turned away by the handler's one background run per worker.
+   */
+  onStopped?: () => void;
   log?: (event: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -78,6 +88,8 @@ export interface RunDeps {
 const WRITE_CHUNK = 500;
 /** Time kept in hand before a lease or the budget ends, for the write-back. */
 const MARGIN_MS = 2000;
+/** How often a request waits to see whether those in flight have made room (budget.admit "wait"). */
+const ADMIT_POLL_MS = 50;
 /** Tries of one write-back statement after a database error, and the backoff between them. */
 const WRITE_RETRIES = 3;
 const WRITE_RETRY_BACKOFF = { baseMs: 200, maxMs: 2000 };
@@ -116,6 +128,9 @@ export async function runQueue(
   const deadline = started + opts.timeBudgetMs;
   const worker = `run-${crypto.randomUUID()}`;
   const held = new Set<number>();
+  // A proof was asked for and the answer came from another worker (or none came): the runtime
+  // has retired this one, so it sends nothing more and the hand-over reaches a fresh worker.
+  let retired = false;
   const s: RunSummary = {
     run_id: null,
     trigger: opts.trigger,
@@ -289,7 +304,7 @@ export async function runQueue(
     const meta = new Map<number, { hash: string; tokens: number; truncated: boolean }>();
     const items: Array<{ id: number; text: string; tokens: number }> = [];
     const limitsNow = () => ({
-      maxInputs: config.maxInputsPerRequest,
+      maxInputs: Math.min(config.maxInputsPerRequest, budget.maxJobsPerRequest()),
       maxTokens: requestTokenCap(limiter.limits, config.maxTokensPerRequest),
     });
     const wrongSize: JobFailure[] = [];
@@ -322,10 +337,14 @@ export async function runQueue(
 
     while (tasks.length > 0) {
       // The rest is released below. A run that stopped claiming for the worker's CPU or memory
-      // finishes what it holds: budget.allow() left room for it.
-      const halt = stop !== null && stop !== "cpu" && stop !== "memory";
+      // finishes what it holds, unless its worker was found retired.
+      const halt = retired || (stop !== null && stop !== "cpu" && stop !== "memory");
       if (halt || signal.aborted || now() > batchDeadline - MARGIN_MS) return;
       if (budget.mustYield()) {
+        // Past the yield point since the last proof: go on only if the runtime still serves this
+        // worker; otherwise what is held goes back unsent for a fresh one.
+        if (deps.prove && await deps.prove()) continue;
+        retired = deps.prove !== undefined;
         stop ??= "cpu";
         return;
       }
@@ -337,6 +356,44 @@ export async function runQueue(
         tasks.unshift(...parts.map((r) => ({ req: r, tries: task.tries })));
         continue;
       }
+      // The worker's CPU since the runtime last proved it under the soft limit (budget.ts).
+      const jobs = req.owners.reduce((n, o) => n + o.length, 0);
+      const admission = budget.admit(jobs);
+      if (admission !== "send") {
+        tasks.unshift(task);
+        if (admission === "wait") await sleep(ADMIT_POLL_MS);
+        else if (!deps.prove || !(await deps.prove())) {
+          // Retired (or it cannot tell): send nothing more; what is held goes back unsent.
+          retired = deps.prove !== undefined;
+          stop ??= "cpu";
+          return;
+        }
+        continue;
+      }
+      // The request's CPU is spent once its vectors are encoded; the write-back only waits.
+      let admitted = true;
+      const encoded = () => {
+        if (admitted) budget.sent(jobs);
+        admitted = false;
+      };
+      try {
+        if (await sendAndReport(task, batchDeadline, meta, tasks, encoded) === "return") return;
+      } finally {
+        encoded();
+      }
+    }
+  }
+
+  /** One request: send, decide, report. "return": the batch stops (what is left is released). */
+  async function sendAndReport(
+    task: Task,
+    batchDeadline: number,
+    meta: Map<number, { hash: string; tokens: number; truncated: boolean }>,
+    tasks: Task[],
+    encoded: () => void,
+  ): Promise<"return" | "next"> {
+    const { req } = task;
+    {
       let release: (() => void) | null = null;
       try {
         release = await limiter.acquire(
@@ -358,21 +415,22 @@ export async function runQueue(
             for (const id of ids) held.delete(id);
           }
         }
-        return;
+        return "return";
       }
       const t0 = now();
       // send: the provider only.
       let res: Awaited<ReturnType<EmbeddingProvider["embed"]>>;
       try {
         // Timed: an offline provider computes here; a remote one only sets its request up.
-        res = await budget.timed(() => provider.embed(req.inputs, signal));
+        res = await budget.timed(() => provider.embed(req.inputs, signal, budget.timed));
       } catch (e) {
         release();
         if (signal.aborted) {
           tasks.unshift(task);
-          return;
+          return "return";
         }
         s.requests++;
+        budget.charge(PER_REQUEST_MS);
         await limiter.observe(null);
         const pe = e instanceof ProviderError ? e : toProviderError(e);
         log("request.error", {
@@ -427,16 +485,17 @@ export async function runQueue(
               })),
               batchDeadline,
             );
-            return;
+            return "return";
           case "stop":
             stop = "auth";
             s.error = operatorMessage(pe);
-            return;
+            return "return";
         }
-        continue;
+        return "next";
       }
       release();
       s.requests++;
+      budget.charge(PER_REQUEST_MS);
       await limiter.observe(res.rate);
       s.tokens += res.promptTokens;
       const done: CompletedJob[] = [];
@@ -449,6 +508,7 @@ export async function runQueue(
           }
         })
       );
+      encoded();
       log("request", {
         run_id: s.run_id,
         inputs: req.inputs.length,
@@ -458,15 +518,13 @@ export async function runQueue(
       });
       // report: outside the provider's error handling.
       await writeBack(done, batchDeadline);
+      return "next";
     }
   }
 
   let reserved = 0; // jobs asked for so far, against opts.maxJobs
   let reachedMax = false;
   let busyLanes = 0; // lanes claiming or working on a batch
-  // The run began in a worker already over its budget: it takes one small batch and leaves the
-  // rest to the next tick rather than calling a run that would land on the same worker.
-  const startedOver = budget.exhausted() !== null;
   async function lane(index: number) {
     const linger = index === 0 ? opts.lingerMs ?? 0 : 0;
     let lingered = false;
@@ -480,14 +538,18 @@ export async function runQueue(
         reachedMax = true; // this lane ends; the others finish what they hold
         return;
       }
-      // Stop claiming before the runtime stops the worker (budget.ts); a smaller claim near it.
-      const want = budget.allow(asked, s.claimed === 0 && reserved === 0);
+      // Claims are bounded by the work held and by memory (budget.ts); a smaller claim near it.
+      const want = budget.allow(asked);
       if (want === 0) {
-        // Out of room: the run stops claiming; short of room while other lanes hold work: this
-        // lane ends and they go on.
+        // Out of memory, or of room with nothing held: the run stops claiming. The jobs the
+        // other lanes hold fill the room: this lane waits until they have done some.
         const over = budget.exhausted();
-        if (over || busyLanes === 0) stop ??= over ?? "cpu";
-        return;
+        if (over === "memory" || busyLanes === 0) {
+          stop ??= over ?? "cpu";
+          return;
+        }
+        await sleep(ADMIT_POLL_MS);
+        continue;
       }
       busyLanes++;
       reserved += want;
@@ -569,9 +631,12 @@ export async function runQueue(
     // A background run that ran out of time, or of its worker's CPU or memory, with work left
     // calls the next one itself instead of leaving the rest to the next pg_cron tick; a worker
     // past its soft CPU limit is retired, so the call reaches a fresh one. After its record is
-    // finished, so the next run does not find this one still working (max_concurrent_runs).
+    // finished, so the next run does not find this one still working (max_concurrent_runs). A
+    // worker out of room that claimed nothing is not called again (the call could land on it and
+    // go round without end), unless it is known to be retired.
+    deps.onStopped?.();
     const outOfRoom = s.stopped === "budget" ||
-      ((s.stopped === "cpu" || s.stopped === "memory") && s.claimed > 0 && !startedOver);
+      ((s.stopped === "cpu" || s.stopped === "memory") && (s.claimed > 0 || retired));
     if (outOfRoom && opts.trigger !== "manual" && (s.pending ?? 0) > 0) {
       await db.handOver().then(() => log("run.hand_over", { run_id: s.run_id }), () => {});
     }
