@@ -5,6 +5,7 @@ import {
   createBudget,
   DEFAULT_JOB_MS,
   HOLD_SHARE,
+  MEMORY_SEND_SHARE,
   MEMORY_STOP_SHARE,
   OVERHEAD,
   PROOF_SHARE,
@@ -106,4 +107,16 @@ Deno.test("budget: past YIELD_SHARE of the margin since the last proof the worke
   assert.equal(b.mustYield(), true);
   b.requestArrived();
   assert.equal(b.mustYield(), false, "a proof: the worker was under the soft limit just now");
+});
+
+Deno.test("budget: past MEMORY_SEND_SHARE a request waits for those in flight; alone it still goes", () => {
+  let used = 0;
+  const { b } = worker(() => used);
+  b.requestArrived();
+  b.requestArrived();
+  assert.equal(b.admit(10), "send");
+  used = 256 * 2 ** 20 * MEMORY_SEND_SHARE;
+  assert.equal(b.admit(10), "wait");
+  b.sent(10);
+  assert.equal(b.admit(10), "send", "nothing in flight: one goes, so the run makes progress");
 });

@@ -42,6 +42,11 @@
 
 /** Share of the memory limit at which a run stops claiming. */
 export const MEMORY_STOP_SHARE = 0.7;
+/**
+ * Share of the memory limit past which a request waits for those in flight (one always goes):
+ * each carries its vectors three times over (the answer, the floats, pgvector text) until written.
+ */
+export const MEMORY_SEND_SHARE = 0.55;
 /** Worker CPU per millisecond of timed work (calibrated against the local host's /proc count). */
 export const OVERHEAD = 2;
 /**
@@ -52,7 +57,7 @@ export const PROOF_SHARE = 0.5;
 /** Share of that room one request may take, so that two can be in flight. */
 export const REQUEST_SHARE = 0.5;
 /** Share of the margin the jobs held (claimed, not yet done) may be worth. */
-export const HOLD_SHARE = 2;
+export const HOLD_SHARE = 1;
 /** Share of the margin, estimated since the last proof, past which a run sends nothing more. */
 export const YIELD_SHARE = 0.8;
 /** Estimated CPU of a worker's first run's one-time costs (lazy initialisation, the JIT). */
@@ -98,7 +103,8 @@ export interface Budget {
   maxJobsPerRequest(): number;
   /**
    * May a request of `jobs` jobs be sent now? "send" reserves it until sent(); "wait": those in
-   * flight fill the room; "prove": the room since the last proof is used up.
+   * flight fill the room, or memory is past MEMORY_SEND_SHARE; "prove": the room since the last
+   * proof is used up.
    */
   admit(jobs: number): Admission;
   /** A request admitted with `jobs` jobs is done (answered and written back, or failed). */
@@ -182,6 +188,7 @@ export function createBudget(
     },
     maxJobsPerRequest: () => Math.max(1, Math.floor((room * REQUEST_SHARE) / perJob())),
     admit(jobs) {
+      if (inFlight > 0 && memory() >= limits.memoryBytes * MEMORY_SEND_SHARE) return "wait";
       const each = perJob();
       const fresh = sinceProof() < room * 0.1;
       // Fits; or nothing in flight right after a proof (a request bigger than the room alone).

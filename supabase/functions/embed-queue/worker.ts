@@ -86,6 +86,14 @@ export interface RunDeps {
 
 /** Jobs per complete() call: bounds one statement's size (about 15 MB of text at 1536 dims). */
 const WRITE_CHUNK = 500;
+/**
+ * Bytes a job's vector occupies per dimension while its request is in hand: the answer's base64
+ * (5.3), the floats (4, twice while decoding), pgvector text (about 11) and the write-back's
+ * statement (about 11 again). With REQUEST_MEMORY_SHARE it bounds a request's size.
+ */
+const BYTES_PER_DIMENSION = 32;
+/** Share of the worker's memory limit one request's vectors may take (see BYTES_PER_DIMENSION). */
+const REQUEST_MEMORY_SHARE = 0.05;
 /** Time kept in hand before a lease or the budget ends, for the write-back. */
 const MARGIN_MS = 2000;
 /** How often a request waits to see whether those in flight have made room (budget.admit "wait"). */
@@ -300,11 +308,22 @@ export async function runQueue(
     }));
   }
 
-  async function processBatch(jobs: ClaimedJob[], batchDeadline: number) {
+  const maxInputsForMemory = Math.max(
+    1,
+    Math.floor(
+      (config.memoryMb * 2 ** 20 * REQUEST_MEMORY_SHARE) / (provider.dimensions * BYTES_PER_DIMENSION),
+    ),
+  );
+
+  /**
+   * `progress.settled`: jobs whose vectors are encoded, handed back to the budget as they go (what
+   * is left waits for the write-back only), so that the lanes claim again while writes are slow.
+   */
+  async function processBatch(jobs: ClaimedJob[], batchDeadline: number, progress: { settled: number }) {
     const meta = new Map<number, { hash: string; tokens: number; truncated: boolean }>();
     const items: Array<{ id: number; text: string; tokens: number }> = [];
     const limitsNow = () => ({
-      maxInputs: Math.min(config.maxInputsPerRequest, budget.maxJobsPerRequest()),
+      maxInputs: Math.min(config.maxInputsPerRequest, budget.maxJobsPerRequest(), maxInputsForMemory),
       maxTokens: requestTokenCap(limiter.limits, config.maxTokensPerRequest),
     });
     const wrongSize: JobFailure[] = [];
@@ -372,14 +391,19 @@ export async function runQueue(
       }
       // The request's CPU is spent once its vectors are encoded; the write-back only waits.
       let admitted = true;
-      const encoded = () => {
+      const unadmit = () => {
         if (admitted) budget.sent(jobs);
         admitted = false;
+      };
+      const encoded = () => {
+        unadmit();
+        budget.settle(jobs, jobs);
+        progress.settled += jobs;
       };
       try {
         if (await sendAndReport(task, batchDeadline, meta, tasks, encoded) === "return") return;
       } finally {
-        encoded();
+        unadmit();
       }
     }
   }
@@ -576,10 +600,11 @@ export async function runQueue(
       s.claimed += jobs.length;
       for (const j of jobs) held.add(j.id);
       const leaseEnd = now() + config.leaseSeconds * 1000;
+      const progress = { settled: 0 };
       try {
-        await processBatch(jobs, Math.min(deadline, leaseEnd));
+        await processBatch(jobs, Math.min(deadline, leaseEnd), progress);
       } finally {
-        budget.settle(want, jobs.length);
+        budget.settle(want - progress.settled, jobs.length - progress.settled);
         busyLanes--;
       }
       if (opts.dryRun) {
