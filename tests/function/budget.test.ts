@@ -7,6 +7,7 @@ import {
   HOLD_SHARE,
   MEMORY_SEND_SHARE,
   MEMORY_STOP_SHARE,
+  MIN_REQUEST_JOBS,
   OVERHEAD,
   PROOF_SHARE,
   REQUEST_SHARE,
@@ -38,11 +39,18 @@ Deno.test("budget: after a proof, requests worth ROOM go out (BASE_MS counted on
   b.requestArrived(); // the first request: the first run's BASE_MS is still to come
   const n = Math.floor((ROOM - BASE_MS) / DEFAULT_JOB_MS);
   assert.equal(b.admit(n), "send");
-  assert.equal(b.admit(1), "wait", "the one in flight fills the room");
+  assert.equal(b.admit(1), "prove", "full; a proof would make room beside the one in flight");
+  b.requestArrived();
+  const rest = Math.floor(ROOM / DEFAULT_JOB_MS) - n;
+  assert.equal(b.admit(rest), "send");
+  assert.equal(b.admit(1), "wait", "those in flight fill the room: no proof helps");
   b.sent(n);
-  work((ROOM - BASE_MS) / OVERHEAD); // what it cost, as estimated
+  b.sent(rest);
+  work(ROOM / OVERHEAD); // what they cost, as estimated
+  assert.equal(b.proofDue(), true);
   assert.equal(b.admit(1), "prove", "the room since the proof is used up");
   b.requestArrived();
+  assert.equal(b.proofDue(), false);
   assert.equal(b.admit(1), "send", "a proof renews it");
 });
 
@@ -64,9 +72,16 @@ Deno.test("budget: right after a proof with nothing in flight, a request bigger 
   assert.equal(b.admit(100_000), "send");
 });
 
-Deno.test("budget: a request carries at most REQUEST_SHARE of the room at the cost per job", () => {
-  const { b } = worker();
-  assert.equal(b.maxJobsPerRequest(), Math.floor((ROOM * REQUEST_SHARE) / DEFAULT_JOB_MS));
+Deno.test("budget: a request carries at most REQUEST_SHARE of the room at the cost per job, MIN_REQUEST_JOBS at least", () => {
+  const { b, work } = worker();
+  assert.equal(
+    b.maxJobsPerRequest(),
+    Math.max(MIN_REQUEST_JOBS, Math.floor((ROOM * REQUEST_SHARE) / DEFAULT_JOB_MS)),
+  );
+  const n = b.allow(200);
+  work(1000); // 10 ms a job, as a busy machine may make it look
+  b.settle(n, 200);
+  assert.equal(b.maxJobsPerRequest(), MIN_REQUEST_JOBS);
 });
 
 Deno.test("budget: claims hold at most HOLD_SHARE of the margin; a finished claim frees its room", () => {
@@ -86,7 +101,10 @@ Deno.test("budget: the cost per job is learned once enough jobs are done", () =>
   work(20); // 200 jobs for 20 ms of timed work: 40 ms estimated, 0.2 ms a job
   b.settle(n, 200);
   const perJob = (20 * OVERHEAD) / 200;
-  assert.equal(b.maxJobsPerRequest(), Math.floor((ROOM * REQUEST_SHARE) / perJob));
+  assert.equal(
+    b.maxJobsPerRequest(),
+    Math.max(MIN_REQUEST_JOBS, Math.floor((ROOM * REQUEST_SHARE) / perJob)),
+  );
 });
 
 Deno.test("budget: memory past MEMORY_STOP_SHARE of the limit stops claiming", () => {

@@ -526,6 +526,31 @@ Deno.test("run: a worker found retired sends nothing more, gives back what it ho
   assert.equal(db.handOvers, 1, "the next run lands on a fresh worker");
 });
 
+Deno.test("run: a proof asked for ahead of need that another worker answers stops the sends after it", async () => {
+  const db = new FakeDb(Array.from({ length: 30 }, (_, i) => `row ${i}`), DIMS);
+  const { p, calls } = provider(ok);
+  let proofs = 0;
+  const budget: Budget = { ...UNLIMITED, proofDue: () => true };
+  const s = await runQueue(
+    {
+      db,
+      provider: p,
+      config: { ...config, concurrency: 1, maxInputsPerRequest: 10 },
+      ...clock(),
+      log: quiet,
+      budget,
+      prove: () => (proofs++, Promise.resolve(false)),
+    },
+    opts({ batchSize: 30, trigger: "cron" }),
+  );
+  assert.equal(proofs, 1);
+  assert.equal(calls.length, 1, "the request it went along with, and no other");
+  assert.equal(s.completed, 10);
+  assert.equal(s.released, 20);
+  assert.equal(s.stopped, "cpu");
+  assert.equal(db.handOvers, 1);
+});
+
 Deno.test("run: a request waits while those in flight fill the room, then goes", async () => {
   const db = new FakeDb(Array.from({ length: 20 }, (_, i) => `row ${i}`), DIMS);
   let gate!: () => void;

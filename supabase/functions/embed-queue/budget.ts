@@ -56,6 +56,10 @@ export const OVERHEAD = 2;
 export const PROOF_SHARE = 0.5;
 /** Share of that room one request may take, so that two can be in flight. */
 export const REQUEST_SHARE = 0.5;
+/** A request may always carry this many jobs (a noisy estimate must not make requests tiny). */
+export const MIN_REQUEST_JOBS = 256;
+/** Share of the room used since the last proof past which a new proof is asked for ahead of need. */
+export const PROOF_AHEAD_SHARE = 0.5;
 /** Share of the margin the jobs held (claimed, not yet done) may be worth. */
 export const HOLD_SHARE = 1;
 /** Share of the margin, estimated since the last proof, past which a run sends nothing more. */
@@ -99,8 +103,13 @@ export interface Budget {
   allow(want: number): number;
   /** A reservation ends: `reserved` as allow() gave it, `done` of them worked on. */
   settle(reserved: number, done: number): void;
-  /** The most jobs one request should carry (REQUEST_SHARE of the room at the learned cost). */
+  /**
+   * The most jobs one request should carry: REQUEST_SHARE of the room at the learned cost, and
+   * MIN_REQUEST_JOBS at least.
+   */
   maxJobsPerRequest(): number;
+  /** True past PROOF_AHEAD_SHARE of the room since the last proof: ask for one before it is needed. */
+  proofDue(): boolean;
   /**
    * May a request of `jobs` jobs be sent now? "send" reserves it until sent(); "wait": those in
    * flight fill the room, or memory is past MEMORY_SEND_SHARE; "prove": the room since the last
@@ -186,7 +195,8 @@ export function createBudget(
       reserved += n;
       return n;
     },
-    maxJobsPerRequest: () => Math.max(1, Math.floor((room * REQUEST_SHARE) / perJob())),
+    maxJobsPerRequest: () => Math.max(MIN_REQUEST_JOBS, Math.floor((room * REQUEST_SHARE) / perJob())),
+    proofDue: () => sinceProof() >= room * PROOF_AHEAD_SHARE,
     admit(jobs) {
       if (inFlight > 0 && memory() >= limits.memoryBytes * MEMORY_SEND_SHARE) return "wait";
       const each = perJob();
@@ -199,6 +209,8 @@ export function createBudget(
         inFlight += jobs;
         return "send";
       }
+      // A proof would make room beside those in flight: ask for it now, not once they are done.
+      if (!fresh && (inFlight + jobs) * each <= room) return "prove";
       return inFlight > 0 ? "wait" : "prove";
     },
     sent(jobs) {
@@ -220,6 +232,7 @@ export const UNLIMITED: Budget = {
   mustYield: () => false,
   requestArrived: () => {},
   maxJobsPerRequest: () => Infinity,
+  proofDue: () => false,
   admit: () => "send",
   sent: () => {},
   allow: (want) => want,

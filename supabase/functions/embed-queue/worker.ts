@@ -389,6 +389,16 @@ export async function runQueue(
         }
         continue;
       }
+      // Room is running low: ask for the next proof while this request goes (an answer from
+      // another worker stops the sends that come after it).
+      if (deps.prove && budget.proofDue()) {
+        void deps.prove().then((same) => {
+          if (!same) {
+            retired = true;
+            stop ??= "cpu";
+          }
+        });
+      }
       // The request's CPU is spent once its vectors are encoded; the write-back only waits.
       let admitted = true;
       const unadmit = () => {
