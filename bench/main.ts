@@ -638,6 +638,10 @@ async function main(): Promise<number> {
       if (a.parts.includes("db")) report.db = await partDb(b, a);
       if (a.parts.includes("freshness")) report.freshness = await partFreshness(b, a);
     } finally {
+      // The gateway log (every run's and worker's events) goes beside the report: the stack's goes.
+      Deno.mkdirSync(a.out.replace(/\/[^/]*$/, ""), { recursive: true });
+      await Deno.copyFile(`${b.info.stateDir}/logs/gateway.log`, a.out.replace(/\.json$/, "") + ".gateway.log")
+        .catch(() => {});
       await b.close();
     }
   }

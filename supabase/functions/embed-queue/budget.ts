@@ -46,7 +46,7 @@ export const MEMORY_STOP_SHARE = 0.7;
  * Share of the memory limit past which a request waits for those in flight (one always goes):
  * each carries its vectors three times over (the answer, the floats, pgvector text) until written.
  */
-export const MEMORY_SEND_SHARE = 0.55;
+export const MEMORY_SEND_SHARE = 0.5;
 /** Worker CPU per millisecond of timed work (calibrated against the local host's /proc count). */
 export const OVERHEAD = 2;
 /**
@@ -61,7 +61,7 @@ export const MIN_REQUEST_JOBS = 256;
 /** Share of the room used since the last proof past which a new proof is asked for ahead of need. */
 export const PROOF_AHEAD_SHARE = 0.5;
 /** Share of the margin the jobs held (claimed, not yet done) may be worth. */
-export const HOLD_SHARE = 1;
+export const HOLD_SHARE = 2;
 /** Share of the margin, estimated since the last proof, past which a run sends nothing more. */
 export const YIELD_SHARE = 0.8;
 /** Estimated CPU of a worker's first run's one-time costs (lazy initialisation, the JIT). */

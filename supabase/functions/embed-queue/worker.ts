@@ -93,7 +93,7 @@ const WRITE_CHUNK = 500;
  */
 const BYTES_PER_DIMENSION = 32;
 /** Share of the worker's memory limit one request's vectors may take (see BYTES_PER_DIMENSION). */
-const REQUEST_MEMORY_SHARE = 0.05;
+const REQUEST_MEMORY_SHARE = 0.06;
 /** Time kept in hand before a lease or the budget ends, for the write-back. */
 const MARGIN_MS = 2000;
 /** How often a request waits to see whether those in flight have made room (budget.admit "wait"). */
