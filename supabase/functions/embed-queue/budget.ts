@@ -61,7 +61,7 @@ export const MIN_REQUEST_JOBS = 256;
 /** Share of the room used since the last proof past which a new proof is asked for ahead of need. */
 export const PROOF_AHEAD_SHARE = 0.5;
 /** Share of the margin the jobs held (claimed, not yet done) may be worth. */
-export const HOLD_SHARE = 2;
+export const HOLD_SHARE = 1;
 /** Share of the margin, estimated since the last proof, past which a run sends nothing more. */
 export const YIELD_SHARE = 0.8;
 /** Estimated CPU of a worker's first run's one-time costs (lazy initialisation, the JIT). */
