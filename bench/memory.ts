@@ -1,7 +1,7 @@
 /**
  * `deno run -A bench/memory.ts`: a worker's peak memory, as the edge runtime measures it (V8 used
  * heap + external memory; the local host samples it, local/function_host.ts), while it embeds
- * huge rows. On a stack of its own (stack "memory", ports 28122/28121 plus EQ_PORT_OFFSET, a fresh
+ * huge rows. On a stack of its own (stack "memory", ports 29322/29321 plus EQ_PORT_OFFSET, a fresh
  * ephemeral cluster, hosted's limits enforced) with the fake OpenAI server.
  *
  *   deno run -A bench/memory.ts [--rows 20] [--mb 30] [--small 2000] [--claim-max-chars N]
@@ -28,7 +28,7 @@ const MB = arg("--mb", 30);
 const SMALL = arg("--small", 2000);
 const CLAIM_MAX_CHARS = arg("--claim-max-chars", 0);
 
-const b = await h.startBench({ name: "memory", dbPort: 28122 + portOffset, apiPort: 28121 + portOffset });
+const b = await h.startBench({ name: "memory", dbPort: 29322 + portOffset, apiPort: 29321 + portOffset });
 try {
   await h.clean(b);
   if (CLAIM_MAX_CHARS > 0) {
