@@ -138,3 +138,14 @@ Deno.test("budget: past MEMORY_SEND_SHARE a request waits for those in flight; a
   b.sent(10);
   assert.equal(b.admit(10), "send", "nothing in flight: one goes, so the run makes progress");
 });
+
+Deno.test("budget: with the soft limit equal to the hard one, half the hard limit is the margin (sends still go)", () => {
+  let t = 0;
+  const b = createBudget({ cpuSoftMs: 60_000, cpuHardMs: 60_000, memoryBytes: 256 * 2 ** 20 }, {
+    now: () => t,
+    memoryBytes: () => 0,
+  });
+  b.requestArrived();
+  assert.equal(b.admit(1000), "send");
+  assert.equal(b.maxJobsPerRequest(), Math.floor((30_000 * PROOF_SHARE * REQUEST_SHARE) / DEFAULT_JOB_MS));
+});

@@ -147,7 +147,11 @@ export function createBudget(
   const now = opts.now ?? (() => performance.now());
   const memory = opts.memoryBytes ?? heapAndExternal;
   const overhead = opts.overhead ?? OVERHEAD;
-  const margin = Math.max(0, limits.cpuHardMs - limits.cpuSoftMs);
+  // Where the runtime kills at the soft limit itself (soft = hard), half the hard limit stands in
+  // for the margin: there is none after a retirement, so what was sent since a proof must be small.
+  const margin = limits.cpuHardMs > limits.cpuSoftMs
+    ? limits.cpuHardMs - limits.cpuSoftMs
+    : limits.cpuHardMs / 2;
   const room = margin * PROOF_SHARE;
   const hold = margin * HOLD_SHARE;
   let worked = 0;
