@@ -551,6 +551,30 @@ Deno.test("run: a proof asked for ahead of need that another worker answers stop
   assert.equal(db.handOvers, 1);
 });
 
+Deno.test("run: a claim of long texts is tokenized a slice at a time, the worker proving itself between slices", async () => {
+  const long = (c: string) => c.repeat(300_000); // more than one slice each
+  const db = new FakeDb([long("a"), long("b"), long("c")], DIMS);
+  const { p, calls } = provider(ok);
+  let proofs = 0;
+  const budget: Budget = { ...UNLIMITED, proofDue: () => true };
+  const s = await runQueue(
+    {
+      db,
+      provider: p,
+      config: { ...config, concurrency: 1, maxTokensPerInput: 50 },
+      ...clock(),
+      log: quiet,
+      budget,
+      prove: () => (proofs++, Promise.resolve(proofs < 2)),
+    },
+    opts({ batchSize: 3, trigger: "cron" }),
+  );
+  assert.equal(proofs, 2, "one proof after the first slice (yes), one after the second (another worker)");
+  assert.equal(calls.length, 0, "retired before anything was sent");
+  assert.equal(s.released, 3, "the whole claim goes back unsent");
+  assert.equal(s.stopped, "cpu");
+});
+
 Deno.test("run: a request waits while those in flight fill the room, then goes", async () => {
   const db = new FakeDb(Array.from({ length: 20 }, (_, i) => `row ${i}`), DIMS);
   let gate!: () => void;

@@ -94,6 +94,8 @@ const WRITE_CHUNK = 500;
 const BYTES_PER_DIMENSION = 32;
 /** Share of the worker's memory limit one request's vectors may take (see BYTES_PER_DIMENSION). */
 const REQUEST_MEMORY_SHARE = 0.06;
+/** Characters of claimed text tokenized between two looks at the budget (a proof may be due). */
+const PACK_CHARS = 262_144;
 /** Time kept in hand before a lease or the budget ends, for the write-back. */
 const MARGIN_MS = 2000;
 /** How often a request waits to see whether those in flight have made room (budget.admit "wait"). */
@@ -327,25 +329,41 @@ export async function runQueue(
       maxTokens: requestTokenCap(limiter.limits, config.maxTokensPerRequest),
     });
     const wrongSize: JobFailure[] = [];
-    const tasks: Task[] = budget.timed(() => {
-      for (const job of jobs) {
-        if (job.dimensions !== provider.dimensions) {
-          wrongSize.push({
-            id: job.id,
-            kind: "permanent",
-            error:
-              `column ${job.table_name}.${job.embedding_column} holds ${job.dimensions} dimensions but the provider makes ${provider.dimensions}: set EMBEDDING_DIMENSIONS=${job.dimensions}`,
-          });
-          continue;
+    // Tokenized a slice of text at a time: a claim of long texts costs CPU by its length, not by
+    // its count, so the worker proves itself between slices as it does between requests.
+    for (let i = 0; i < jobs.length;) {
+      if (i > 0 && !opts.dryRun && budget.proofDue()) {
+        if (!deps.prove || !(await deps.prove())) {
+          // Retired (or it cannot tell): nothing of this claim was sent; it goes back unsent.
+          retired = deps.prove !== undefined;
+          stop ??= "cpu";
+          return;
         }
-        const t = truncateToTokens(job.content, config.maxTokensPerInput);
-        const truncated = t.truncated || job.clipped === true;
-        if (truncated) s.truncated++;
-        meta.set(job.id, { hash: job.content_hash, tokens: t.tokens, truncated });
-        items.push({ id: job.id, text: t.text, tokens: t.tokens });
       }
-      return packRequests(items, limitsNow()).map((req) => ({ req, tries: 0 }));
-    });
+      budget.timed(() => {
+        for (let chars = 0; i < jobs.length && chars < PACK_CHARS; i++) {
+          const job = jobs[i];
+          chars += job.content.length;
+          if (job.dimensions !== provider.dimensions) {
+            wrongSize.push({
+              id: job.id,
+              kind: "permanent",
+              error:
+                `column ${job.table_name}.${job.embedding_column} holds ${job.dimensions} dimensions but the provider makes ${provider.dimensions}: set EMBEDDING_DIMENSIONS=${job.dimensions}`,
+            });
+            continue;
+          }
+          const t = truncateToTokens(job.content, config.maxTokensPerInput);
+          const truncated = t.truncated || job.clipped === true;
+          if (truncated) s.truncated++;
+          meta.set(job.id, { hash: job.content_hash, tokens: t.tokens, truncated });
+          items.push({ id: job.id, text: t.text, tokens: t.tokens });
+        }
+      });
+    }
+    const tasks: Task[] = budget.timed(() =>
+      packRequests(items, limitsNow()).map((req) => ({ req, tries: 0 }))
+    );
     await failJobs(wrongSize);
 
     if (opts.dryRun) {
