@@ -16,7 +16,9 @@
  * worker the runtime keeps serving refuses work; too low, it is killed.
  *
  * So the estimate only ever has to be right about a short stretch. The runtime routes no request
- * to a worker it has retired (edge-runtime's pool: maybe_active_worker skips retired workers), so
+ * to a worker it has retired (supabase/edge-runtime v1.74.0, commit b1edf453:
+ * crates/base/src/worker/pool.rs maybe_active_worker skips a worker whose is_retired is raised;
+ * strategy_per_worker.rs raises it at the soft CPU limit and at half the wall clock), so
  * a request that reaches this worker proves that its CPU was under the soft limit then
  * (requestArrived). From such a proof on, the worker sends requests worth at most PROOF_SHARE of
  * the margin between the soft and the hard limit (estimated: what it did since the proof, plus
@@ -37,7 +39,8 @@
  *
  * Calibrated with bench/cpu_budget.ts (one run on a warm worker, local host): for 3,000 rows the
  * timed work was 0.75 to 1.25 of the CPU /proc charged the worker's thread (0.8 for 300 rows,
- * where fixed costs weigh more), so with OVERHEAD 2 the estimate is 1.6 to 2.7 times the charge.
+ * where fixed costs weigh more), so OVERHEAD 2 put the estimate at 1.5 to 2.5 times the charge,
+ * before the answer's decoding was timed too (it adds to the estimate; not calibrated again).
  */
 
 /** Share of the memory limit at which a run stops claiming. */
