@@ -316,9 +316,9 @@ async function drainHandsOff(
       }`,
   );
   log(
-    `  workers ${wf.workers}: killed ${JSON.stringify(wf.killed)}, retired ${JSON.stringify(wf.retired)}; CPU ${
-      res.workers.cpu_ms_per_1000_rows
-    } ms per 1,000 rows (max ${wf.cpu_ms_max} ms a worker); peak memory ${wf.peak_memory_mb_max} MB; ` +
+    `  workers ${wf.workers}: killed ${JSON.stringify(wf.killed)}, retired ${
+      JSON.stringify(wf.retired)
+    }; CPU ${res.workers.cpu_ms_per_1000_rows} ms per 1,000 rows (max ${wf.cpu_ms_max} ms a worker); peak memory ${wf.peak_memory_mb_max} MB; ` +
       `runs ${wf.runs} ${JSON.stringify(wf.runs_stopped)}, ${wf.runs_skipped} calls turned away`,
   );
   return res;
@@ -640,7 +640,10 @@ async function main(): Promise<number> {
     } finally {
       // The gateway log (every run's and worker's events) goes beside the report: the stack's goes.
       Deno.mkdirSync(a.out.replace(/\/[^/]*$/, ""), { recursive: true });
-      await Deno.copyFile(`${b.info.stateDir}/logs/gateway.log`, a.out.replace(/\.json$/, "") + ".gateway.log")
+      await Deno.copyFile(
+        `${b.info.stateDir}/logs/gateway.log`,
+        a.out.replace(/\.json$/, "") + ".gateway.log",
+      )
         .catch(() => {});
       await b.close();
     }

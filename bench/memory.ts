@@ -37,22 +37,31 @@ try {
   const [{ chars, bytes }] = await b.sql`
     select claim_max_chars as chars, claim_max_bytes as bytes from embed_queue.settings`;
   const from = logSize(b.info.stateDir);
-  log(`${ROWS} rows of ${MB} MB and ${SMALL} ordinary rows (claim_max_chars ${chars}, claim_max_bytes ${bytes})`);
+  log(
+    `${ROWS} rows of ${MB} MB and ${SMALL} ordinary rows (claim_max_chars ${chars}, claim_max_bytes ${bytes})`,
+  );
   const small = makeRows(SMALL, { seed: 11 }).map((r) => r.text);
   const t0 = Date.now();
   await b.sql.begin(async (tx) => {
     // Text that does not repeat within a row's first megabytes (md5 chains), repeated to size.
     await tx`
       insert into public.sessions (user_id, title)
-      select ${b.user}, repeat(string_agg(md5(g::text || ':' || r::text), ' '), ${Math.ceil(MB * 2 ** 20 / (33 * 4096))})
+      select ${b.user}, repeat(string_agg(md5(g::text || ':' || r::text), ' '), ${
+      Math.ceil(MB * 2 ** 20 / (33 * 4096))
+    })
       from generate_series(1, ${ROWS}) r, generate_series(1, 4096) g group by r`;
     await tx`insert into public.sessions (user_id, title) select ${b.user}, unnest(${small}::text[])`;
   });
   log(`  inserted in ${((Date.now() - t0) / 1000).toFixed(1)} s; draining`);
-  await h.waitFor("the drain", async () => {
-    const c = await h.queueCounts(b.sql);
-    return c.pending + c.processing === 0;
-  }, 15 * 60_000, 500);
+  await h.waitFor(
+    "the drain",
+    async () => {
+      const c = await h.queueCounts(b.sql);
+      return c.pending + c.processing === 0;
+    },
+    15 * 60_000,
+    500,
+  );
   const seconds = (Date.now() - t0) / 1000;
   const outcome = await b.sql`
     select status, truncated, count(*)::int as n, max(attempts)::int as max_attempts

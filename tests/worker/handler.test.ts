@@ -262,22 +262,26 @@ Deno.test("handler: a ping answers this worker's id and runs nothing; a run prov
     },
   });
   const ping = (h: typeof handler) =>
-    h(new Request("http://fn/embed-queue", {
-      method: "POST",
-      headers: { authorization: "Bearer service-key" },
-      body: '{"ping":true}',
-    })).then((r) => r.json());
+    h(
+      new Request("http://fn/embed-queue", {
+        method: "POST",
+        headers: { authorization: "Bearer service-key" },
+        body: '{"ping":true}',
+      }),
+    ).then((r) => r.json());
   const a = await ping(handler), b = await ping(other);
   assert.match(a.worker, /^[0-9a-f-]{36}$/);
   assert.notEqual(a.worker, b.worker, "each worker has its own id");
   assert.equal(db.claims.length, 0, "a ping claims nothing");
 
   const run = (body: unknown) =>
-    handler(new Request("http://fn/embed-queue", {
-      method: "POST",
-      headers: { authorization: "Bearer service-key" },
-      body: JSON.stringify(body),
-    })).then((r) => r.json());
+    handler(
+      new Request("http://fn/embed-queue", {
+        method: "POST",
+        headers: { authorization: "Bearer service-key" },
+        body: JSON.stringify(body),
+      }),
+    ).then((r) => r.json());
   arrivals = 0;
   const proven = await run({ max_jobs: 1 });
   assert.equal(proven.completed, 1, "proven by its own answer, the run sends");
