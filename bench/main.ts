@@ -48,6 +48,7 @@ import { runScale } from "./scale.ts";
 import { fakeVector } from "../tests/fakes/fake_vector.ts";
 import { toPgvector } from "../supabase/functions/_shared/vectors.ts";
 import { portOffset } from "../tests/lib/env.ts";
+import { figuresSince, logSize, type WorkerFigures } from "./lib/worker_log.ts";
 
 const NAME = "bench";
 const DB_PORT = 27522 + portOffset;
@@ -175,6 +176,12 @@ interface DrainResult {
   last_admission_s: number;
   /** When the last request could have been admitted at the earliest: all tokens / (tpm/60). */
   earliest_last_admission_s: number;
+  /**
+   * The function's workers in the drain, as the local host measured them (its limits enforced):
+   * kills, retirements, CPU and peak memory per worker. Read after the services are restarted,
+   * so every worker of the drain has ended and logged its figures.
+   */
+  workers: WorkerFigures & { cpu_ms_per_1000_rows: number };
 }
 
 /**
@@ -214,6 +221,7 @@ async function drainHandsOff(
   await h.fakeScript(b, LIMITS);
   // The function is warm and idle (no run of the previous step still lingering).
   await h.sleep(3000);
+  const logFrom = logSize(b.info.stateDir);
   log(
     `drain ${n} rows ${invocations ? `started by ${invocations} invocations at once` : "hands-off"} (${
       knobLabel(b.knobs)
@@ -296,6 +304,9 @@ async function drainHandsOff(
       prefill ? Math.round((LIMITS.tpm / 60) * sec) : LIMITS.tpm * (Math.floor(sec / 60) + 1),
     ]);
   }
+  // Every worker of the drain ends (and logs its CPU and peak memory) when the gateway stops.
+  await h.setKnobs(b, b.knobs);
+  const wf = figuresSince(b.info.stateDir, logFrom);
   const res: DrainResult = {
     knobs: knobLabel(b.knobs),
     invocations,
@@ -320,6 +331,7 @@ async function drainHandsOff(
     first_admission_s: admitted.length ? r1((admitted[0][0] - t0) / 1000) : -1,
     last_admission_s: admitted.length ? r1((admitted[admitted.length - 1][0] - t0) / 1000) : -1,
     earliest_last_admission_s: r1(totalAdmitted / (LIMITS.tpm / 60)),
+    workers: { ...wf, cpu_ms_per_1000_rows: Math.round((wf.cpu_ms_total * 1000) / n) },
   };
   log(
     `  ${res.rows_per_s} rows/s in ${res.seconds} s = ${
@@ -328,6 +340,12 @@ async function drainHandsOff(
       `(${res.ceiling_rows_per_s} rows/s); 429s ${res.answers_429}; failed ${res.jobs_failed}; runs ${
         JSON.stringify(res.runs)
       }`,
+  );
+  log(
+    `  workers ${wf.workers}: killed ${JSON.stringify(wf.killed)}, retired ${
+      JSON.stringify(wf.retired)
+    }; CPU ${res.workers.cpu_ms_per_1000_rows} ms per 1,000 rows (max ${wf.cpu_ms_max} ms a worker); peak memory ${wf.peak_memory_mb_max} MB; ` +
+      `runs ${wf.runs} ${JSON.stringify(wf.runs_stopped)}, ${wf.runs_skipped} calls turned away`,
   );
   return res;
 }
@@ -671,6 +689,13 @@ async function main(): Promise<number> {
       if (a.parts.includes("db")) report.db = await partDb(b, a);
       if (a.parts.includes("freshness")) report.freshness = await partFreshness(b, a);
     } finally {
+      // The gateway log (every run's and worker's events) goes beside the report: the stack's goes.
+      Deno.mkdirSync(a.out.replace(/\/[^/]*$/, ""), { recursive: true });
+      await Deno.copyFile(
+        `${b.info.stateDir}/logs/gateway.log`,
+        a.out.replace(/\.json$/, "") + ".gateway.log",
+      )
+        .catch(() => {});
       await b.close();
     }
   }

@@ -94,15 +94,18 @@ if (memFile) {
   // Written only when it moved by a MiB or more: the host's own sampling must not be charged to
   // the worker as CPU (the runtime's supervisor does not charge its checks to the isolate), and a
   // file write every sample cost an idle worker about 2 % of a core.
+  // The line is "<now> <peak>[ limit]": the gateway reports the peak when the worker exits.
   let written = -Infinity;
+  let peak = 0;
   const sample = () => {
     const m = Deno.memoryUsage();
     const total = m.heapUsed + m.external;
     const over = memLimit > 0 && total >= memLimit;
+    peak = Math.max(peak, total);
     if (!over && Math.abs(total - written) < 2 ** 20) return;
     written = total;
     try {
-      Deno.writeTextFileSync(memFile, `${total}${over ? " limit" : ""}\n`);
+      Deno.writeTextFileSync(memFile, `${total} ${peak}${over ? " limit" : ""}\n`);
     } catch { /* the gateway may have removed it */ }
     // SIGKILL, as the runtime terminates the isolate: no unload event, no grace.
     if (over) Deno.kill(Deno.pid, "SIGKILL");

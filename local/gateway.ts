@@ -227,6 +227,8 @@ interface Worker {
   limit?: { limit: LimitKind; measured: number };
   memFile: string;
   lastMem: number;
+  /** The highest memory sample seen (heap + external), for the exit event. */
+  peakMem: number;
   /** CPU ms counted so far (since the worker listened). */
   cpuMs: number;
   timer?: ReturnType<typeof setInterval>;
@@ -390,9 +392,12 @@ export function startGateway(args: GatewayArgs) {
   /** The worker's last memory sample; true when it ended itself at the memory limit. */
   function readMem(w: Worker): boolean {
     try {
-      const [n, flag] = Deno.readTextFileSync(w.memFile).trim().split(" ");
+      const [n, top, flag] = Deno.readTextFileSync(w.memFile).trim().split(" ");
       const mem = Number(n);
-      if (Number.isFinite(mem) && n !== "") w.lastMem = mem;
+      if (Number.isFinite(mem) && n !== "") {
+        w.lastMem = mem;
+        w.peakMem = Math.max(w.peakMem, mem, Number(top) || 0);
+      }
       return flag === "limit";
     } catch {
       return false; // not written yet, or gone
@@ -473,6 +478,7 @@ export function startGateway(args: GatewayArgs) {
       marks: { cpuSoftReached: false, wallClockRetired: false },
       memFile,
       lastMem: 0,
+      peakMem: 0,
       cpuMs: 0,
     };
     w.ready = waitListening(w).then(() => {
@@ -520,6 +526,7 @@ export function startGateway(args: GatewayArgs) {
         signal: s.signal,
         cpu_ms: Math.round(w.cpuMs),
         mem_bytes: w.lastMem,
+        peak_mem_bytes: w.peakMem,
         lived_ms: Date.now() - w.startedAt,
       });
     });

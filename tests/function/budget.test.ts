@@ -1,18 +1,22 @@
-/** budget.ts: the worker's CPU estimate, claim sizing under the hard limit, and memory. */
+/** budget.ts: the worker's CPU estimate, the room a proof gives to sends, claims held, memory. */
 import assert from "node:assert/strict";
 import {
-  ALIVE_SHARE,
   BASE_MS,
   createBudget,
   DEFAULT_JOB_MS,
-  HARD_SHARE,
+  HOLD_SHARE,
+  MEMORY_SEND_SHARE,
   MEMORY_STOP_SHARE,
-  MIN_CLAIM,
+  MIN_REQUEST_JOBS,
   OVERHEAD,
+  PROOF_SHARE,
+  REQUEST_SHARE,
   YIELD_SHARE,
 } from "../../supabase/functions/embed-queue/budget.ts";
 
 const limits = { cpuSoftMs: 1000, cpuHardMs: 2000, memoryBytes: 256 * 2 ** 20 };
+/** Estimated CPU a worker may send after a proof. */
+const ROOM = (2000 - 1000) * PROOF_SHARE;
 
 /** A clock that moves only inside timed(): `work(ms)` is a timed section that takes `ms`. */
 function worker(memory = () => 0) {
@@ -22,44 +26,85 @@ function worker(memory = () => 0) {
   return { b, work };
 }
 
-Deno.test("budget: BASE_MS plus timed work times OVERHEAD is the estimate; claiming stops at HARD_SHARE of the hard limit", () => {
+Deno.test("budget: BASE_MS plus timed work times OVERHEAD plus charges is the estimate", () => {
   const { b, work } = worker();
-  assert.equal(b.exhausted(), null);
   assert.equal(b.usage().cpuMs, BASE_MS);
   work(100);
-  assert.equal(b.usage().cpuMs, Math.round(BASE_MS + 100 * OVERHEAD));
-  work((2000 * HARD_SHARE - BASE_MS) / OVERHEAD - 100 - 1);
-  assert.equal(b.exhausted(), null, "just under");
-  work(2);
-  assert.equal(b.exhausted(), "cpu");
+  b.charge(25);
+  assert.equal(b.usage().cpuMs, Math.round(BASE_MS + 100 * OVERHEAD + 25));
 });
 
-Deno.test("budget: claims are sized so the work in flight stays under HARD_SHARE of the hard limit", () => {
+Deno.test("budget: after a proof, requests worth ROOM go out (BASE_MS counted once); then a new proof is due", () => {
+  const { b, work } = worker();
+  b.requestArrived(); // the first request: the first run's BASE_MS is still to come
+  const n = Math.floor((ROOM - BASE_MS) / DEFAULT_JOB_MS);
+  assert.equal(b.admit(n), "send");
+  assert.equal(b.admit(1), "prove", "full; a proof would make room beside the one in flight");
+  b.requestArrived();
+  const rest = Math.floor(ROOM / DEFAULT_JOB_MS) - n;
+  assert.equal(b.admit(rest), "send");
+  assert.equal(b.admit(1), "wait", "those in flight fill the room: no proof helps");
+  b.sent(n);
+  b.sent(rest);
+  work(ROOM / OVERHEAD); // what they cost, as estimated
+  assert.equal(b.proofDue(), true);
+  assert.equal(b.admit(1), "prove", "the room since the proof is used up");
+  b.requestArrived();
+  assert.equal(b.proofDue(), false);
+  assert.equal(b.admit(1), "send", "a proof renews it");
+});
+
+Deno.test("budget: a worker that keeps being proven keeps sending, whatever its whole life's estimate", () => {
+  const { b, work } = worker();
+  for (let i = 0; i < 20; i++) {
+    b.requestArrived();
+    assert.equal(b.admit(100), "send", `request ${i}`);
+    work(50);
+    b.sent(100);
+  }
+  assert.ok(b.usage().cpuMs > 2000, "an estimate past the hard limit (it errs high on a busy machine)");
+});
+
+Deno.test("budget: right after a proof with nothing in flight, a request bigger than the room still goes", () => {
   const { b } = worker();
-  const room = Math.floor((2000 * HARD_SHARE - BASE_MS) / DEFAULT_JOB_MS);
-  assert.equal(b.allow(100_000, true), room, "the first claim gets what fits");
-  assert.equal(b.allow(1000, false), 0, "nothing more while that is in flight");
-  b.settle(room, 0);
-  assert.equal(b.allow(1000, false), 1000, "a finished reservation frees its room");
+  b.requestArrived();
+  b.requestArrived();
+  assert.equal(b.admit(100_000), "send");
+});
+
+Deno.test("budget: a request carries at most REQUEST_SHARE of the room at the cost per job, MIN_REQUEST_JOBS at least", () => {
+  const { b, work } = worker();
+  assert.equal(
+    b.maxJobsPerRequest(),
+    Math.max(MIN_REQUEST_JOBS, Math.floor((ROOM * REQUEST_SHARE) / DEFAULT_JOB_MS)),
+  );
+  const n = b.allow(200);
+  work(1000); // 10 ms a job, as a busy machine may make it look
+  b.settle(n, 200);
+  assert.equal(b.maxJobsPerRequest(), MIN_REQUEST_JOBS);
+});
+
+Deno.test("budget: claims hold at most HOLD_SHARE of the margin; a finished claim frees its room", () => {
+  const { b } = worker();
+  const hold = Math.floor(((2000 - 1000) * HOLD_SHARE) / DEFAULT_JOB_MS);
+  assert.equal(b.allow(100_000), hold);
+  assert.equal(b.allow(10), 0);
+  assert.equal(b.exhausted(), "cpu");
+  b.settle(hold, hold);
+  assert.equal(b.exhausted(), null);
+  assert.equal(b.allow(10), 10, "never more than asked");
 });
 
 Deno.test("budget: the cost per job is learned once enough jobs are done", () => {
   const { b, work } = worker();
-  const n = b.allow(400, true);
-  work(40); // 400 jobs for 40 ms of timed work: 60 ms estimated, 0.15 ms a job
-  b.settle(n, 400);
-  const perJob = (40 * OVERHEAD) / 400;
-  const expect = Math.floor((2000 * HARD_SHARE - BASE_MS - 40 * OVERHEAD) / perJob);
-  assert.equal(b.allow(1_000_000, false), expect);
-});
-
-Deno.test("budget: over budget, a run's first claim still gets MIN_CLAIM jobs, later claims none", () => {
-  const { b, work } = worker();
-  work(2000);
-  assert.equal(b.exhausted(), "cpu");
-  assert.equal(b.allow(1000, true), MIN_CLAIM, "a fresh run makes progress");
-  assert.equal(b.allow(1000, false), 0);
-  assert.equal(b.allow(50, true), 50, "never more than asked");
+  const n = b.allow(200);
+  work(20); // 200 jobs for 20 ms of timed work: 40 ms estimated, 0.2 ms a job
+  b.settle(n, 200);
+  const perJob = (20 * OVERHEAD) / 200;
+  assert.equal(
+    b.maxJobsPerRequest(),
+    Math.max(MIN_REQUEST_JOBS, Math.floor((ROOM * REQUEST_SHARE) / perJob)),
+  );
 });
 
 Deno.test("budget: memory past MEMORY_STOP_SHARE of the limit stops claiming", () => {
@@ -68,34 +113,39 @@ Deno.test("budget: memory past MEMORY_STOP_SHARE of the limit stops claiming", (
   assert.equal(b.exhausted(), null);
   used += 1;
   assert.equal(b.exhausted(), "memory");
-  assert.equal(b.allow(1000, false), 0);
+  assert.equal(b.allow(1000), 0);
 });
 
-Deno.test("budget: charge() adds untimed work, such as a run's fixed costs", () => {
-  const { b } = worker();
-  b.charge(25);
-  b.charge(25);
-  assert.equal(b.usage().cpuMs, BASE_MS + 50);
-});
-
-Deno.test("budget: past YIELD_SHARE of the hard limit the worker must send nothing more", () => {
+Deno.test("budget: past YIELD_SHARE of the margin since the last proof the worker must send nothing more", () => {
   const { b, work } = worker();
-  work((2000 * YIELD_SHARE - BASE_MS) / OVERHEAD - 1);
+  b.requestArrived();
+  work(((2000 - 1000) * YIELD_SHARE - BASE_MS) / OVERHEAD - 1);
   assert.equal(b.mustYield(), false);
   work(1);
   assert.equal(b.mustYield(), true);
+  b.requestArrived();
+  assert.equal(b.mustYield(), false, "a proof: the worker was under the soft limit just now");
 });
 
-Deno.test("budget: a request's arrival brings an estimate above the soft limit down to just under it", () => {
-  const { b, work } = worker();
-  work(100);
-  const before = b.usage().cpuMs;
+Deno.test("budget: past MEMORY_SEND_SHARE a request waits for those in flight; alone it still goes", () => {
+  let used = 0;
+  const { b } = worker(() => used);
   b.requestArrived();
-  assert.equal(b.usage().cpuMs, before, "an estimate under the soft limit is left alone");
-  work(1000);
-  assert.equal(b.exhausted(), "cpu");
   b.requestArrived();
-  assert.equal(b.usage().cpuMs, Math.round(1000 * ALIVE_SHARE));
-  assert.equal(b.exhausted(), null, "the worker takes work again");
-  assert.ok(b.allow(1000, true) > 0);
+  assert.equal(b.admit(10), "send");
+  used = 256 * 2 ** 20 * MEMORY_SEND_SHARE;
+  assert.equal(b.admit(10), "wait");
+  b.sent(10);
+  assert.equal(b.admit(10), "send", "nothing in flight: one goes, so the run makes progress");
+});
+
+Deno.test("budget: with the soft limit equal to the hard one, half the hard limit is the margin (sends still go)", () => {
+  let t = 0;
+  const b = createBudget({ cpuSoftMs: 60_000, cpuHardMs: 60_000, memoryBytes: 256 * 2 ** 20 }, {
+    now: () => t,
+    memoryBytes: () => 0,
+  });
+  b.requestArrived();
+  assert.equal(b.admit(1000), "send");
+  assert.equal(b.maxJobsPerRequest(), Math.floor((30_000 * PROOF_SHARE * REQUEST_SHARE) / DEFAULT_JOB_MS));
 });

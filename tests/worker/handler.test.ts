@@ -10,6 +10,7 @@ import {
 import { loadConfig } from "../../supabase/functions/_shared/config.ts";
 import type { EmbeddingProvider } from "../../supabase/functions/_shared/provider.ts";
 import { FakeDb, QUEUE_SECRET } from "./fake_db.ts";
+import { UNLIMITED } from "../../supabase/functions/embed-queue/budget.ts";
 
 const config = { ...loadConfig({}), dimensions: 4, lingerMs: 0 };
 const provider: EmbeddingProvider = {
@@ -165,7 +166,7 @@ Deno.test("handler: cron and webhook calls get 202 at once; the run goes on in t
   const { db, background, call } = setup();
   const r = await call({ trigger: "webhook" });
   assert.equal(r.status, 202);
-  assert.deepEqual(await r.json(), { accepted: true, trigger: "webhook" });
+  assert.deepEqual(await r.json(), { accepted: true, trigger: "webhook", started: true });
   assert.equal(background.length, 1);
   await Promise.all(background);
   assert.equal(db.byStatus("completed").length, 2);
@@ -206,4 +207,90 @@ Deno.test("handler: parseBody defaults come from the config; manual runs do not 
   const w = parseBody('{"trigger":"cron"}', { ...config, lingerMs: 2500 });
   assert.equal(w.wait, false);
   assert.equal(w.lingerMs, 2500);
+});
+
+Deno.test("handler: one background run per worker: a call while it works starts nothing; once it stopped, the next call starts one", async () => {
+  const { db, background, call } = setup(Array.from({ length: 5 }, (_, i) => `row ${i}`));
+  const first = await call({ trigger: "webhook" });
+  assert.equal((await first.json()).started, true);
+  const second = await call({ trigger: "cron" });
+  assert.equal(second.status, 202);
+  assert.deepEqual(await second.json(), { accepted: true, trigger: "cron", started: false });
+  assert.equal(background.length, 1, "one run in the background");
+  await Promise.all(background);
+  assert.equal(db.byStatus("completed").length, 5, "that run took the work");
+  const third = await call({ trigger: "cron" });
+  assert.equal((await third.json()).started, true, "once it stopped, the next call starts a run");
+  await Promise.all(background);
+  const manual = await call({});
+  assert.equal(manual.status, 200, "a manual call is never turned away");
+  await manual.body?.cancel();
+});
+
+Deno.test("handler: a ping answers this worker's id and runs nothing; a run proves its worker through it", async () => {
+  const db = new FakeDb(["a", "b"], 4);
+  const events: Array<[string, Record<string, unknown> | undefined]> = [];
+  let arrivals = 0;
+  let handler!: (req: Request) => Promise<Response>;
+  const other = createHandler({
+    config,
+    db,
+    provider,
+    auth: createAuthenticator(["service-key"], () => db.queueSecret()),
+    waitUntil: () => {},
+    log: () => {},
+  });
+  let routeTo: "self" | "other" = "self";
+  handler = createHandler({
+    config,
+    db,
+    provider,
+    auth: createAuthenticator(["service-key"], () => db.queueSecret()),
+    waitUntil: () => {},
+    log: (e, f) => events.push([e, f]),
+    budget: {
+      ...UNLIMITED,
+      requestArrived: () => void arrivals++,
+      // A request goes only if a request reached this worker after the run's own.
+      admit: () => (arrivals > 1 ? (arrivals = 1, "send") : "prove"),
+    },
+    self: {
+      url: "http://fn/embed-queue",
+      key: "service-key",
+      // The gateway: to this worker while the runtime serves it, else to a fresh one.
+      fetch: (url, init) => (routeTo === "self" ? handler : other)(new Request(url as string, init)),
+    },
+  });
+  const ping = (h: typeof handler) =>
+    h(
+      new Request("http://fn/embed-queue", {
+        method: "POST",
+        headers: { authorization: "Bearer service-key" },
+        body: '{"ping":true}',
+      }),
+    ).then((r) => r.json());
+  const a = await ping(handler), b = await ping(other);
+  assert.match(a.worker, /^[0-9a-f-]{36}$/);
+  assert.notEqual(a.worker, b.worker, "each worker has its own id");
+  assert.equal(db.claims.length, 0, "a ping claims nothing");
+
+  const run = (body: unknown) =>
+    handler(
+      new Request("http://fn/embed-queue", {
+        method: "POST",
+        headers: { authorization: "Bearer service-key" },
+        body: JSON.stringify(body),
+      }),
+    ).then((r) => r.json());
+  arrivals = 0;
+  const proven = await run({ max_jobs: 1 });
+  assert.equal(proven.completed, 1, "proven by its own answer, the run sends");
+  assert.deepEqual(events.filter(([e]) => e === "worker.proof").map(([, f]) => f?.same_worker), [true]);
+
+  routeTo = "other";
+  arrivals = 0;
+  const retired = await run({});
+  assert.equal(retired.completed, 0, "answered by another worker: this one is retired and sends nothing");
+  assert.equal(retired.stopped, "cpu");
+  assert.equal(retired.released, 1, "what it held goes back unsent");
 });

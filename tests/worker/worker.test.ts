@@ -471,23 +471,139 @@ Deno.test("run: a worker out of CPU stops claiming, releases nothing it did not 
   assert.equal(db.handOvers, 1, "and the next run is called, to land on a fresh worker");
 });
 
-Deno.test("run: a run that begins in a worker already over budget takes one small batch and does not hand over", async () => {
-  const db = new FakeDb(Array.from({ length: 300 }, (_, i) => `row ${i}`), DIMS);
-  const { p } = provider(ok);
-  let first = true;
+Deno.test("run: when the room since the last proof is used up, a proven worker goes on sending", async () => {
+  const db = new FakeDb(Array.from({ length: 30 }, (_, i) => `row ${i}`), DIMS);
+  const { p, calls } = provider(ok);
+  let proofs = 0;
+  let fresh = true; // room until the next request
   const budget: Budget = {
     ...UNLIMITED,
-    exhausted: () => "cpu" as const,
-    allow: (want: number, isFirst: boolean) => (isFirst && first ? (first = false, Math.min(want, 100)) : 0),
+    admit: () => (fresh ? (fresh = false, "send") : "prove"),
   };
   const s = await runQueue(
-    { db, provider: p, config, ...clock(), log: quiet, budget },
-    opts({ trigger: "cron", batchSize: 500 }),
+    {
+      db,
+      provider: p,
+      config: { ...config, concurrency: 1, maxInputsPerRequest: 10 },
+      ...clock(),
+      log: quiet,
+      budget,
+      prove: () => (proofs++, fresh = true, Promise.resolve(true)),
+    },
+    opts({ batchSize: 30, trigger: "cron" }),
   );
-  assert.equal(s.claimed, 100);
-  assert.equal(s.completed, 100);
+  assert.equal(calls.length, 3);
+  assert.equal(s.completed, 30);
+  assert.equal(proofs, 2, "a proof before each request after the first");
+  assert.equal(s.stopped, "empty");
+});
+
+Deno.test("run: a worker found retired sends nothing more, gives back what it holds unsent and hands over", async () => {
+  const db = new FakeDb(Array.from({ length: 30 }, (_, i) => `row ${i}`), DIMS);
+  const { p, calls } = provider(ok);
+  let fresh = true;
+  const budget: Budget = {
+    ...UNLIMITED,
+    admit: () => (fresh ? (fresh = false, "send") : "prove"),
+  };
+  const s = await runQueue(
+    {
+      db,
+      provider: p,
+      config: { ...config, concurrency: 1, maxInputsPerRequest: 10 },
+      ...clock(),
+      log: quiet,
+      budget,
+      prove: () => Promise.resolve(false), // answered by another worker
+    },
+    opts({ batchSize: 30, trigger: "cron" }),
+  );
+  assert.equal(calls.length, 1, "one request, then it finds its worker retired");
+  assert.equal(s.completed, 10);
+  assert.equal(s.released, 20, "the unsent 20 go back with their attempt refunded");
   assert.equal(s.stopped, "cpu");
-  assert.equal(db.handOvers, 0, "the next tick carries on, not a call that lands on this worker again");
+  for (const j of db.byStatus("pending")) assert.equal(j.attempts, 0);
+  assert.equal(db.handOvers, 1, "the next run lands on a fresh worker");
+});
+
+Deno.test("run: a proof asked for ahead of need that another worker answers stops the sends after it", async () => {
+  const db = new FakeDb(Array.from({ length: 30 }, (_, i) => `row ${i}`), DIMS);
+  const { p, calls } = provider(ok);
+  let proofs = 0;
+  const budget: Budget = { ...UNLIMITED, proofDue: () => true };
+  const s = await runQueue(
+    {
+      db,
+      provider: p,
+      config: { ...config, concurrency: 1, maxInputsPerRequest: 10 },
+      ...clock(),
+      log: quiet,
+      budget,
+      prove: () => (proofs++, Promise.resolve(false)),
+    },
+    opts({ batchSize: 30, trigger: "cron" }),
+  );
+  assert.equal(proofs, 1);
+  assert.equal(calls.length, 1, "the request it went along with, and no other");
+  assert.equal(s.completed, 10);
+  assert.equal(s.released, 20);
+  assert.equal(s.stopped, "cpu");
+  assert.equal(db.handOvers, 1);
+});
+
+Deno.test("run: a claim of long texts is tokenized a slice at a time, the worker proving itself between slices", async () => {
+  const long = (c: string) => c.repeat(300_000); // more than one slice each
+  const db = new FakeDb([long("a"), long("b"), long("c")], DIMS);
+  const { p, calls } = provider(ok);
+  let proofs = 0;
+  const budget: Budget = { ...UNLIMITED, proofDue: () => true };
+  const s = await runQueue(
+    {
+      db,
+      provider: p,
+      config: { ...config, concurrency: 1, maxTokensPerInput: 50 },
+      ...clock(),
+      log: quiet,
+      budget,
+      prove: () => (proofs++, Promise.resolve(proofs < 2)),
+    },
+    opts({ batchSize: 3, trigger: "cron" }),
+  );
+  assert.equal(proofs, 2, "one proof after the first slice (yes), one after the second (another worker)");
+  assert.equal(calls.length, 0, "retired before anything was sent");
+  assert.equal(s.released, 3, "the whole claim goes back unsent");
+  assert.equal(s.stopped, "cpu");
+});
+
+Deno.test("run: a request waits while those in flight fill the room, then goes", async () => {
+  const db = new FakeDb(Array.from({ length: 20 }, (_, i) => `row ${i}`), DIMS);
+  let gate!: () => void;
+  const opened = new Promise<void>((r) => (gate = r));
+  const { p, calls } = provider(async (_inputs, call) => {
+    if (call === 1) await opened;
+    return ok();
+  });
+  let inFlight = 0;
+  let waits = 0;
+  const budget: Budget = {
+    ...UNLIMITED,
+    admit: () => (inFlight > 0 ? (waits++, gate(), "wait") : (inFlight++, "send")),
+    sent: () => void inFlight--,
+  };
+  const s = await runQueue(
+    {
+      db,
+      provider: p,
+      config: { ...config, concurrency: 2, maxInputsPerRequest: 10 },
+      ...clock(),
+      log: quiet,
+      budget,
+    },
+    opts({ batchSize: 10 }),
+  );
+  assert.equal(s.completed, 20);
+  assert.equal(calls.length, 2);
+  assert.ok(waits >= 1, "the second request waited for the first");
 });
 
 Deno.test("run: a run in a worker already over budget that claims nothing does not hand over", async () => {

@@ -56,6 +56,8 @@ export interface Config {
   usdPerMillionTokens: number;
   /** SUPABASE_DB_URL. */
   dbUrl?: string;
+  /** SUPABASE_URL: the project's API URL; the function reaches itself at <url>/functions/v1/<name>. */
+  supabaseUrl?: string;
   /** SUPABASE_SERVICE_ROLE_KEY: the legacy service role key (a JWT). */
   serviceRoleKey?: string;
   /**
@@ -74,6 +76,7 @@ type Derived =
   | "openaiBaseUrl"
   | "usdPerMillionTokens"
   | "dbUrl"
+  | "supabaseUrl"
   | "serviceRoleKey"
   | "secretKeys";
 
@@ -287,6 +290,7 @@ export function loadConfig(env: Env): Config {
     maxRequestRetries: int(env, "EMBED_QUEUE_MAX_REQUEST_RETRIES", DEFAULTS.maxRequestRetries, 0, 10),
     usdPerMillionTokens,
     dbUrl: read(env, "SUPABASE_DB_URL"),
+    supabaseUrl: read(env, "SUPABASE_URL"),
     serviceRoleKey: read(env, "SUPABASE_SERVICE_ROLE_KEY"),
     secretKeys: readSecretKeys(env),
   };

@@ -17,12 +17,18 @@ export interface EmbedResult {
   rate: RateLimitInfo;
 }
 
+/** Runs a synchronous piece of work and counts its time (embed-queue's budget.ts). */
+export type Meter = <T>(f: () => T) => T;
+
 export interface EmbeddingProvider {
   readonly name: string;
   readonly model: string;
   readonly dimensions: number;
-  /** Throws ProviderError. */
-  embed(inputs: string[], signal?: AbortSignal): Promise<EmbedResult>;
+  /**
+   * Throws ProviderError. `meter` times the synchronous work done after the answer arrives
+   * (decoding the vectors), which the caller cannot time around an awaited call.
+   */
+  embed(inputs: string[], signal?: AbortSignal, meter?: Meter): Promise<EmbedResult>;
 }
 
 export function createProvider(cfg: Config, opts: { fetch?: typeof fetch } = {}): EmbeddingProvider {
@@ -56,7 +62,7 @@ class OpenAIProvider implements EmbeddingProvider {
     });
   }
 
-  async embed(inputs: string[], signal?: AbortSignal): Promise<EmbedResult> {
+  async embed(inputs: string[], signal?: AbortSignal, meter: Meter = (f) => f()): Promise<EmbedResult> {
     if (inputs.length === 0) return { vectors: [], promptTokens: 0, rate: {} };
     let data: OpenAI.CreateEmbeddingResponse | {
       data: Array<{ index: number; embedding: unknown }>;
@@ -78,8 +84,9 @@ class OpenAIProvider implements EmbeddingProvider {
     } catch (e) {
       throw toProviderError(e);
     }
+    const items = data.data;
     return {
-      vectors: this.#vectors(data.data, inputs.length),
+      vectors: meter(() => this.#vectors(items, inputs.length)),
       promptTokens: promptTokensOf(data.usage, inputs),
       rate,
     };

@@ -6,54 +6,77 @@
  * killed and what runs is lost. It kills at 256 MB of heap plus external memory, too.
  *
  * The runtime gives a function no CPU clock (`process.cpuUsage` is not implemented there), so CPU
- * is estimated: the run times its own synchronous work (tokenizing and packing a batch, turning a
- * response's vectors into pgvector text), which is most of what it costs, and multiplies it by
- * OVERHEAD for what it cannot time (the SDK's parsing, postgres.js, garbage collection). Timed
- * with the wall clock, so on a machine whose cores are shared it errs on the safe side. (A timer
- * lateness meter was tried: it counted 3 % of idle time as busy and half of fine-grained work.)
+ * is estimated: the run times its own synchronous work (tokenizing and packing a batch, decoding
+ * a response's vectors, turning them into pgvector text), which is most of what it costs,
+ * multiplies it by OVERHEAD for what it cannot time (the SDK's parsing, postgres.js, garbage
+ * collection) and adds PER_REQUEST_MS for each provider request and PER_RUN_MS for each run.
+ * Timed with the wall clock, so on a machine whose cores are shared it errs high; measured
+ * against a rate-limited provider (429s, small requests, runs waiting), it also erred low, by
+ * up to a fifth. An estimate of the worker's whole life is not safe either way: too high, a
+ * worker the runtime keeps serving refuses work; too low, it is killed.
  *
- * The estimate starts at BASE_MS (the first requests' one-time costs: lazy initialisation, the
- * JIT) and each run adds PER_RUN_MS for its fixed work. Claims are sized so that the estimate, with what is already in flight, stays under
- * HARD_SHARE of the hard limit (the worker's cost per job is learned as it goes), and a run stops
- * claiming there; past the soft limit the runtime has retired the worker, so the run's hand-over
- * reaches a fresh one. A run that starts in a worker already over budget (the estimate errs high,
- * and the runtime has not retired it) still takes MIN_CLAIM jobs, so that work goes on until it is
- * retired. Memory: a run stops claiming at MEMORY_STOP_SHARE of the limit. The heap it reads
- * still holds garbage the next collection frees, so stopping at half (where the runtime drops an
- * idle worker) starved runs that began right after a big one; the runtime kills only at the whole.
+ * So the estimate only ever has to be right about a short stretch. The runtime routes no request
+ * to a worker it has retired (supabase/edge-runtime v1.74.0, commit b1edf453:
+ * crates/base/src/worker/pool.rs maybe_active_worker skips a worker whose is_retired is raised;
+ * strategy_per_worker.rs raises it at the soft CPU limit and at half the wall clock), so
+ * a request that reaches this worker proves that its CPU was under the soft limit then
+ * (requestArrived). From such a proof on, the worker sends requests worth at most PROOF_SHARE of
+ * the margin between the soft and the hard limit (estimated: what it did since the proof, plus
+ * the requests in flight at the learned cost per job): if it was retired a moment after the
+ * proof, it still ends under the hard limit unless the estimate errs low by more than
+ * 1 / PROOF_SHARE = 2 times. When that room is used up the run asks for a new proof
+ * (handler.ts: a call to itself through the gateway, answered with this worker's id): if the
+ * answer comes from this worker, the room is renewed; if from another, this one is retired: it
+ * sends nothing more, gives back what it holds unsent (attempts refunded) and hands over. Every
+ * cron tick or webhook call that lands here is a proof too. Past YIELD_SHARE of the margin since
+ * the last proof a run sends nothing more either. Claims are bounded apart from that, by the work
+ * held (HOLD_SHARE of the margin), so lanes keep requests ready: a held job costs next to nothing
+ * until it is sent, and one given back costs no attempt.
  *
- * The runtime routes no request to a worker it has retired, so a request that arrives proves the
- * worker is under the soft limit: an estimate above it is brought down (requestArrived). Without
- * that, an estimate inflated by a busy machine left a worker that the runtime kept serving
- * refusing all work until its wall clock retired it.
+ * Memory: a run stops claiming at MEMORY_STOP_SHARE of the limit. The heap it reads still holds
+ * garbage the next collection frees, so stopping at half (where the runtime drops an idle worker)
+ * starved runs that began right after a big one; the runtime kills only at the whole.
  *
  * Calibrated with bench/cpu_budget.ts (one run on a warm worker, local host): for 3,000 rows the
  * timed work was 0.75 to 1.25 of the CPU /proc charged the worker's thread (0.8 for 300 rows,
- * where fixed costs weigh more), so with 1.5 the estimate was 1.1 to 1.9 times the charge. Against
- * a rate-limited provider (429s, retries, runs waiting in the worker) 1.5 fell short by a fifth and
- * workers were killed at the hard limit, so OVERHEAD is 2.
+ * where fixed costs weigh more), so OVERHEAD 2 put the estimate at 1.5 to 2.5 times the charge,
+ * before the answer's decoding was timed too (it adds to the estimate; not calibrated again).
  */
 
 /** Share of the memory limit at which a run stops claiming. */
 export const MEMORY_STOP_SHARE = 0.7;
+/**
+ * Share of the memory limit past which a request waits for those in flight (one always goes):
+ * each carries its vectors three times over (the answer, the floats, pgvector text) until written.
+ */
+export const MEMORY_SEND_SHARE = 0.5;
 /** Worker CPU per millisecond of timed work (calibrated against the local host's /proc count). */
 export const OVERHEAD = 2;
-/** Share of the hard CPU limit the estimate, with the work in flight, is kept under. */
-export const HARD_SHARE = 0.75;
-/** Share of the hard CPU limit past which a run sends nothing more: what it holds goes back. */
-export const YIELD_SHARE = 0.9;
-/** Where a request's arrival puts an estimate that was above the soft limit (requestArrived). */
-export const ALIVE_SHARE = 0.95;
-/** Estimated CPU of a worker before its first timed work. */
+/**
+ * Share of the margin between the soft and the hard limit that the worker may send (estimated)
+ * after a proof that it is under the soft limit.
+ */
+export const PROOF_SHARE = 0.5;
+/** Share of that room one request may take, so that two can be in flight. */
+export const REQUEST_SHARE = 0.5;
+/** A request may always carry this many jobs (a noisy estimate must not make requests tiny). */
+export const MIN_REQUEST_JOBS = 256;
+/** Share of the room used since the last proof past which a new proof is asked for ahead of need. */
+export const PROOF_AHEAD_SHARE = 0.5;
+/** Share of the margin the jobs held (claimed, not yet done) may be worth. */
+export const HOLD_SHARE = 1;
+/** Share of the margin, estimated since the last proof, past which a run sends nothing more. */
+export const YIELD_SHARE = 0.8;
+/** Estimated CPU of a worker's first run's one-time costs (lazy initialisation, the JIT). */
 export const BASE_MS = 250;
 /** Estimated CPU of a run's fixed work (its record, claims, counts, connections), untimed. */
 export const PER_RUN_MS = 25;
+/** Estimated CPU of one provider request beyond its timed work (pace, write-back, parsing). */
+export const PER_REQUEST_MS = 5;
 /** Estimated worker CPU per job until enough jobs were done to learn it. */
 export const DEFAULT_JOB_MS = 0.5;
 /** Jobs done before the cost per job is learned from them. */
 const LEARN_AFTER = 200;
-/** Jobs a run may claim in a worker already over budget. */
-export const MIN_CLAIM = 100;
 
 export interface WorkerLimits {
   cpuSoftMs: number;
@@ -63,30 +86,50 @@ export interface WorkerLimits {
 
 export type Exhausted = "cpu" | "memory" | null;
 
+/** What admit() says about a request: send it, wait for those in flight, or prove first. */
+export type Admission = "send" | "wait" | "prove";
+
 export interface Budget {
-  /** Why no more work should be claimed in this worker, or null while there is room. */
+  /**
+   * Why no more work should be claimed in this worker, or null while there is room: "memory" past
+   * MEMORY_STOP_SHARE of the memory limit, "cpu" while the jobs held fill HOLD_SHARE.
+   */
   exhausted(): Exhausted;
   /** Runs `f` and counts its time as the worker's work. */
   timed<T>(f: () => T): T;
-  /** Counts `ms` of estimated CPU that cannot be timed (a run's fixed work: PER_RUN_MS). */
+  /** Counts `ms` of estimated CPU that cannot be timed (PER_RUN_MS, PER_REQUEST_MS). */
   charge(ms: number): void;
   /**
    * How many of `want` jobs a claim may take now (0: none); the answer is reserved until
-   * settle(). `first`: the run has claimed nothing yet (it gets MIN_CLAIM even when over).
+   * settle().
    */
-  allow(want: number, first: boolean): number;
+  allow(want: number): number;
   /** A reservation ends: `reserved` as allow() gave it, `done` of them worked on. */
   settle(reserved: number, done: number): void;
   /**
-   * True past YIELD_SHARE of the hard limit: the worker must send nothing more (its batches in
-   * flight cost more than allow() reserved, as they do against a provider that refuses and
-   * retries); unsent work is released for a fresh worker.
+   * The most jobs one request should carry: REQUEST_SHARE of the room at the learned cost, and
+   * MIN_REQUEST_JOBS at least.
+   */
+  maxJobsPerRequest(): number;
+  /** True past PROOF_AHEAD_SHARE of the room since the last proof: ask for one before it is needed. */
+  proofDue(): boolean;
+  /**
+   * May a request of `jobs` jobs be sent now? "send" reserves it until sent(); "wait": those in
+   * flight fill the room, or memory is past MEMORY_SEND_SHARE; "prove": the room since the last
+   * proof is used up.
+   */
+  admit(jobs: number): Admission;
+  /** A request admitted with `jobs` jobs is done (answered and written back, or failed). */
+  sent(jobs: number): void;
+  /**
+   * True past YIELD_SHARE of the margin since the last proof: the worker must send nothing more
+   * (its batches in flight cost more than allow() reserved); unsent work is released for a fresh
+   * worker.
    */
   mustYield(): boolean;
   /**
    * A request reached this worker, so the runtime has not retired it: its CPU is under the soft
-   * limit. An estimate above that was too high (the wall clock also counts waiting for a core
-   * on a busy machine): it is brought down to just under the soft limit.
+   * limit, and it may take on PROOF_ROOM again.
    */
   requestArrived(): void;
   /** Estimated CPU used so far and heap + external memory now, for the run's record and logs. */
@@ -95,7 +138,8 @@ export interface Budget {
 
 /** Heap plus external memory, as the runtime's memory check adds them; 0 where not reported. */
 export function heapAndExternal(): number {
-  const m = (Deno as { memoryUsage?: () => { heapUsed: number; external: number } }).memoryUsage?.();
+  const m = (Deno as { memoryUsage?: () => { heapUsed: number; external: number } })
+    .memoryUsage?.();
   return m ? m.heapUsed + m.external : 0;
 }
 
@@ -106,21 +150,32 @@ export function createBudget(
   const now = opts.now ?? (() => performance.now());
   const memory = opts.memoryBytes ?? heapAndExternal;
   const overhead = opts.overhead ?? OVERHEAD;
+  // Where the runtime kills at the soft limit itself (soft = hard), half the hard limit stands in
+  // for the margin: there is none after a retirement, so what was sent since a proof must be small.
+  const margin = limits.cpuHardMs > limits.cpuSoftMs
+    ? limits.cpuHardMs - limits.cpuSoftMs
+    : limits.cpuHardMs / 2;
+  const room = margin * PROOF_SHARE;
+  const hold = margin * HOLD_SHARE;
   let worked = 0;
   let charged = 0;
-  let corrected = 0;
-  let reserved = 0;
+  let reserved = 0; // jobs claimed, not yet done
+  let inFlight = 0; // jobs of requests admitted, not yet done
   let jobsDone = 0;
-  const cpuMs = () => BASE_MS + charged + worked * overhead - corrected;
+  // Estimated CPU at the last proof; before the first, BASE_MS is still to come.
+  let proofAt = 0;
+  let proven = false;
+  const cpuMs = () => BASE_MS + charged + worked * overhead;
+  const sinceProof = () => cpuMs() - proofAt;
   const perJob =
     () => (jobsDone >= LEARN_AFTER ? Math.max((cpuMs() - BASE_MS) / jobsDone, 0.01) : DEFAULT_JOB_MS);
-  const exhausted = (): Exhausted => {
-    if (cpuMs() >= limits.cpuHardMs * HARD_SHARE) return "cpu";
-    if (memory() >= limits.memoryBytes * MEMORY_STOP_SHARE) return "memory";
-    return null;
-  };
+  const memoryOver = () => memory() >= limits.memoryBytes * MEMORY_STOP_SHARE;
   return {
-    exhausted,
+    exhausted() {
+      if (memoryOver()) return "memory";
+      if (reserved * perJob() >= hold) return "cpu";
+      return null;
+    },
     timed<T>(f: () => T): T {
       const t0 = now();
       try {
@@ -132,17 +187,41 @@ export function createBudget(
     charge(ms) {
       charged += ms;
     },
-    mustYield: () => cpuMs() >= limits.cpuHardMs * YIELD_SHARE,
+    mustYield: () => sinceProof() >= margin * YIELD_SHARE,
     requestArrived() {
-      const ceiling = limits.cpuSoftMs * ALIVE_SHARE;
-      if (cpuMs() > ceiling) corrected += cpuMs() - ceiling;
+      // The first proof leaves BASE_MS counted: the first run's one-time costs come after it.
+      proofAt = Math.max(proofAt, proven ? cpuMs() : cpuMs() - BASE_MS);
+      proven = true;
     },
-    allow(want, first) {
-      const room = limits.cpuHardMs * HARD_SHARE - cpuMs() - reserved * perJob();
-      let n = exhausted() ? 0 : Math.min(want, Math.max(0, Math.floor(room / perJob())));
-      if (n === 0 && first) n = Math.min(want, MIN_CLAIM);
+    allow(want) {
+      if (memoryOver()) return 0;
+      const n = Math.max(
+        0,
+        Math.min(want, Math.floor((hold - reserved * perJob()) / perJob())),
+      );
       reserved += n;
       return n;
+    },
+    maxJobsPerRequest: () => Math.max(MIN_REQUEST_JOBS, Math.floor((room * REQUEST_SHARE) / perJob())),
+    proofDue: () => sinceProof() >= room * PROOF_AHEAD_SHARE,
+    admit(jobs) {
+      if (inFlight > 0 && memory() >= limits.memoryBytes * MEMORY_SEND_SHARE) return "wait";
+      const each = perJob();
+      const fresh = sinceProof() < room * 0.1;
+      // Fits; or nothing in flight right after a proof (a request bigger than the room alone).
+      if (
+        sinceProof() + (inFlight + jobs) * each <= room ||
+        (fresh && inFlight === 0)
+      ) {
+        inFlight += jobs;
+        return "send";
+      }
+      // A proof would make room beside those in flight: ask for it now, not once they are done.
+      if (!fresh && (inFlight + jobs) * each <= room) return "prove";
+      return inFlight > 0 ? "wait" : "prove";
+    },
+    sent(jobs) {
+      inFlight = Math.max(0, inFlight - jobs);
     },
     settle(r, done) {
       reserved = Math.max(0, reserved - r);
@@ -159,6 +238,10 @@ export const UNLIMITED: Budget = {
   charge: () => {},
   mustYield: () => false,
   requestArrived: () => {},
+  maxJobsPerRequest: () => Infinity,
+  proofDue: () => false,
+  admit: () => "send",
+  sent: () => {},
   allow: (want) => want,
   settle: () => {},
   usage: () => ({ cpuMs: 0, memoryBytes: 0 }),

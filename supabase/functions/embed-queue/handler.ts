@@ -11,6 +11,15 @@
  * on in the background (EdgeRuntime.waitUntil), so pg_net's worker is not held; a manual call
  * waits for the run and gets its summary. Job failures are reported in the body; a 5xx means the
  * database could not be reached.
+ *
+ * One background run per worker: a cron or webhook call that reaches a worker whose background
+ * run is still working is answered 202 with `"started": false` and starts nothing (that run
+ * takes the work). Two runs in one worker shared its CPU, and the edge runtime sends the 10 s
+ * tick, the webhook and a hand-over to the same worker until it retires it.
+ *
+ * `{"ping": true}` answers `{"worker": "<id>"}`, this worker's random id, and runs nothing: a run
+ * calls its own function so to learn whether the runtime still routes requests to its worker
+ * (budget.ts: a proof that its CPU is under the soft limit).
  */
 import { type Config, maxTimeBudgetMs } from "../_shared/config.ts";
 import type { QueueDb } from "./db.ts";
@@ -32,13 +41,29 @@ export interface HandlerDeps {
   shutdown?: AbortSignal;
   /** The worker's CPU and memory, shared by its runs (budget.ts). */
   budget?: Budget;
+  /**
+   * How a run reaches its own function to prove its worker is still served (budget.ts): the
+   * function's URL and a key its auth accepts. Without it a run stops when the budget's room is used.
+   */
+  self?: { url: string; key: string; fetch?: typeof fetch };
   log?: (event: string, fields?: Record<string, unknown>) => void;
 }
 
 export class BadRequest extends Error {}
 
 const TRIGGERS: Trigger[] = ["cron", "webhook", "manual"];
-const FIELDS = new Set(["batch_size", "max_jobs", "time_budget_ms", "tables", "dry_run", "trigger", "wait"]);
+const FIELDS = new Set([
+  "batch_size",
+  "max_jobs",
+  "time_budget_ms",
+  "tables",
+  "dry_run",
+  "trigger",
+  "wait",
+  "ping",
+]);
+/** How long a run waits for the answer to its proof call before taking the worker for retired. */
+const PROOF_TIMEOUT_MS = 10_000;
 
 function int(v: unknown, name: string, min: number, max: number): number {
   if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
@@ -48,7 +73,7 @@ function int(v: unknown, name: string, min: number, max: number): number {
 }
 
 /** Validates a request body into run options (defaults from the config). */
-export function parseBody(text: string, config: Config): RunOptions & { wait: boolean } {
+export function parseBody(text: string, config: Config): RunOptions & { wait: boolean; ping: boolean } {
   let body: Record<string, unknown> = {};
   if (text.trim() !== "") {
     let parsed: unknown;
@@ -79,7 +104,7 @@ export function parseBody(text: string, config: Config): RunOptions & { wait: bo
     }
     tables = body.tables as string[];
   }
-  for (const k of ["dry_run", "wait"]) {
+  for (const k of ["dry_run", "wait", "ping"]) {
     if (body[k] !== undefined && typeof body[k] !== "boolean") {
       throw new BadRequest(`${k} must be true or false`);
     }
@@ -99,6 +124,7 @@ export function parseBody(text: string, config: Config): RunOptions & { wait: bo
       ? undefined
       : int(body.max_jobs, "max_jobs", 1, 1_000_000),
     wait: typeof body.wait === "boolean" ? body.wait : trigger === "manual",
+    ping: body.ping === true,
   };
 }
 
@@ -107,14 +133,43 @@ const json = (status: number, body: unknown) =>
 
 export function createHandler(deps: HandlerDeps): (req: Request) => Promise<Response> {
   const log = deps.log ?? defaultLog;
+  const workerId = crypto.randomUUID();
+  let background = 0; // background runs working in this worker
 
-  const run = (opts: RunOptions): Promise<RunSummary> =>
+  // One proof call at a time, shared by every lane that wants one.
+  let proving: Promise<boolean> | null = null;
+  const self = deps.self;
+  const prove = self
+    ? (): Promise<boolean> =>
+      proving ??= (async () => {
+        try {
+          const res = await (self.fetch ?? fetch)(self.url, {
+            method: "POST",
+            headers: { authorization: `Bearer ${self.key}`, "content-type": "application/json" },
+            body: JSON.stringify({ ping: true }),
+            signal: AbortSignal.timeout(PROOF_TIMEOUT_MS),
+          });
+          const body = res.ok ? await res.json().catch(() => null) : await res.body?.cancel();
+          const same = (body as { worker?: unknown } | null | undefined)?.worker === workerId;
+          log("worker.proof", { status: res.status, same_worker: same });
+          return same;
+        } catch (e) {
+          // Unanswered: taken for retired, the safe side.
+          log("worker.proof", { status: null, same_worker: false, error: (e as Error)?.name ?? "Error" });
+          return false;
+        }
+      })().finally(() => proving = null)
+    : undefined;
+
+  const run = (opts: RunOptions, onStopped?: () => void): Promise<RunSummary> =>
     runQueue({
       db: deps.db,
       provider: deps.provider,
       config: deps.config,
       signal: deps.shutdown,
       budget: deps.budget,
+      prove,
+      onStopped,
       log,
     }, opts);
 
@@ -141,13 +196,24 @@ export function createHandler(deps: HandlerDeps): (req: Request) => Promise<Resp
       if (e instanceof BadRequest) return json(400, { error: e.message });
       throw e;
     }
+    if (opts.ping) return json(200, { worker: workerId });
     if (!opts.wait) {
+      if (background > 0) {
+        log("run.skipped", { trigger: opts.trigger, reason: "a background run is working in this worker" });
+        return json(202, { accepted: true, trigger: opts.trigger, started: false });
+      }
+      background++;
+      let counted = true;
+      const stopped = () => {
+        if (counted) background--;
+        counted = false;
+      };
       deps.waitUntil(
-        run(opts).catch((e) =>
+        run(opts, stopped).catch((e) =>
           log("run.crashed", { code: (e as { code?: string }).code ?? (e as Error).name })
-        ),
+        ).finally(stopped),
       );
-      return json(202, { accepted: true, trigger: opts.trigger });
+      return json(202, { accepted: true, trigger: opts.trigger, started: true });
     }
     try {
       return json(200, await run(opts));

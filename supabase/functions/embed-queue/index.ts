@@ -14,11 +14,19 @@ const db = createDb(config.dbUrl);
 const shutdown = new AbortController();
 addEventListener("beforeunload", () => shutdown.abort());
 
+// A run reaches its own worker through the platform's gateway to learn whether it still serves it
+// (budget.ts); the function's name is this folder's.
+const selfKey = adminKeys(config)[0];
+const self = config.supabaseUrl && selfKey
+  ? { url: `${config.supabaseUrl.replace(/\/+$/, "")}/functions/v1/embed-queue`, key: selfKey }
+  : undefined;
+
 Deno.serve(createHandler({
   config,
   db,
   provider: createProvider(config),
   auth: createAuthenticator(adminKeys(config), () => db.queueSecret()),
+  self,
   waitUntil: (p) => typeof EdgeRuntime !== "undefined" ? EdgeRuntime.waitUntil(p) : void p,
   shutdown: shutdown.signal,
   budget: createBudget({

@@ -34,7 +34,7 @@ import { packRequests, type ProviderRequest, repack, requestTokenCap } from "./b
 import { truncateToTokens } from "../_shared/tokens.ts";
 import { backoffMs } from "../_shared/backoff.ts";
 import { decide } from "./decide.ts";
-import { type Budget, PER_RUN_MS, UNLIMITED } from "./budget.ts";
+import { type Budget, PER_REQUEST_MS, PER_RUN_MS, UNLIMITED } from "./budget.ts";
 import { paceKey, PaceTooSlow, RateLimiter } from "../_shared/limiter.ts";
 import { operatorMessage, ProviderError, toProviderError } from "../_shared/errors.ts";
 import { toPgvector } from "../_shared/vectors.ts";
@@ -77,13 +77,35 @@ export interface RunDeps {
    * (embed_queue.targets.model, a model change): by default `createProvider` with that model.
    */
   providerFor?: (model: string, dimensions: number) => EmbeddingProvider;
+  /**
+   * Asks whether the runtime still routes requests to this worker (handler.ts: a call to itself);
+   * true renews the budget's room (budget.ts). Without it a run stops when the room is used up.
+   */
+  prove?: () => Promise<boolean>;
+  /**
+   * Called once the run has stopped working, before it calls the next run (hand-over), so that
+   * the hand-over is not turned away by the handler's one background run per worker.
+   */
+  onStopped?: () => void;
   log?: (event: string, fields?: Record<string, unknown>) => void;
 }
 
 /** Jobs per complete() call: bounds one statement's size (about 15 MB of text at 1536 dims). */
 const WRITE_CHUNK = 500;
+/**
+ * Bytes a job's vector occupies per dimension while its request is in hand: the answer's base64
+ * (5.3), the floats (4, twice while decoding), pgvector text (about 11) and the write-back's
+ * statement (about 11 again). With REQUEST_MEMORY_SHARE it bounds a request's size.
+ */
+const BYTES_PER_DIMENSION = 32;
+/** Share of the worker's memory limit one request's vectors may take (see BYTES_PER_DIMENSION). */
+const REQUEST_MEMORY_SHARE = 0.06;
+/** Characters of claimed text tokenized between two looks at the budget (a proof may be due). */
+const PACK_CHARS = 262_144;
 /** Time kept in hand before a lease or the budget ends, for the write-back. */
 const MARGIN_MS = 2000;
+/** How often a request waits to see whether those in flight have made room (budget.admit "wait"). */
+const ADMIT_POLL_MS = 50;
 /** Tries of one write-back statement after a database error, and the backoff between them. */
 const WRITE_RETRIES = 3;
 const WRITE_RETRY_BACKOFF = { baseMs: 200, maxMs: 2000 };
@@ -122,6 +144,9 @@ export async function runQueue(
   const deadline = started + opts.timeBudgetMs;
   const worker = `run-${crypto.randomUUID()}`;
   const held = new Set<number>();
+  // A proof was asked for and the answer came from another worker (or none came): the runtime
+  // has retired this one, so it sends nothing more and the hand-over reaches a fresh worker.
+  let retired = false;
   const s: RunSummary = {
     run_id: null,
     trigger: opts.trigger,
@@ -349,9 +374,24 @@ export async function runQueue(
     return jobs.filter((j) => !done.has(j.id));
   }
 
+  /** Inputs per request that keep its vectors within REQUEST_MEMORY_SHARE of the memory limit. */
+  function maxInputsForMemory(provider: EmbeddingProvider): number {
+    return Math.max(
+      1,
+      Math.floor(
+        (config.memoryMb * 2 ** 20 * REQUEST_MEMORY_SHARE) / (provider.dimensions * BYTES_PER_DIMENSION),
+      ),
+    );
+  }
+
+  /**
+   * `progress.settled`: jobs whose vectors are encoded, handed back to the budget as they go (what
+   * is left waits for the write-back only), so that the lanes claim again while writes are slow.
+   */
   async function processBatch(
     claimed: ClaimedJob[],
     batchDeadline: number,
+    progress: { settled: number },
     provider: EmbeddingProvider,
     limiter: RateLimiter,
   ) {
@@ -359,29 +399,45 @@ export async function runQueue(
     const meta = new Map<number, { hash: string; tokens: number; truncated: boolean }>();
     const items: Array<{ id: number; text: string; tokens: number }> = [];
     const limitsNow = () => ({
-      maxInputs: config.maxInputsPerRequest,
+      maxInputs: Math.min(config.maxInputsPerRequest, budget.maxJobsPerRequest(), maxInputsForMemory(provider)),
       maxTokens: requestTokenCap(limiter.limits, config.maxTokensPerRequest),
     });
     const wrongSize: JobFailure[] = [];
-    const tasks: Task[] = budget.timed(() => {
-      for (const job of jobs) {
-        if (job.dimensions !== provider.dimensions) {
-          wrongSize.push({
-            id: job.id,
-            kind: "permanent",
-            error:
-              `column ${job.table_name}.${job.embedding_column} holds ${job.dimensions} dimensions but the provider makes ${provider.dimensions}: set EMBEDDING_DIMENSIONS=${job.dimensions}`,
-          });
-          continue;
+    // Tokenized a slice of text at a time: a claim of long texts costs CPU by its length, not by
+    // its count, so the worker proves itself between slices as it does between requests.
+    for (let i = 0; i < jobs.length;) {
+      if (i > 0 && !opts.dryRun && budget.proofDue()) {
+        if (!deps.prove || !(await deps.prove())) {
+          // Retired (or it cannot tell): nothing of this claim was sent; it goes back unsent.
+          retired = deps.prove !== undefined;
+          stop ??= "cpu";
+          return;
         }
-        const t = truncateToTokens(job.content, config.maxTokensPerInput);
-        const truncated = t.truncated || job.clipped === true;
-        if (truncated) s.truncated++;
-        meta.set(job.id, { hash: job.content_hash, tokens: t.tokens, truncated });
-        items.push({ id: job.id, text: t.text, tokens: t.tokens });
       }
-      return packRequests(items, limitsNow()).map((req) => ({ req, tries: 0 }));
-    });
+      budget.timed(() => {
+        for (let chars = 0; i < jobs.length && chars < PACK_CHARS; i++) {
+          const job = jobs[i];
+          chars += job.content.length;
+          if (job.dimensions !== provider.dimensions) {
+            wrongSize.push({
+              id: job.id,
+              kind: "permanent",
+              error:
+                `column ${job.table_name}.${job.embedding_column} holds ${job.dimensions} dimensions but the provider makes ${provider.dimensions}: set EMBEDDING_DIMENSIONS=${job.dimensions}`,
+            });
+            continue;
+          }
+          const t = truncateToTokens(job.content, config.maxTokensPerInput);
+          const truncated = t.truncated || job.clipped === true;
+          if (truncated) s.truncated++;
+          meta.set(job.id, { hash: job.content_hash, tokens: t.tokens, truncated });
+          items.push({ id: job.id, text: t.text, tokens: t.tokens });
+        }
+      });
+    }
+    const tasks: Task[] = budget.timed(() =>
+      packRequests(items, limitsNow()).map((req) => ({ req, tries: 0 }))
+    );
     await failJobs(wrongSize);
 
     if (opts.dryRun) {
@@ -394,10 +450,14 @@ export async function runQueue(
 
     while (tasks.length > 0) {
       // The rest is released below. A run that stopped claiming for the worker's CPU or memory
-      // finishes what it holds: budget.allow() left room for it.
-      const halt = stop !== null && stop !== "cpu" && stop !== "memory";
+      // finishes what it holds, unless its worker was found retired.
+      const halt = retired || (stop !== null && stop !== "cpu" && stop !== "memory");
       if (halt || signal.aborted || now() > batchDeadline - MARGIN_MS) return;
       if (budget.mustYield()) {
+        // Past the yield point since the last proof: go on only if the runtime still serves this
+        // worker; otherwise what is held goes back unsent for a fresh one.
+        if (deps.prove && await deps.prove()) continue;
+        retired = deps.prove !== undefined;
         stop ??= "cpu";
         return;
       }
@@ -409,6 +469,61 @@ export async function runQueue(
         tasks.unshift(...parts.map((r) => ({ req: r, tries: task.tries })));
         continue;
       }
+      // The worker's CPU since the runtime last proved it under the soft limit (budget.ts).
+      const jobs = req.owners.reduce((n, o) => n + o.length, 0);
+      const admission = budget.admit(jobs);
+      if (admission !== "send") {
+        tasks.unshift(task);
+        if (admission === "wait") await sleep(ADMIT_POLL_MS);
+        else if (!deps.prove || !(await deps.prove())) {
+          // Retired (or it cannot tell): send nothing more; what is held goes back unsent.
+          retired = deps.prove !== undefined;
+          stop ??= "cpu";
+          return;
+        }
+        continue;
+      }
+      // Room is running low: ask for the next proof while this request goes (an answer from
+      // another worker stops the sends that come after it).
+      if (deps.prove && budget.proofDue()) {
+        void deps.prove().then((same) => {
+          if (!same) {
+            retired = true;
+            stop ??= "cpu";
+          }
+        });
+      }
+      // The request's CPU is spent once its vectors are encoded; the write-back only waits.
+      let admitted = true;
+      const unadmit = () => {
+        if (admitted) budget.sent(jobs);
+        admitted = false;
+      };
+      const encoded = () => {
+        unadmit();
+        budget.settle(jobs, jobs);
+        progress.settled += jobs;
+      };
+      try {
+        if (await sendAndReport(task, batchDeadline, meta, tasks, encoded, provider, limiter) === "return") return;
+      } finally {
+        unadmit();
+      }
+    }
+  }
+
+  /** One request: send, decide, report. "return": the batch stops (what is left is released). */
+  async function sendAndReport(
+    task: Task,
+    batchDeadline: number,
+    meta: Map<number, { hash: string; tokens: number; truncated: boolean }>,
+    tasks: Task[],
+    encoded: () => void,
+    provider: EmbeddingProvider,
+    limiter: RateLimiter,
+  ): Promise<"return" | "next"> {
+    const { req } = task;
+    {
       let release: (() => void) | null = null;
       try {
         release = await limiter.acquire(
@@ -430,21 +545,22 @@ export async function runQueue(
             for (const id of ids) held.delete(id);
           }
         }
-        return;
+        return "return";
       }
       const t0 = now();
       // send: the provider only.
       let res: Awaited<ReturnType<EmbeddingProvider["embed"]>>;
       try {
         // Timed: an offline provider computes here; a remote one only sets its request up.
-        res = await budget.timed(() => provider.embed(req.inputs, signal));
+        res = await budget.timed(() => provider.embed(req.inputs, signal, budget.timed));
       } catch (e) {
         release();
         if (signal.aborted) {
           tasks.unshift(task);
-          return;
+          return "return";
         }
         s.requests++;
+        budget.charge(PER_REQUEST_MS);
         await limiter.observe(null);
         const pe = e instanceof ProviderError ? e : toProviderError(e);
         log("request.error", {
@@ -499,16 +615,17 @@ export async function runQueue(
               })),
               batchDeadline,
             );
-            return;
+            return "return";
           case "stop":
             stop = "auth";
             s.error = operatorMessage(pe);
-            return;
+            return "return";
         }
-        continue;
+        return "next";
       }
       release();
       s.requests++;
+      budget.charge(PER_REQUEST_MS);
       await limiter.observe(res.rate);
       s.tokens += res.promptTokens;
       // Priced by the model that made them: the configured price, or another model's list price.
@@ -523,6 +640,7 @@ export async function runQueue(
           }
         })
       );
+      encoded();
       log("request", {
         run_id: s.run_id,
         inputs: req.inputs.length,
@@ -532,15 +650,13 @@ export async function runQueue(
       });
       // report: outside the provider's error handling.
       await writeBack(done, batchDeadline, provider);
+      return "next";
     }
   }
 
   let reserved = 0; // jobs asked for so far, against opts.maxJobs
   let reachedMax = false;
   let busyLanes = 0; // lanes claiming or working on a batch
-  // The run began in a worker already over its budget: it takes one small batch and leaves the
-  // rest to the next tick rather than calling a run that would land on the same worker.
-  const startedOver = budget.exhausted() !== null;
   async function lane(index: number) {
     const linger = index === 0 ? opts.lingerMs ?? 0 : 0;
     let lingered = false;
@@ -554,14 +670,18 @@ export async function runQueue(
         reachedMax = true; // this lane ends; the others finish what they hold
         return;
       }
-      // Stop claiming before the runtime stops the worker (budget.ts); a smaller claim near it.
-      const want = budget.allow(asked, s.claimed === 0 && reserved === 0);
+      // Claims are bounded by the work held and by memory (budget.ts); a smaller claim near it.
+      const want = budget.allow(asked);
       if (want === 0) {
-        // Out of room: the run stops claiming; short of room while other lanes hold work: this
-        // lane ends and they go on.
+        // Out of memory, or of room with nothing held: the run stops claiming. The jobs the
+        // other lanes hold fill the room: this lane waits until they have done some.
         const over = budget.exhausted();
-        if (over || busyLanes === 0) stop ??= over ?? "cpu";
-        return;
+        if (over === "memory" || busyLanes === 0) {
+          stop ??= over ?? "cpu";
+          return;
+        }
+        await sleep(ADMIT_POLL_MS);
+        continue;
       }
       busyLanes++;
       reserved += want;
@@ -588,6 +708,7 @@ export async function runQueue(
       s.claimed += jobs.length;
       for (const j of jobs) held.add(j.id);
       const leaseEnd = now() + config.leaseSeconds * 1000;
+      const progress = { settled: 0 };
       try {
         // One batch per model the jobs' columns hold (one, but during a model change two).
         const groups = new Map<EmbeddingProvider | string, ClaimedJob[]>();
@@ -602,10 +723,10 @@ export async function runQueue(
             await failJobs(group.map((j) => ({ id: j.id, kind: "permanent" as const, error: p })));
             continue;
           }
-          await processBatch(group, Math.min(deadline, leaseEnd), p, await limiterFor(p.model));
+          await processBatch(group, Math.min(deadline, leaseEnd), progress, p, await limiterFor(p.model));
         }
       } finally {
-        budget.settle(want, jobs.length);
+        budget.settle(want - progress.settled, jobs.length - progress.settled);
         busyLanes--;
       }
       if (opts.dryRun) {
@@ -658,9 +779,12 @@ export async function runQueue(
     // A background run that ran out of time, or of its worker's CPU or memory, with work left
     // calls the next one itself instead of leaving the rest to the next pg_cron tick; a worker
     // past its soft CPU limit is retired, so the call reaches a fresh one. After its record is
-    // finished, so the next run does not find this one still working (max_concurrent_runs).
+    // finished, so the next run does not find this one still working (max_concurrent_runs). A
+    // worker out of room that claimed nothing is not called again (the call could land on it and
+    // go round without end), unless it is known to be retired.
+    deps.onStopped?.();
     const outOfRoom = s.stopped === "budget" ||
-      ((s.stopped === "cpu" || s.stopped === "memory") && s.claimed > 0 && !startedOver);
+      ((s.stopped === "cpu" || s.stopped === "memory") && (s.claimed > 0 || retired));
     if (outOfRoom && opts.trigger !== "manual" && (s.pending ?? 0) > 0) {
       await db.handOver().then(() => log("run.hand_over", { run_id: s.run_id }), () => {});
     }
