@@ -5,8 +5,10 @@
  */
 import { fileURLToPath } from "node:url";
 import type { FakeScript, FakeStats } from "./openai_server.ts";
+import type { BatchScript, BatchStats } from "./openai_batches.ts";
 
 export type { FailStep, FakeScript, FakeStats } from "./openai_server.ts";
+export type { BatchScript, BatchStats } from "./openai_batches.ts";
 
 export interface FakeOpenAIProcess {
   /** `http://127.0.0.1:PORT/v1`, for OPENAI_BASE_URL. */
@@ -20,8 +22,11 @@ export interface FakeOpenAIProcess {
 
 const STARTUP_MS = 60_000;
 
-export async function startFakeOpenAIProcess(opts: { apiKey?: string } = {}): Promise<FakeOpenAIProcess> {
-  const apiKey = opts.apiKey ?? `sk-fake-${crypto.randomUUID().replaceAll("-", "")}`;
+export async function startFakeOpenAIProcess(
+  opts: { apiKey?: string } = {},
+): Promise<FakeOpenAIProcess> {
+  const apiKey = opts.apiKey ??
+    `sk-fake-${crypto.randomUUID().replaceAll("-", "")}`;
   const config = fileURLToPath(new URL("../../deno.json", import.meta.url));
   const server = fileURLToPath(new URL("./openai_server.ts", import.meta.url));
   const child = new Deno.Command(Deno.execPath(), {
@@ -103,7 +108,9 @@ async function waitUntilAnswers(adminUrl: string): Promise<void> {
     } catch (e) {
       if (Date.now() > until) throw e;
     }
-    if (Date.now() > until) throw new Error("fake OpenAI server did not answer");
+    if (Date.now() > until) {
+      throw new Error("fake OpenAI server did not answer");
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -117,12 +124,17 @@ function adminBase(url: string): string {
 async function call<T>(url: string, init?: RequestInit): Promise<T> {
   const res = await fetch(url, init);
   const text = await res.text();
-  if (!res.ok) throw new Error(`${init?.method ?? "GET"} ${url}: ${res.status} ${text}`);
+  if (!res.ok) {
+    throw new Error(`${init?.method ?? "GET"} ${url}: ${res.status} ${text}`);
+  }
   return JSON.parse(text) as T;
 }
 
 /** Sets the given script fields (others keep their values). */
-export async function adminScript(adminUrl: string, script: Partial<FakeScript>): Promise<void> {
+export async function adminScript(
+  adminUrl: string,
+  script: Partial<FakeScript>,
+): Promise<void> {
   await call(`${adminBase(adminUrl)}/script`, {
     method: "POST",
     headers: { "content-type": "application/json" },
@@ -132,6 +144,22 @@ export async function adminScript(adminUrl: string, script: Partial<FakeScript>)
 
 export function adminStats(adminUrl: string): Promise<FakeStats> {
   return call<FakeStats>(`${adminBase(adminUrl)}/stats`);
+}
+
+/** Sets the given fields of the Batch API's script (openai_batches.ts BatchScript); others keep their values. */
+export async function adminBatchScript(
+  adminUrl: string,
+  script: Partial<BatchScript>,
+): Promise<void> {
+  await call(`${adminBase(adminUrl)}/batch_script`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(script),
+  });
+}
+
+export function adminBatchStats(adminUrl: string): Promise<BatchStats> {
+  return call<BatchStats>(`${adminBase(adminUrl)}/batch_stats`);
 }
 
 /** Clears the script, the stats and the rate-limit windows. */

@@ -15,6 +15,10 @@
  *   rpm and tpm, spread evenly over the last 60 s, as if a client had been sending at that rate
  *   for a minute: from then on capacity comes back at the steady rate, with no first-minute burst.
  *
+ * The Files and Batches endpoints (`/v1/files`, `/v1/batches`) are openai_batches.ts; their
+ * script and stats are at `POST {origin}/_admin/batch_script` and `GET {origin}/_admin/batch_stats`
+ * (reset clears them too).
+ *
  * Run on its own: `deno run --allow-net --allow-env tests/fakes/openai_server.ts [--port N]`;
  * it prints one JSON line `{"baseUrl":..., "apiKey":...}` when it listens.
  */
@@ -22,6 +26,7 @@ import { createHash } from "node:crypto";
 import { countTokens as exactCount } from "gpt-tokenizer/encoding/cl100k_base";
 import { fakeVector } from "./fake_vector.ts";
 import { mulberry32 } from "../lib/prng.ts";
+import { FakeBatches } from "./openai_batches.ts";
 
 /** One scripted answer, consumed by the next authenticated embeddings request. */
 export type FailStep =
@@ -90,7 +95,10 @@ const MAX_REQUEST_TOKENS = 300_000;
 const WINDOW_MS = 60_000;
 const DEFAULT_RPM = 10_000;
 const DEFAULT_TPM = 10_000_000;
-const PLAIN = { allowedSpecial: new Set<string>(), disallowedSpecial: new Set<string>() };
+const PLAIN = {
+  allowedSpecial: new Set<string>(),
+  disallowedSpecial: new Set<string>(),
+};
 
 function emptyScript(): FakeScript {
   return {
@@ -108,7 +116,14 @@ function emptyScript(): FakeScript {
 }
 
 function emptyStats(): FakeStats {
-  return { requests: 0, inputs: 0, tokens: 0, by_status: {}, texts_seen: 0, inputs_by_text_hash: {} };
+  return {
+    requests: 0,
+    inputs: 0,
+    tokens: 0,
+    by_status: {},
+    texts_seen: 0,
+    inputs_by_text_hash: {},
+  };
 }
 
 export function sha256Hex(text: string): string {
@@ -151,7 +166,9 @@ function defaultDimensions(model: string): number {
 class Window {
   entries: Array<{ t: number; n: number }> = [];
   used(now: number): number {
-    while (this.entries.length && this.entries[0].t <= now - WINDOW_MS) this.entries.shift();
+    while (this.entries.length && this.entries[0].t <= now - WINDOW_MS) {
+      this.entries.shift();
+    }
     return this.entries.reduce((a, e) => a + e.n, 0);
   }
   /** Time until `need` more fits under `limit`. */
@@ -192,14 +209,22 @@ function checkScript(body: unknown): Partial<FakeScript> {
           !Array.isArray(v) ||
           !v.every((s) =>
             typeof s === "object" && s !== null &&
-            (s.hang === true || (Number.isInteger(s.status) && s.status >= 400 && s.status <= 599))
+            (s.hang === true ||
+              (Number.isInteger(s.status) && s.status >= 400 &&
+                s.status <= 599))
           )
-        ) throw new Error("fail: a list of {status: 400..599, retry_after_ms?} or {hang: true}");
+        ) {
+          throw new Error(
+            "fail: a list of {status: 400..599, retry_after_ms?} or {hang: true}",
+          );
+        }
         out.fail = v as FailStep[];
         break;
       case "latency_ms":
       case "per_token_latency_us":
-        if (typeof v !== "number" || !(v >= 0)) throw new Error(`${k}: a number >= 0`);
+        if (typeof v !== "number" || !(v >= 0)) {
+          throw new Error(`${k}: a number >= 0`);
+        }
         out[k] = v;
         break;
       case "rates": {
@@ -209,13 +234,22 @@ function checkScript(body: unknown): Partial<FakeScript> {
           !Object.entries(v).every(([rk, rv]) =>
             keys.includes(rk) && typeof rv === "number" && rv >= 0 && rv <= 1
           ) ||
-          Object.values(v as Record<string, number>).reduce((a, b) => a + b, 0) > 1
-        ) throw new Error('rates: {"429"?, "500"?, "hang"?} with shares from 0 to 1 adding up to at most 1');
+          Object.values(v as Record<string, number>).reduce(
+              (a, b) => a + b,
+              0,
+            ) > 1
+        ) {
+          throw new Error(
+            'rates: {"429"?, "500"?, "hang"?} with shares from 0 to 1 adding up to at most 1',
+          );
+        }
         out.rates = v as FaultRates;
         break;
       }
       case "hang_ms":
-        if (typeof v !== "number" || !(v >= 0)) throw new Error(`${k}: a number >= 0`);
+        if (typeof v !== "number" || !(v >= 0)) {
+          throw new Error(`${k}: a number >= 0`);
+        }
         out.hang_ms = v;
         break;
       case "seed":
@@ -233,8 +267,11 @@ function checkScript(body: unknown): Partial<FakeScript> {
   return out;
 }
 
-export function startFakeOpenAI(opts: { port?: number; apiKey?: string } = {}): Promise<FakeOpenAI> {
-  const apiKey = opts.apiKey ?? `sk-fake-${crypto.randomUUID().replaceAll("-", "")}`;
+export function startFakeOpenAI(
+  opts: { port?: number; apiKey?: string } = {},
+): Promise<FakeOpenAI> {
+  const apiKey = opts.apiKey ??
+    `sk-fake-${crypto.randomUUID().replaceAll("-", "")}`;
   let script = emptyScript();
   let random = mulberry32(script.seed);
   let stats = emptyStats();
@@ -244,9 +281,11 @@ export function startFakeOpenAI(opts: { port?: number; apiKey?: string } = {}): 
   const closing = new AbortController();
   /** Aborted by reset: hung requests then get their (504) answer. */
   let hangs = new AbortController();
+  const batches = new FakeBatches(sha256Hex, toBase64);
 
   const bump = (status: number) => {
-    stats.by_status[String(status)] = (stats.by_status[String(status)] ?? 0) + 1;
+    stats.by_status[String(status)] = (stats.by_status[String(status)] ?? 0) +
+      1;
   };
 
   const rateHeaders = (): Record<string, string> => {
@@ -256,14 +295,22 @@ export function startFakeOpenAI(opts: { port?: number; apiKey?: string } = {}): 
     return {
       "x-ratelimit-limit-requests": String(rpm),
       "x-ratelimit-limit-tokens": String(tpm),
-      "x-ratelimit-remaining-requests": String(Math.max(0, rpm - requestsWindow.used(now))),
-      "x-ratelimit-remaining-tokens": String(Math.max(0, tpm - tokensWindow.used(now))),
+      "x-ratelimit-remaining-requests": String(
+        Math.max(0, rpm - requestsWindow.used(now)),
+      ),
+      "x-ratelimit-remaining-tokens": String(
+        Math.max(0, tpm - tokensWindow.used(now)),
+      ),
       "x-ratelimit-reset-requests": formatDuration(requestsWindow.reset(now)),
       "x-ratelimit-reset-tokens": formatDuration(tokensWindow.reset(now)),
     };
   };
 
-  const json = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+  const json = (
+    status: number,
+    body: unknown,
+    headers: Record<string, string> = {},
+  ) => {
     bump(status);
     return new Response(JSON.stringify(body), {
       status,
@@ -279,14 +326,22 @@ export function startFakeOpenAI(opts: { port?: number; apiKey?: string } = {}): 
   const apiError = (
     status: number,
     message: string,
-    extra: { type?: string; param?: string | null; code?: string | null; headers?: Record<string, string> } =
-      {},
+    extra: {
+      type?: string;
+      param?: string | null;
+      code?: string | null;
+      headers?: Record<string, string>;
+    } = {},
   ) =>
     json(status, {
       error: {
         message,
         type: extra.type ??
-          (status === 429 ? "requests" : status >= 500 ? "server_error" : "invalid_request_error"),
+          (status === 429
+            ? "requests"
+            : status >= 500
+            ? "server_error"
+            : "invalid_request_error"),
         param: extra.param ?? null,
         code: extra.code ?? null,
       },
@@ -317,7 +372,9 @@ export function startFakeOpenAI(opts: { port?: number; apiKey?: string } = {}): 
     stats.requests++;
     const auth = req.headers.get("authorization") ?? "";
     if (auth !== `Bearer ${apiKey}`) {
-      const shown = auth.startsWith("Bearer ") ? `${auth.slice(7, 10)}***${auth.slice(-4)}` : "";
+      const shown = auth.startsWith("Bearer ")
+        ? `${auth.slice(7, 10)}***${auth.slice(-4)}`
+        : "";
       return apiError(
         401,
         shown
@@ -329,7 +386,9 @@ export function startFakeOpenAI(opts: { port?: number; apiKey?: string } = {}): 
     let body: Record<string, unknown>;
     try {
       body = await req.json();
-      if (typeof body !== "object" || body === null || Array.isArray(body)) throw new Error();
+      if (typeof body !== "object" || body === null || Array.isArray(body)) {
+        throw new Error();
+      }
     } catch {
       return apiError(400, "We could not parse the JSON body of your request.");
     }
@@ -341,19 +400,31 @@ export function startFakeOpenAI(opts: { port?: number; apiKey?: string } = {}): 
     }
     if (!step) {
       const x = random();
-      const r429 = script.rates["429"] ?? 0, r500 = script.rates["500"] ?? 0, rHang = script.rates.hang ?? 0;
+      const r429 = script.rates["429"] ?? 0,
+        r500 = script.rates["500"] ?? 0,
+        rHang = script.rates.hang ?? 0;
       if (x < r429) {
-        return apiError(429, "Rate limit reached (drawn). Please try again later.", {
-          type: "requests",
-          code: "rate_limit_exceeded",
-          headers: retryHeaders(1000),
-        });
+        return apiError(
+          429,
+          "Rate limit reached (drawn). Please try again later.",
+          {
+            type: "requests",
+            code: "rate_limit_exceeded",
+            headers: retryHeaders(1000),
+          },
+        );
       }
       if (x < r429 + r500) {
-        return apiError(500, "The server had an error while processing your request. Sorry about that!");
+        return apiError(
+          500,
+          "The server had an error while processing your request. Sorry about that!",
+        );
       }
       if (x < r429 + r500 + rHang) {
-        await pause(script.hang_ms, AbortSignal.any([closing.signal, hangs.signal]));
+        await pause(
+          script.hang_ms,
+          AbortSignal.any([closing.signal, hangs.signal]),
+        );
         return apiError(504, "hung request released");
       }
     }
@@ -366,7 +437,9 @@ export function startFakeOpenAI(opts: { port?: number; apiKey?: string } = {}): 
           { type: "insufficient_quota", code: "insufficient_quota" },
         );
       }
-      const headers = step.status === 429 ? retryHeaders(step.retry_after_ms ?? 1000) : {};
+      const headers = step.status === 429
+        ? retryHeaders(step.retry_after_ms ?? 1000)
+        : {};
       const message = step.message ??
         (step.status === 429
           ? "Rate limit reached (scripted). Please try again later."
@@ -378,7 +451,9 @@ export function startFakeOpenAI(opts: { port?: number; apiKey?: string } = {}): 
 
     const model = body.model;
     if (typeof model !== "string" || model === "") {
-      return apiError(400, "you must provide a model parameter", { param: "model" });
+      return apiError(400, "you must provide a model parameter", {
+        param: "model",
+      });
     }
     const rawInput = body.input;
     const inputs: unknown[] = typeof rawInput === "string"
@@ -387,7 +462,8 @@ export function startFakeOpenAI(opts: { port?: number; apiKey?: string } = {}): 
       ? rawInput
       : [];
     if (
-      (typeof rawInput !== "string" && !Array.isArray(rawInput)) || inputs.length === 0 ||
+      (typeof rawInput !== "string" && !Array.isArray(rawInput)) ||
+      inputs.length === 0 ||
       !inputs.every((s) => typeof s === "string")
     ) {
       return apiError(
@@ -410,20 +486,32 @@ export function startFakeOpenAI(opts: { port?: number; apiKey?: string } = {}): 
     }
     const format = body.encoding_format ?? "float";
     if (format !== "float" && format !== "base64") {
-      return apiError(400, `Invalid value for 'encoding_format': must be 'float' or 'base64'.`, {
-        param: "encoding_format",
-      });
+      return apiError(
+        400,
+        `Invalid value for 'encoding_format': must be 'float' or 'base64'.`,
+        {
+          param: "encoding_format",
+        },
+      );
     }
     let dims = defaultDimensions(model);
     if (body.dimensions !== undefined && body.dimensions !== null) {
       if (!model.startsWith("text-embedding-3")) {
-        return apiError(400, "This model does not support specifying dimensions.", { param: "dimensions" });
+        return apiError(
+          400,
+          "This model does not support specifying dimensions.",
+          { param: "dimensions" },
+        );
       }
       const d = body.dimensions;
       if (typeof d !== "number" || !Number.isInteger(d) || d < 1 || d > dims) {
-        return apiError(400, `Invalid 'dimensions': must be an integer from 1 to ${dims}.`, {
-          param: "dimensions",
-        });
+        return apiError(
+          400,
+          `Invalid 'dimensions': must be an integer from 1 to ${dims}.`,
+          {
+            param: "dimensions",
+          },
+        );
       }
       dims = d;
     }
@@ -438,7 +526,9 @@ export function startFakeOpenAI(opts: { port?: number; apiKey?: string } = {}): 
     const counts: number[] = [];
     for (let i = 0; i < texts.length; i++) {
       if (texts[i] === "") {
-        return apiError(400, `Invalid 'input[${i}]': empty string.`, { param: `input[${i}]` });
+        return apiError(400, `Invalid 'input[${i}]': empty string.`, {
+          param: `input[${i}]`,
+        });
       }
       const n = exactCount(texts[i], PLAIN);
       if (n > MAX_INPUT_TOKENS) {
@@ -466,8 +556,12 @@ export function startFakeOpenAI(opts: { port?: number; apiKey?: string } = {}): 
 
     const now = Date.now();
     const waits: number[] = [];
-    if (script.rpm !== null) waits.push(requestsWindow.waitFor(1, script.rpm, now));
-    if (script.tpm !== null) waits.push(tokensWindow.waitFor(tokens, script.tpm, now));
+    if (script.rpm !== null) {
+      waits.push(requestsWindow.waitFor(1, script.rpm, now));
+    }
+    if (script.tpm !== null) {
+      waits.push(tokensWindow.waitFor(tokens, script.tpm, now));
+    }
     const wait = Math.max(0, ...waits);
     if (wait > 0) {
       const which = script.rpm !== null && waits[0] > 0 ? "requests" : "tokens";
@@ -476,7 +570,11 @@ export function startFakeOpenAI(opts: { port?: number; apiKey?: string } = {}): 
         `Rate limit reached for ${model} on ${which} per min (RPM/TPM): Please try again in ${
           formatDuration(wait)
         }.`,
-        { type: which, code: "rate_limit_exceeded", headers: retryHeaders(wait) },
+        {
+          type: which,
+          code: "rate_limit_exceeded",
+          headers: retryHeaders(wait),
+        },
       );
     }
     requestsWindow.entries.push({ t: now, n: 1 });
@@ -484,13 +582,18 @@ export function startFakeOpenAI(opts: { port?: number; apiKey?: string } = {}): 
     admitted.push([now, tokens]);
     if (admitted.length > 10_000) admitted.shift();
 
-    const delay = script.latency_ms + (tokens * script.per_token_latency_us) / 1000;
+    const delay = script.latency_ms +
+      (tokens * script.per_token_latency_us) / 1000;
     if (delay > 0) await pause(delay);
 
     const outDims = script.force_dimensions ?? dims;
     const data = texts.map((t, index) => {
       const v = fakeVector(t, outDims);
-      return { object: "embedding", index, embedding: format === "base64" ? toBase64(v) : Array.from(v) };
+      return {
+        object: "embedding",
+        index,
+        embedding: format === "base64" ? toBase64(v) : Array.from(v),
+      };
     });
     stats.inputs += texts.length;
     stats.tokens += tokens;
@@ -499,17 +602,43 @@ export function startFakeOpenAI(opts: { port?: number; apiKey?: string } = {}): 
       if (stats.inputs_by_text_hash[h] === undefined) stats.texts_seen++;
       stats.inputs_by_text_hash[h] = (stats.inputs_by_text_hash[h] ?? 0) + 1;
     }
-    return json(200, { object: "list", data, model, usage: { prompt_tokens: tokens, total_tokens: tokens } });
+    return json(200, {
+      object: "list",
+      data,
+      model,
+      usage: { prompt_tokens: tokens, total_tokens: tokens },
+    });
   }
 
   async function handle(req: Request): Promise<Response> {
     const url = new URL(req.url);
     const plain = (status: number, body: unknown) =>
-      new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
-    if (url.pathname === "/_admin/stats" && req.method === "GET") return plain(200, stats);
-    if (url.pathname === "/_admin/admitted" && req.method === "GET") return plain(200, admitted);
+      new Response(JSON.stringify(body), {
+        status,
+        headers: { "content-type": "application/json" },
+      });
+    if (url.pathname === "/_admin/stats" && req.method === "GET") {
+      return plain(200, stats);
+    }
+    if (url.pathname === "/_admin/admitted" && req.method === "GET") {
+      return plain(200, admitted);
+    }
+    if (url.pathname === "/_admin/batch_stats" && req.method === "GET") {
+      return plain(200, batches.stats);
+    }
+    if (url.pathname === "/_admin/batch_script" && req.method === "POST") {
+      try {
+        return plain(200, {
+          ok: true,
+          script: batches.setScript(await req.json()),
+        });
+      } catch (e) {
+        return plain(400, { error: (e as Error).message });
+      }
+    }
     if (url.pathname === "/_admin/reset" && req.method === "POST") {
       await req.body?.cancel();
+      batches.reset();
       hangs.abort();
       hangs = new AbortController();
       script = emptyScript();
@@ -536,7 +665,9 @@ export function startFakeOpenAI(opts: { port?: number; apiKey?: string } = {}): 
         share = (await req.json())?.share;
       } catch { /* checked below */ }
       if (typeof share !== "number" || !(share >= 0 && share <= 1)) {
-        return plain(400, { error: 'prefill: {"share": a number from 0 to 1}' });
+        return plain(400, {
+          error: 'prefill: {"share": a number from 0 to 1}',
+        });
       }
       // Evenly spread entries over the last window, oldest first: SLICES per window, so the
       // capacity comes back in steps of 1/SLICES of a minute (100 ms).
@@ -548,13 +679,33 @@ export function startFakeOpenAI(opts: { port?: number; apiKey?: string } = {}): 
       for (let i = 0; i < SLICES; i++) {
         const t = now - WINDOW_MS + ((i + 1) * WINDOW_MS) / SLICES;
         const part = (total: number) =>
-          Math.floor((total * share * (i + 1)) / SLICES) - Math.floor((total * share * i) / SLICES);
+          Math.floor((total * share * (i + 1)) / SLICES) -
+          Math.floor((total * share * i) / SLICES);
         requestsWindow.entries.push({ t, n: part(rpm) });
         tokensWindow.entries.push({ t, n: part(tpm) });
       }
-      return plain(200, { ok: true, requests: requestsWindow.used(now), tokens: tokensWindow.used(now) });
+      return plain(200, {
+        ok: true,
+        requests: requestsWindow.used(now),
+        tokens: tokensWindow.used(now),
+      });
     }
-    if (url.pathname === "/v1/embeddings" && req.method === "POST") return await embeddings(req);
+    if (url.pathname === "/v1/embeddings" && req.method === "POST") {
+      return await embeddings(req);
+    }
+    if (
+      url.pathname.startsWith("/v1/files") ||
+      url.pathname.startsWith("/v1/batches")
+    ) {
+      if (req.headers.get("authorization") !== `Bearer ${apiKey}`) {
+        await req.body?.cancel();
+        return apiError(401, "Incorrect API key provided.", {
+          code: "invalid_api_key",
+        });
+      }
+      const answer = await batches.handle(req, url, apiError, json);
+      if (answer) return answer;
+    }
     await req.body?.cancel();
     return plain(404, {
       error: {

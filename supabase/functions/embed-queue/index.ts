@@ -5,6 +5,9 @@ import { createProvider } from "../_shared/provider.ts";
 import { adminKeys, createAuthenticator } from "./auth.ts";
 import { createHandler } from "./handler.ts";
 import { createBudget } from "./budget.ts";
+import { batchClient, createBatchRunner } from "./batch.ts";
+import { connectBatchDb } from "./batch_db.ts";
+import { log } from "./log.ts";
 
 declare const EdgeRuntime: { waitUntil(p: Promise<unknown>): void } | undefined;
 
@@ -14,16 +17,32 @@ const db = createDb(config.dbUrl);
 const shutdown = new AbortController();
 addEventListener("beforeunload", () => shutdown.abort());
 
+const budget = createBudget({
+  cpuSoftMs: config.cpuSoftMs,
+  cpuHardMs: config.cpuHardMs,
+  memoryBytes: config.memoryMb * 2 ** 20,
+});
+// The Batch API is OpenAI's: the offline local provider has none and stays synchronous.
+const batches = config.provider === "openai"
+  ? createBatchRunner({
+    db: connectBatchDb(config.dbUrl),
+    client: batchClient(config),
+    maxTokensPerInput: config.maxTokensPerInput,
+    model: config.model,
+    dimensions: config.dimensions,
+    budget,
+    log,
+  })
+  : undefined;
+
 Deno.serve(createHandler({
   config,
   db,
   provider: createProvider(config),
   auth: createAuthenticator(adminKeys(config), () => db.queueSecret()),
-  waitUntil: (p) => typeof EdgeRuntime !== "undefined" ? EdgeRuntime.waitUntil(p) : void p,
+  waitUntil: (p) =>
+    typeof EdgeRuntime !== "undefined" ? EdgeRuntime.waitUntil(p) : void p,
   shutdown: shutdown.signal,
-  budget: createBudget({
-    cpuSoftMs: config.cpuSoftMs,
-    cpuHardMs: config.cpuHardMs,
-    memoryBytes: config.memoryMb * 2 ** 20,
-  }),
+  budget,
+  batches,
 }));
