@@ -22,11 +22,8 @@ export interface FakeOpenAIProcess {
 
 const STARTUP_MS = 60_000;
 
-export async function startFakeOpenAIProcess(
-  opts: { apiKey?: string } = {},
-): Promise<FakeOpenAIProcess> {
-  const apiKey = opts.apiKey ??
-    `sk-fake-${crypto.randomUUID().replaceAll("-", "")}`;
+export async function startFakeOpenAIProcess(opts: { apiKey?: string } = {}): Promise<FakeOpenAIProcess> {
+  const apiKey = opts.apiKey ?? `sk-fake-${crypto.randomUUID().replaceAll("-", "")}`;
   const config = fileURLToPath(new URL("../../deno.json", import.meta.url));
   const server = fileURLToPath(new URL("./openai_server.ts", import.meta.url));
   const child = new Deno.Command(Deno.execPath(), {
@@ -108,9 +105,7 @@ async function waitUntilAnswers(adminUrl: string): Promise<void> {
     } catch (e) {
       if (Date.now() > until) throw e;
     }
-    if (Date.now() > until) {
-      throw new Error("fake OpenAI server did not answer");
-    }
+    if (Date.now() > until) throw new Error("fake OpenAI server did not answer");
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -124,17 +119,12 @@ function adminBase(url: string): string {
 async function call<T>(url: string, init?: RequestInit): Promise<T> {
   const res = await fetch(url, init);
   const text = await res.text();
-  if (!res.ok) {
-    throw new Error(`${init?.method ?? "GET"} ${url}: ${res.status} ${text}`);
-  }
+  if (!res.ok) throw new Error(`${init?.method ?? "GET"} ${url}: ${res.status} ${text}`);
   return JSON.parse(text) as T;
 }
 
 /** Sets the given script fields (others keep their values). */
-export async function adminScript(
-  adminUrl: string,
-  script: Partial<FakeScript>,
-): Promise<void> {
+export async function adminScript(adminUrl: string, script: Partial<FakeScript>): Promise<void> {
   await call(`${adminBase(adminUrl)}/script`, {
     method: "POST",
     headers: { "content-type": "application/json" },
@@ -147,10 +137,7 @@ export function adminStats(adminUrl: string): Promise<FakeStats> {
 }
 
 /** Sets the given fields of the Batch API's script (openai_batches.ts BatchScript); others keep their values. */
-export async function adminBatchScript(
-  adminUrl: string,
-  script: Partial<BatchScript>,
-): Promise<void> {
+export async function adminBatchScript(adminUrl: string, script: Partial<BatchScript>): Promise<void> {
   await call(`${adminBase(adminUrl)}/batch_script`, {
     method: "POST",
     headers: { "content-type": "application/json" },

@@ -95,10 +95,7 @@ const MAX_REQUEST_TOKENS = 300_000;
 const WINDOW_MS = 60_000;
 const DEFAULT_RPM = 10_000;
 const DEFAULT_TPM = 10_000_000;
-const PLAIN = {
-  allowedSpecial: new Set<string>(),
-  disallowedSpecial: new Set<string>(),
-};
+const PLAIN = { allowedSpecial: new Set<string>(), disallowedSpecial: new Set<string>() };
 
 function emptyScript(): FakeScript {
   return {
@@ -116,14 +113,7 @@ function emptyScript(): FakeScript {
 }
 
 function emptyStats(): FakeStats {
-  return {
-    requests: 0,
-    inputs: 0,
-    tokens: 0,
-    by_status: {},
-    texts_seen: 0,
-    inputs_by_text_hash: {},
-  };
+  return { requests: 0, inputs: 0, tokens: 0, by_status: {}, texts_seen: 0, inputs_by_text_hash: {} };
 }
 
 export function sha256Hex(text: string): string {
@@ -166,9 +156,7 @@ function defaultDimensions(model: string): number {
 class Window {
   entries: Array<{ t: number; n: number }> = [];
   used(now: number): number {
-    while (this.entries.length && this.entries[0].t <= now - WINDOW_MS) {
-      this.entries.shift();
-    }
+    while (this.entries.length && this.entries[0].t <= now - WINDOW_MS) this.entries.shift();
     return this.entries.reduce((a, e) => a + e.n, 0);
   }
   /** Time until `need` more fits under `limit`. */
@@ -209,22 +197,14 @@ function checkScript(body: unknown): Partial<FakeScript> {
           !Array.isArray(v) ||
           !v.every((s) =>
             typeof s === "object" && s !== null &&
-            (s.hang === true ||
-              (Number.isInteger(s.status) && s.status >= 400 &&
-                s.status <= 599))
+            (s.hang === true || (Number.isInteger(s.status) && s.status >= 400 && s.status <= 599))
           )
-        ) {
-          throw new Error(
-            "fail: a list of {status: 400..599, retry_after_ms?} or {hang: true}",
-          );
-        }
+        ) throw new Error("fail: a list of {status: 400..599, retry_after_ms?} or {hang: true}");
         out.fail = v as FailStep[];
         break;
       case "latency_ms":
       case "per_token_latency_us":
-        if (typeof v !== "number" || !(v >= 0)) {
-          throw new Error(`${k}: a number >= 0`);
-        }
+        if (typeof v !== "number" || !(v >= 0)) throw new Error(`${k}: a number >= 0`);
         out[k] = v;
         break;
       case "rates": {
@@ -234,22 +214,13 @@ function checkScript(body: unknown): Partial<FakeScript> {
           !Object.entries(v).every(([rk, rv]) =>
             keys.includes(rk) && typeof rv === "number" && rv >= 0 && rv <= 1
           ) ||
-          Object.values(v as Record<string, number>).reduce(
-              (a, b) => a + b,
-              0,
-            ) > 1
-        ) {
-          throw new Error(
-            'rates: {"429"?, "500"?, "hang"?} with shares from 0 to 1 adding up to at most 1',
-          );
-        }
+          Object.values(v as Record<string, number>).reduce((a, b) => a + b, 0) > 1
+        ) throw new Error('rates: {"429"?, "500"?, "hang"?} with shares from 0 to 1 adding up to at most 1');
         out.rates = v as FaultRates;
         break;
       }
       case "hang_ms":
-        if (typeof v !== "number" || !(v >= 0)) {
-          throw new Error(`${k}: a number >= 0`);
-        }
+        if (typeof v !== "number" || !(v >= 0)) throw new Error(`${k}: a number >= 0`);
         out.hang_ms = v;
         break;
       case "seed":
@@ -267,11 +238,8 @@ function checkScript(body: unknown): Partial<FakeScript> {
   return out;
 }
 
-export function startFakeOpenAI(
-  opts: { port?: number; apiKey?: string } = {},
-): Promise<FakeOpenAI> {
-  const apiKey = opts.apiKey ??
-    `sk-fake-${crypto.randomUUID().replaceAll("-", "")}`;
+export function startFakeOpenAI(opts: { port?: number; apiKey?: string } = {}): Promise<FakeOpenAI> {
+  const apiKey = opts.apiKey ?? `sk-fake-${crypto.randomUUID().replaceAll("-", "")}`;
   let script = emptyScript();
   let random = mulberry32(script.seed);
   let stats = emptyStats();
@@ -284,8 +252,7 @@ export function startFakeOpenAI(
   const batches = new FakeBatches(sha256Hex, toBase64);
 
   const bump = (status: number) => {
-    stats.by_status[String(status)] = (stats.by_status[String(status)] ?? 0) +
-      1;
+    stats.by_status[String(status)] = (stats.by_status[String(status)] ?? 0) + 1;
   };
 
   const rateHeaders = (): Record<string, string> => {
@@ -295,22 +262,14 @@ export function startFakeOpenAI(
     return {
       "x-ratelimit-limit-requests": String(rpm),
       "x-ratelimit-limit-tokens": String(tpm),
-      "x-ratelimit-remaining-requests": String(
-        Math.max(0, rpm - requestsWindow.used(now)),
-      ),
-      "x-ratelimit-remaining-tokens": String(
-        Math.max(0, tpm - tokensWindow.used(now)),
-      ),
+      "x-ratelimit-remaining-requests": String(Math.max(0, rpm - requestsWindow.used(now))),
+      "x-ratelimit-remaining-tokens": String(Math.max(0, tpm - tokensWindow.used(now))),
       "x-ratelimit-reset-requests": formatDuration(requestsWindow.reset(now)),
       "x-ratelimit-reset-tokens": formatDuration(tokensWindow.reset(now)),
     };
   };
 
-  const json = (
-    status: number,
-    body: unknown,
-    headers: Record<string, string> = {},
-  ) => {
+  const json = (status: number, body: unknown, headers: Record<string, string> = {}) => {
     bump(status);
     return new Response(JSON.stringify(body), {
       status,
@@ -326,22 +285,14 @@ export function startFakeOpenAI(
   const apiError = (
     status: number,
     message: string,
-    extra: {
-      type?: string;
-      param?: string | null;
-      code?: string | null;
-      headers?: Record<string, string>;
-    } = {},
+    extra: { type?: string; param?: string | null; code?: string | null; headers?: Record<string, string> } =
+      {},
   ) =>
     json(status, {
       error: {
         message,
         type: extra.type ??
-          (status === 429
-            ? "requests"
-            : status >= 500
-            ? "server_error"
-            : "invalid_request_error"),
+          (status === 429 ? "requests" : status >= 500 ? "server_error" : "invalid_request_error"),
         param: extra.param ?? null,
         code: extra.code ?? null,
       },
@@ -372,9 +323,7 @@ export function startFakeOpenAI(
     stats.requests++;
     const auth = req.headers.get("authorization") ?? "";
     if (auth !== `Bearer ${apiKey}`) {
-      const shown = auth.startsWith("Bearer ")
-        ? `${auth.slice(7, 10)}***${auth.slice(-4)}`
-        : "";
+      const shown = auth.startsWith("Bearer ") ? `${auth.slice(7, 10)}***${auth.slice(-4)}` : "";
       return apiError(
         401,
         shown
@@ -386,9 +335,7 @@ export function startFakeOpenAI(
     let body: Record<string, unknown>;
     try {
       body = await req.json();
-      if (typeof body !== "object" || body === null || Array.isArray(body)) {
-        throw new Error();
-      }
+      if (typeof body !== "object" || body === null || Array.isArray(body)) throw new Error();
     } catch {
       return apiError(400, "We could not parse the JSON body of your request.");
     }
@@ -400,31 +347,19 @@ export function startFakeOpenAI(
     }
     if (!step) {
       const x = random();
-      const r429 = script.rates["429"] ?? 0,
-        r500 = script.rates["500"] ?? 0,
-        rHang = script.rates.hang ?? 0;
+      const r429 = script.rates["429"] ?? 0, r500 = script.rates["500"] ?? 0, rHang = script.rates.hang ?? 0;
       if (x < r429) {
-        return apiError(
-          429,
-          "Rate limit reached (drawn). Please try again later.",
-          {
-            type: "requests",
-            code: "rate_limit_exceeded",
-            headers: retryHeaders(1000),
-          },
-        );
+        return apiError(429, "Rate limit reached (drawn). Please try again later.", {
+          type: "requests",
+          code: "rate_limit_exceeded",
+          headers: retryHeaders(1000),
+        });
       }
       if (x < r429 + r500) {
-        return apiError(
-          500,
-          "The server had an error while processing your request. Sorry about that!",
-        );
+        return apiError(500, "The server had an error while processing your request. Sorry about that!");
       }
       if (x < r429 + r500 + rHang) {
-        await pause(
-          script.hang_ms,
-          AbortSignal.any([closing.signal, hangs.signal]),
-        );
+        await pause(script.hang_ms, AbortSignal.any([closing.signal, hangs.signal]));
         return apiError(504, "hung request released");
       }
     }
@@ -437,9 +372,7 @@ export function startFakeOpenAI(
           { type: "insufficient_quota", code: "insufficient_quota" },
         );
       }
-      const headers = step.status === 429
-        ? retryHeaders(step.retry_after_ms ?? 1000)
-        : {};
+      const headers = step.status === 429 ? retryHeaders(step.retry_after_ms ?? 1000) : {};
       const message = step.message ??
         (step.status === 429
           ? "Rate limit reached (scripted). Please try again later."
@@ -451,9 +384,7 @@ export function startFakeOpenAI(
 
     const model = body.model;
     if (typeof model !== "string" || model === "") {
-      return apiError(400, "you must provide a model parameter", {
-        param: "model",
-      });
+      return apiError(400, "you must provide a model parameter", { param: "model" });
     }
     const rawInput = body.input;
     const inputs: unknown[] = typeof rawInput === "string"
@@ -462,8 +393,7 @@ export function startFakeOpenAI(
       ? rawInput
       : [];
     if (
-      (typeof rawInput !== "string" && !Array.isArray(rawInput)) ||
-      inputs.length === 0 ||
+      (typeof rawInput !== "string" && !Array.isArray(rawInput)) || inputs.length === 0 ||
       !inputs.every((s) => typeof s === "string")
     ) {
       return apiError(
@@ -486,32 +416,20 @@ export function startFakeOpenAI(
     }
     const format = body.encoding_format ?? "float";
     if (format !== "float" && format !== "base64") {
-      return apiError(
-        400,
-        `Invalid value for 'encoding_format': must be 'float' or 'base64'.`,
-        {
-          param: "encoding_format",
-        },
-      );
+      return apiError(400, `Invalid value for 'encoding_format': must be 'float' or 'base64'.`, {
+        param: "encoding_format",
+      });
     }
     let dims = defaultDimensions(model);
     if (body.dimensions !== undefined && body.dimensions !== null) {
       if (!model.startsWith("text-embedding-3")) {
-        return apiError(
-          400,
-          "This model does not support specifying dimensions.",
-          { param: "dimensions" },
-        );
+        return apiError(400, "This model does not support specifying dimensions.", { param: "dimensions" });
       }
       const d = body.dimensions;
       if (typeof d !== "number" || !Number.isInteger(d) || d < 1 || d > dims) {
-        return apiError(
-          400,
-          `Invalid 'dimensions': must be an integer from 1 to ${dims}.`,
-          {
-            param: "dimensions",
-          },
-        );
+        return apiError(400, `Invalid 'dimensions': must be an integer from 1 to ${dims}.`, {
+          param: "dimensions",
+        });
       }
       dims = d;
     }
@@ -526,9 +444,7 @@ export function startFakeOpenAI(
     const counts: number[] = [];
     for (let i = 0; i < texts.length; i++) {
       if (texts[i] === "") {
-        return apiError(400, `Invalid 'input[${i}]': empty string.`, {
-          param: `input[${i}]`,
-        });
+        return apiError(400, `Invalid 'input[${i}]': empty string.`, { param: `input[${i}]` });
       }
       const n = exactCount(texts[i], PLAIN);
       if (n > MAX_INPUT_TOKENS) {
@@ -556,12 +472,8 @@ export function startFakeOpenAI(
 
     const now = Date.now();
     const waits: number[] = [];
-    if (script.rpm !== null) {
-      waits.push(requestsWindow.waitFor(1, script.rpm, now));
-    }
-    if (script.tpm !== null) {
-      waits.push(tokensWindow.waitFor(tokens, script.tpm, now));
-    }
+    if (script.rpm !== null) waits.push(requestsWindow.waitFor(1, script.rpm, now));
+    if (script.tpm !== null) waits.push(tokensWindow.waitFor(tokens, script.tpm, now));
     const wait = Math.max(0, ...waits);
     if (wait > 0) {
       const which = script.rpm !== null && waits[0] > 0 ? "requests" : "tokens";
@@ -570,11 +482,7 @@ export function startFakeOpenAI(
         `Rate limit reached for ${model} on ${which} per min (RPM/TPM): Please try again in ${
           formatDuration(wait)
         }.`,
-        {
-          type: which,
-          code: "rate_limit_exceeded",
-          headers: retryHeaders(wait),
-        },
+        { type: which, code: "rate_limit_exceeded", headers: retryHeaders(wait) },
       );
     }
     requestsWindow.entries.push({ t: now, n: 1 });
@@ -582,18 +490,13 @@ export function startFakeOpenAI(
     admitted.push([now, tokens]);
     if (admitted.length > 10_000) admitted.shift();
 
-    const delay = script.latency_ms +
-      (tokens * script.per_token_latency_us) / 1000;
+    const delay = script.latency_ms + (tokens * script.per_token_latency_us) / 1000;
     if (delay > 0) await pause(delay);
 
     const outDims = script.force_dimensions ?? dims;
     const data = texts.map((t, index) => {
       const v = fakeVector(t, outDims);
-      return {
-        object: "embedding",
-        index,
-        embedding: format === "base64" ? toBase64(v) : Array.from(v),
-      };
+      return { object: "embedding", index, embedding: format === "base64" ? toBase64(v) : Array.from(v) };
     });
     stats.inputs += texts.length;
     stats.tokens += tokens;
@@ -602,36 +505,19 @@ export function startFakeOpenAI(
       if (stats.inputs_by_text_hash[h] === undefined) stats.texts_seen++;
       stats.inputs_by_text_hash[h] = (stats.inputs_by_text_hash[h] ?? 0) + 1;
     }
-    return json(200, {
-      object: "list",
-      data,
-      model,
-      usage: { prompt_tokens: tokens, total_tokens: tokens },
-    });
+    return json(200, { object: "list", data, model, usage: { prompt_tokens: tokens, total_tokens: tokens } });
   }
 
   async function handle(req: Request): Promise<Response> {
     const url = new URL(req.url);
     const plain = (status: number, body: unknown) =>
-      new Response(JSON.stringify(body), {
-        status,
-        headers: { "content-type": "application/json" },
-      });
-    if (url.pathname === "/_admin/stats" && req.method === "GET") {
-      return plain(200, stats);
-    }
-    if (url.pathname === "/_admin/admitted" && req.method === "GET") {
-      return plain(200, admitted);
-    }
-    if (url.pathname === "/_admin/batch_stats" && req.method === "GET") {
-      return plain(200, batches.stats);
-    }
+      new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
+    if (url.pathname === "/_admin/stats" && req.method === "GET") return plain(200, stats);
+    if (url.pathname === "/_admin/admitted" && req.method === "GET") return plain(200, admitted);
+    if (url.pathname === "/_admin/batch_stats" && req.method === "GET") return plain(200, batches.stats);
     if (url.pathname === "/_admin/batch_script" && req.method === "POST") {
       try {
-        return plain(200, {
-          ok: true,
-          script: batches.setScript(await req.json()),
-        });
+        return plain(200, { ok: true, script: batches.setScript(await req.json()) });
       } catch (e) {
         return plain(400, { error: (e as Error).message });
       }
@@ -665,9 +551,7 @@ export function startFakeOpenAI(
         share = (await req.json())?.share;
       } catch { /* checked below */ }
       if (typeof share !== "number" || !(share >= 0 && share <= 1)) {
-        return plain(400, {
-          error: 'prefill: {"share": a number from 0 to 1}',
-        });
+        return plain(400, { error: 'prefill: {"share": a number from 0 to 1}' });
       }
       // Evenly spread entries over the last window, oldest first: SLICES per window, so the
       // capacity comes back in steps of 1/SLICES of a minute (100 ms).
@@ -679,29 +563,17 @@ export function startFakeOpenAI(
       for (let i = 0; i < SLICES; i++) {
         const t = now - WINDOW_MS + ((i + 1) * WINDOW_MS) / SLICES;
         const part = (total: number) =>
-          Math.floor((total * share * (i + 1)) / SLICES) -
-          Math.floor((total * share * i) / SLICES);
+          Math.floor((total * share * (i + 1)) / SLICES) - Math.floor((total * share * i) / SLICES);
         requestsWindow.entries.push({ t, n: part(rpm) });
         tokensWindow.entries.push({ t, n: part(tpm) });
       }
-      return plain(200, {
-        ok: true,
-        requests: requestsWindow.used(now),
-        tokens: tokensWindow.used(now),
-      });
+      return plain(200, { ok: true, requests: requestsWindow.used(now), tokens: tokensWindow.used(now) });
     }
-    if (url.pathname === "/v1/embeddings" && req.method === "POST") {
-      return await embeddings(req);
-    }
-    if (
-      url.pathname.startsWith("/v1/files") ||
-      url.pathname.startsWith("/v1/batches")
-    ) {
+    if (url.pathname === "/v1/embeddings" && req.method === "POST") return await embeddings(req);
+    if (url.pathname.startsWith("/v1/files") || url.pathname.startsWith("/v1/batches")) {
       if (req.headers.get("authorization") !== `Bearer ${apiKey}`) {
         await req.body?.cancel();
-        return apiError(401, "Incorrect API key provided.", {
-          code: "invalid_api_key",
-        });
+        return apiError(401, "Incorrect API key provided.", { code: "invalid_api_key" });
       }
       const answer = await batches.handle(req, url, apiError, json);
       if (answer) return answer;

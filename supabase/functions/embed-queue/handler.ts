@@ -17,12 +17,7 @@ import type { QueueDb } from "./db.ts";
 import { isConnectionError } from "./db.ts";
 import type { EmbeddingProvider } from "../_shared/provider.ts";
 import type { Authenticator } from "./auth.ts";
-import {
-  type RunOptions,
-  runQueue,
-  type RunSummary,
-  type Trigger,
-} from "./worker.ts";
+import { type RunOptions, runQueue, type RunSummary, type Trigger } from "./worker.ts";
 import { log as defaultLog } from "./log.ts";
 import type { Budget } from "./budget.ts";
 import type { BatchRunner } from "./batch.ts";
@@ -46,15 +41,7 @@ export interface HandlerDeps {
 export class BadRequest extends Error {}
 
 const TRIGGERS: Trigger[] = ["cron", "webhook", "manual"];
-const FIELDS = new Set([
-  "batch_size",
-  "max_jobs",
-  "time_budget_ms",
-  "tables",
-  "dry_run",
-  "trigger",
-  "wait",
-]);
+const FIELDS = new Set(["batch_size", "max_jobs", "time_budget_ms", "tables", "dry_run", "trigger", "wait"]);
 
 function int(v: unknown, name: string, min: number, max: number): number {
   if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
@@ -64,10 +51,7 @@ function int(v: unknown, name: string, min: number, max: number): number {
 }
 
 /** Validates a request body into run options (defaults from the config). */
-export function parseBody(
-  text: string,
-  config: Config,
-): RunOptions & { wait: boolean } {
+export function parseBody(text: string, config: Config): RunOptions & { wait: boolean } {
   let body: Record<string, unknown> = {};
   if (text.trim() !== "") {
     let parsed: unknown;
@@ -76,31 +60,23 @@ export function parseBody(
     } catch {
       throw new BadRequest("body is not valid JSON");
     }
-    if (
-      typeof parsed !== "object" || parsed === null || Array.isArray(parsed)
-    ) {
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
       throw new BadRequest("body must be a JSON object");
     }
     body = parsed as Record<string, unknown>;
   }
   for (const k of Object.keys(body)) {
     if (!FIELDS.has(k)) {
-      throw new BadRequest(
-        `unknown field "${k.slice(0, 40)}" (known: ${[...FIELDS].join(", ")})`,
-      );
+      throw new BadRequest(`unknown field "${k.slice(0, 40)}" (known: ${[...FIELDS].join(", ")})`);
     }
   }
   const trigger = (body.trigger ?? "manual") as Trigger;
-  if (!TRIGGERS.includes(trigger)) {
-    throw new BadRequest(`trigger must be one of ${TRIGGERS.join(", ")}`);
-  }
+  if (!TRIGGERS.includes(trigger)) throw new BadRequest(`trigger must be one of ${TRIGGERS.join(", ")}`);
   let tables: string[] | undefined;
   if (body.tables !== undefined && body.tables !== null) {
     if (
       !Array.isArray(body.tables) ||
-      body.tables.some((t) =>
-        typeof t !== "string" || t === "" || t.length > 63
-      )
+      body.tables.some((t) => typeof t !== "string" || t === "" || t.length > 63)
     ) {
       throw new BadRequest("tables must be an array of table names");
     }
@@ -116,12 +92,9 @@ export function parseBody(
     batchSize: body.batch_size === undefined
       ? config.batchSize
       : int(body.batch_size, "batch_size", 1, 10_000),
-    timeBudgetMs: body.time_budget_ms === undefined ? config.timeBudgetMs : int(
-      body.time_budget_ms,
-      "time_budget_ms",
-      1_000,
-      maxTimeBudgetMs(config.wallClockMs),
-    ),
+    timeBudgetMs: body.time_budget_ms === undefined
+      ? config.timeBudgetMs
+      : int(body.time_budget_ms, "time_budget_ms", 1_000, maxTimeBudgetMs(config.wallClockMs)),
     tables,
     dryRun: body.dry_run === true,
     lingerMs: trigger === "manual" ? 0 : config.lingerMs,
@@ -133,14 +106,9 @@ export function parseBody(
 }
 
 const json = (status: number, body: unknown) =>
-  new Response(JSON.stringify(body), {
-    status,
-    headers: { "content-type": "application/json" },
-  });
+  new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
 
-export function createHandler(
-  deps: HandlerDeps,
-): (req: Request) => Promise<Response> {
+export function createHandler(deps: HandlerDeps): (req: Request) => Promise<Response> {
   const log = deps.log ?? defaultLog;
 
   const run = (opts: RunOptions): Promise<RunSummary> =>
@@ -161,18 +129,13 @@ export function createHandler(
     try {
       authorized = await deps.auth.check(req);
     } catch (e) {
-      if (isConnectionError(e)) {
-        return json(503, {
-          error: "database unreachable: check SUPABASE_DB_URL",
-        });
-      }
+      if (isConnectionError(e)) return json(503, { error: "database unreachable: check SUPABASE_DB_URL" });
       throw e;
     }
     if (!authorized) {
       await req.body?.cancel();
       return json(401, {
-        error:
-          "unauthorized: send the service role key or the queue secret as a Bearer token",
+        error: "unauthorized: send the service role key or the queue secret as a Bearer token",
       });
     }
     let opts;
@@ -185,9 +148,7 @@ export function createHandler(
     if (!opts.wait) {
       deps.waitUntil(
         run(opts).catch((e) =>
-          log("run.crashed", {
-            code: (e as { code?: string }).code ?? (e as Error).name,
-          })
+          log("run.crashed", { code: (e as { code?: string }).code ?? (e as Error).name })
         ),
       );
       return json(202, { accepted: true, trigger: opts.trigger });
@@ -195,14 +156,8 @@ export function createHandler(
     try {
       return json(200, await run(opts));
     } catch (e) {
-      if (isConnectionError(e)) {
-        return json(503, {
-          error: "database unreachable: check SUPABASE_DB_URL",
-        });
-      }
-      log("run.crashed", {
-        code: (e as { code?: string }).code ?? (e as Error).name,
-      });
+      if (isConnectionError(e)) return json(503, { error: "database unreachable: check SUPABASE_DB_URL" });
+      log("run.crashed", { code: (e as { code?: string }).code ?? (e as Error).name });
       return json(500, { error: "run failed: see the function logs" });
     }
   };

@@ -40,8 +40,7 @@ Deno.serve(createHandler({
   db,
   provider: createProvider(config),
   auth: createAuthenticator(adminKeys(config), () => db.queueSecret()),
-  waitUntil: (p) =>
-    typeof EdgeRuntime !== "undefined" ? EdgeRuntime.waitUntil(p) : void p,
+  waitUntil: (p) => typeof EdgeRuntime !== "undefined" ? EdgeRuntime.waitUntil(p) : void p,
   shutdown: shutdown.signal,
   budget,
   batches,

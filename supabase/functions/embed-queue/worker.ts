@@ -29,22 +29,13 @@
 import type { ClaimedJob, CompletedJob, JobFailure, QueueDb } from "./db.ts";
 import type { Config } from "../_shared/config.ts";
 import type { EmbeddingProvider } from "../_shared/provider.ts";
-import {
-  packRequests,
-  type ProviderRequest,
-  repack,
-  requestTokenCap,
-} from "./batching.ts";
+import { packRequests, type ProviderRequest, repack, requestTokenCap } from "./batching.ts";
 import { truncateToTokens } from "../_shared/tokens.ts";
 import { backoffMs } from "../_shared/backoff.ts";
 import { decide } from "./decide.ts";
 import { type Budget, PER_RUN_MS, UNLIMITED } from "./budget.ts";
 import { paceKey, PaceTooSlow, RateLimiter } from "../_shared/limiter.ts";
-import {
-  operatorMessage,
-  ProviderError,
-  toProviderError,
-} from "../_shared/errors.ts";
+import { operatorMessage, ProviderError, toProviderError } from "../_shared/errors.ts";
 import { toPgvector } from "../_shared/vectors.ts";
 import type { RunSummary, Trigger } from "../_shared/summary.ts";
 import type { BatchRunner } from "./batch.ts";
@@ -247,8 +238,7 @@ export async function runQueue(
         s.released += n;
         s.dropped += chunk.length;
         for (const id of ids) held.delete(id);
-        s.error =
-          `write-back failed: ${chunk.length} vectors dropped, ${n} jobs released (${s.error})`;
+        s.error = `write-back failed: ${chunk.length} vectors dropped, ${n} jobs released (${s.error})`;
         // The database is in trouble: claiming more would only pay for more vectors to drop.
         stop ??= "write_failed";
         continue;
@@ -287,13 +277,12 @@ export async function runQueue(
   ): JobFailure[] => req.owners.flat().map((id) => ({ id, kind, error }));
 
   function split(req: ProviderRequest, at?: number): ProviderRequest[] {
-    const parts: Array<[number, number]> =
-      at !== undefined && at >= 0 && at < req.inputs.length
-        ? [[0, at], [at, at + 1], [at + 1, req.inputs.length]]
-        : [[0, Math.ceil(req.inputs.length / 2)], [
-          Math.ceil(req.inputs.length / 2),
-          req.inputs.length,
-        ]];
+    const parts: Array<[number, number]> = at !== undefined && at >= 0 && at < req.inputs.length
+      ? [[0, at], [at, at + 1], [at + 1, req.inputs.length]]
+      : [[0, Math.ceil(req.inputs.length / 2)], [
+        Math.ceil(req.inputs.length / 2),
+        req.inputs.length,
+      ]];
     return parts.filter(([a, b]) => b > a).map(([a, b]) => ({
       inputs: req.inputs.slice(a, b),
       owners: req.owners.slice(a, b),
@@ -305,10 +294,7 @@ export async function runQueue(
   }
 
   async function processBatch(jobs: ClaimedJob[], batchDeadline: number) {
-    const meta = new Map<
-      number,
-      { hash: string; tokens: number; truncated: boolean }
-    >();
+    const meta = new Map<number, { hash: string; tokens: number; truncated: boolean }>();
     const items: Array<{ id: number; text: string; tokens: number }> = [];
     const limitsNow = () => ({
       maxInputs: config.maxInputsPerRequest,
@@ -329,11 +315,7 @@ export async function runQueue(
         const t = truncateToTokens(job.content, config.maxTokensPerInput);
         const truncated = t.truncated || job.clipped === true;
         if (truncated) s.truncated++;
-        meta.set(job.id, {
-          hash: job.content_hash,
-          tokens: t.tokens,
-          truncated,
-        });
+        meta.set(job.id, { hash: job.content_hash, tokens: t.tokens, truncated });
         items.push({ id: job.id, text: t.text, tokens: t.tokens });
       }
       return packRequests(items, limitsNow()).map((req) => ({ req, tries: 0 }));
@@ -449,9 +431,7 @@ export async function runQueue(
                 id,
                 kind: "rate_limited" as const,
                 error: operatorMessage(pe),
-                ...(d.retryAfterMs !== undefined
-                  ? { retry_after_ms: Math.ceil(d.retryAfterMs) }
-                  : {}),
+                ...(d.retryAfterMs !== undefined ? { retry_after_ms: Math.ceil(d.retryAfterMs) } : {}),
               })),
               batchDeadline,
             );
@@ -473,13 +453,7 @@ export async function runQueue(
           const embedding = toPgvector(v);
           for (const id of req.owners[i]) {
             const m = meta.get(id)!;
-            done.push({
-              id,
-              contentHash: m.hash,
-              embedding,
-              tokens: m.tokens,
-              truncated: m.truncated,
-            });
+            done.push({ id, contentHash: m.hash, embedding, tokens: m.tokens, truncated: m.truncated });
           }
         })
       );
@@ -509,10 +483,7 @@ export async function runQueue(
         stop ??= "budget";
         return;
       }
-      const asked = Math.min(
-        opts.batchSize,
-        (opts.maxJobs ?? Infinity) - reserved,
-      );
+      const asked = Math.min(opts.batchSize, (opts.maxJobs ?? Infinity) - reserved);
       if (asked <= 0) {
         reachedMax = true; // this lane ends; the others finish what they hold
         return;
@@ -572,9 +543,7 @@ export async function runQueue(
       ),
     );
   } catch (e) {
-    s.error = `run stopped: ${
-      (e as { code?: string }).code ?? (e as Error).name
-    }`;
+    s.error = `run stopped: ${(e as { code?: string }).code ?? (e as Error).name}`;
     throw e;
   } finally {
     if (held.size > 0) {
@@ -587,8 +556,7 @@ export async function runQueue(
     if (signal.aborted) stop = "aborted";
     s.stopped = stop ?? (reachedMax ? "max_jobs" : "empty");
     s.estimated_cost_usd = Number(
-      (s.tokens * config.usdPerMillionTokens / 1e6 + (s.batch?.cost_usd ?? 0))
-        .toFixed(8),
+      (s.tokens * config.usdPerMillionTokens / 1e6 + (s.batch?.cost_usd ?? 0)).toFixed(8),
     );
     s.duration_ms = Math.round(now() - started);
     s.pending = await db.pendingCount(opts.tables).catch(() => null);
@@ -611,13 +579,9 @@ export async function runQueue(
     // past its soft CPU limit is retired, so the call reaches a fresh one. After its record is
     // finished, so the next run does not find this one still working (max_concurrent_runs).
     const outOfRoom = s.stopped === "budget" ||
-      ((s.stopped === "cpu" || s.stopped === "memory") && s.claimed > 0 &&
-        !startedOver);
+      ((s.stopped === "cpu" || s.stopped === "memory") && s.claimed > 0 && !startedOver);
     if (outOfRoom && opts.trigger !== "manual" && (s.pending ?? 0) > 0) {
-      await db.handOver().then(
-        () => log("run.hand_over", { run_id: s.run_id }),
-        () => {},
-      );
+      await db.handOver().then(() => log("run.hand_over", { run_id: s.run_id }), () => {});
     }
     const u = budget.usage();
     log("run.finish", {
