@@ -24,6 +24,7 @@ const RUN: Record<string, () => Promise<Command>> = {
   estimate: async () => (await import("./commands/estimate.ts")).estimate,
   search: async () => (await import("./commands/search.ts")).search,
   doctor: async () => (await import("./commands/doctor.ts")).doctor,
+  "cancel-batch": async () => (await import("./commands/cancel_batch.ts")).cancelBatch,
 };
 
 /** Commands that stop cleanly on Ctrl-C instead of dying at once. */

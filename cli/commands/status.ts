@@ -15,6 +15,7 @@ export async function status(ctx: Ctx): Promise<number> {
     usage: await db.usage(),
     runs: await db.runs(int(ctx.args, "runs") ?? 5),
     adoption: await db.adoption(),
+    batches: await db.batches(10),
   }));
   if (bool(ctx.args, "json")) console.log(jsonText(statusJson(report, new Date())));
   else console.log(`embed-queue status (${conn.label})\n\n${statusText(report)}`);

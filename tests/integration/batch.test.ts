@@ -11,14 +11,11 @@ import assert from "node:assert/strict";
 import OpenAI from "openai";
 import postgres from "postgres";
 import { adminBatchScript, adminBatchStats } from "../fakes/openai_process.ts";
-import {
-  type BatchSummary,
-  runBatches,
-  type StopAfter,
-} from "../../supabase/functions/embed-queue/batch.ts";
+import { type BatchSummary, runBatches, type StopAfter } from "../../supabase/functions/embed-queue/batch.ts";
 import { createBatchDb } from "../../supabase/functions/embed-queue/batch_db.ts";
 import { UNLIMITED } from "../../supabase/functions/embed-queue/budget.ts";
 import { env, ignore, isVectorOf, scenario, waitFor } from "./helpers.ts";
+import { cli } from "../cli/helpers.ts";
 
 const MODEL = "text-embedding-3-small";
 const DIMS = 1536;
@@ -33,18 +30,13 @@ async function openBatch(
 ) {
   return await sql.begin(async (tx) => {
     const rows = await tx`
-      insert into public.sessions (user_id, title) select ${user}, unnest(${
-      tx.array(titles)
-    }::text[])
+      insert into public.sessions (user_id, title) select ${user}, unnest(${tx.array(titles)}::text[])
       returning id::text, title`;
     await tx`update public.embedding_queue set lane = 'bulk'
-             where table_name = 'sessions' and record_id = any (${
-      tx.array(rows.map((r) => r.id))
-    }::text[])`;
+             where table_name = 'sessions' and record_id = any (${tx.array(rows.map((r) => r.id))}::text[])`;
     await tx`update embed_queue.settings set batch_enabled = true, batch_min_jobs = ${titles.length},
              batch_max_jobs = ${titles.length}, batch_inputs_per_request = ${perLine}, batch_poll_seconds = 1`;
-    const [b] =
-      await tx`select batch_id, jobs from embed_queue.batch_open(${worker}, ${MODEL}, ${DIMS})`;
+    const [b] = await tx`select batch_id, jobs from embed_queue.batch_open(${worker}, ${MODEL}, ${DIMS})`;
     await tx`update embed_queue.settings set batch_enabled = false`;
     assert.ok(b, "the batch opened");
     return {
@@ -68,6 +60,7 @@ async function step(
   sql: postgres.Sql,
   worker: string,
   stopAfter?: StopAfter,
+  writeChunk?: number,
 ): Promise<BatchSummary | null> {
   return await runBatches({
     db: createBatchDb(sql),
@@ -76,9 +69,9 @@ async function step(
     model: MODEL,
     dimensions: DIMS,
     budget: UNLIMITED,
-    log: (e, f) =>
-      Deno.env.get("EQ_TEST_BATCH_LOG") && console.log(e, JSON.stringify(f)),
+    log: (e, f) => Deno.env.get("EQ_TEST_BATCH_LOG") && console.log(e, JSON.stringify(f)),
     stopAfter,
+    writeChunk,
   }, {
     runId: null,
     worker,
@@ -88,8 +81,7 @@ async function step(
 }
 
 async function batchRow(sql: postgres.Sql, id: number) {
-  const [b] =
-    await sql`select * from embed_queue.batch_status where id = ${id}`;
+  const [b] = await sql`select * from embed_queue.batch_status where id = ${id}`;
   return b;
 }
 
@@ -123,8 +115,7 @@ async function withBatching<T>(f: () => Promise<T>): Promise<T> {
 }
 
 Deno.test({
-  name:
-    "batch: every job gets the vector of its text, billed at the batch price",
+  name: "batch: every job gets the vector of its text, billed at the batch price",
   ignore,
 }, () =>
   withBatching(() =>
@@ -137,11 +128,10 @@ Deno.test({
       const { batchId, jobs } = await openBatch(sql, user, titles, worker);
       assert.equal(jobs, 60);
       // Visible as held by the batch, in SQL.
-      const held =
-        await sql`select count(*)::int as n from public.embedding_queue
+      const held = await sql`select count(*)::int as n from public.embedding_queue
                              where locked_by = ${
-          "batch:" + batchId
-        } and status = 'processing' and batch_id = ${batchId}`;
+        "batch:" + batchId
+      } and status = 'processing' and batch_id = ${batchId}`;
       assert.equal(held[0].n, 60);
 
       const first = await step(sql, worker);
@@ -178,8 +168,7 @@ Deno.test({
   ));
 
 Deno.test({
-  name:
-    "batch: a row edited and a row soft-deleted while the batch runs get nothing from it",
+  name: "batch: a row edited and a row soft-deleted while the batch runs get nothing from it",
   ignore,
 }, () =>
   withBatching(() =>
@@ -201,17 +190,14 @@ Deno.test({
       assert.equal(b.stale, 2);
       // The edited row: the synchronous path embeds its new text (a background run or this wait).
       await waitFor("the edited row's new vector", async () => {
-        const [r] =
-          await sql`select title_embedding::text as v from public.sessions where id = ${edited.id}`;
+        const [r] = await sql`select title_embedding::text as v from public.sessions where id = ${edited.id}`;
         return isVectorOf(r.v, `edited ${tag}`, DIMS);
       }, 60_000);
       const [d] =
         await sql`select title_embedding is null as none from public.sessions where id = ${deleted.id}`;
       assert.equal(d.none, true, "the soft-deleted row holds no vector");
       for (
-        const r of (await jobsOf(sql, user)).filter((r) =>
-          r.id !== edited.id && r.id !== deleted.id
-        )
+        const r of (await jobsOf(sql, user)).filter((r) => r.id !== edited.id && r.id !== deleted.id)
       ) {
         assert.ok(isVectorOf(r.v, r.title, DIMS));
       }
@@ -219,8 +205,7 @@ Deno.test({
   ));
 
 Deno.test({
-  name:
-    "batch: an expired batch writes what it did and gives the rest back with no attempt lost",
+  name: "batch: an expired batch writes what it did and gives the rest back with no attempt lost",
   ignore,
 }, () =>
   withBatching(() =>
@@ -257,8 +242,7 @@ Deno.test({
   ));
 
 Deno.test({
-  name:
-    "batch: error lines: a refused input fails alone, the rest of its line and 5xx lines go back",
+  name: "batch: error lines: a refused input fails alone, the rest of its line and 5xx lines go back",
   ignore,
 }, () =>
   withBatching(() =>
@@ -288,8 +272,7 @@ Deno.test({
   ));
 
 Deno.test({
-  name:
-    "batch: a run killed after each step is resumed by the next, one file and one batch in all",
+  name: "batch: a run killed after each step is resumed by the next, one file and one batch in all",
   ignore,
 }, () =>
   withBatching(() =>
@@ -344,42 +327,41 @@ Deno.test({
   ));
 
 Deno.test({
-  name:
-    "batch: write-back spread over runs by its cursor writes every line once",
+  name: "batch: write-back spread over runs by its cursor writes every line once",
   ignore,
 }, () =>
   withBatching(() =>
     scenario(async ({ sql, user, tag }) => {
       const worker = `test-${crypto.randomUUID()}`;
       const titles = Array.from(
-        { length: 1200 },
+        { length: 120 },
         (_, i) => `batch pages ${tag} row ${i}`,
       );
-      const { batchId } = await openBatch(sql, user, titles, worker, 100);
+      const { batchId } = await openBatch(sql, user, titles, worker, 10);
       await waitFor("the batch ended", async () => {
         await sql`update embed_queue.batches set next_poll_at = now() where id = ${batchId} and step = 'submitted'`;
         await step(sql, worker, "polled");
         return (await batchRow(sql, batchId)).step === "downloading";
       }, 30_000);
-      // Each run stops after one page of write-back (500 jobs or more, whole lines), as a run out of CPU would.
+      // Each run stops after one page of write-back (50 jobs or more here, whole lines), as a run
+      // out of CPU would; the next one goes on from the cursor.
       const seen: number[] = [];
       for (
         let i = 0;
         i < 5 && (await batchRow(sql, batchId)).step !== "done";
         i++
       ) {
-        await step(sql, worker, "page");
-        const [c] =
-          await sql`select output_lines_done as n from embed_queue.batches where id = ${batchId}`;
+        await step(sql, worker, "page", 50);
+        const [c] = await sql`select output_lines_done as n from embed_queue.batches where id = ${batchId}`;
         seen.push(c.n);
       }
       assert.deepEqual(
-        seen.slice(0, 2),
-        [5, 10],
-        "five lines (500 jobs) a page",
+        seen,
+        [5, 10, 12, 12],
+        "five lines (50 jobs) a page, then the rest, then the run that closes it",
       );
       const b = await runToEnd(sql, batchId, worker);
-      assert.equal(b.written, 1200);
+      assert.equal(b.written, 120);
       assert.equal(b.stale, 0, "no line written twice");
     })
   ));
@@ -398,8 +380,7 @@ Deno.test(
           worker,
         );
         await sql`update embed_queue.batches set locked_by = null, locked_until = null where id = ${one.batchId}`;
-        const [{ r }] =
-          await sql`select embed_queue.cancel_batch(${one.batchId}) as r`;
+        const [{ r }] = await sql`select embed_queue.cancel_batch(${one.batchId}) as r`;
         assert.match(r, /cancelled/);
         const a = await batchRow(sql, one.batchId);
         assert.equal(a.step, "done");
@@ -415,18 +396,73 @@ Deno.test(
           worker,
         );
         await step(sql, worker);
-        const [{ r: r2 }] =
-          await sql`select embed_queue.cancel_batch(${two.batchId}) as r`;
-        assert.match(r2, /cancel requested/);
+        // status shows it, with the jobs it holds; the CLI cancels it.
+        const st = await cli(["status", "--json"]);
+        assert.equal(st.code, 0, st.stderr);
+        const shown = JSON.parse(st.stdout).batches.find((x: { id: number }) => x.id === two.batchId);
+        assert.equal(shown.step, "submitted");
+        assert.equal(shown.holding, 10);
+        const c = await cli(["cancel-batch", String(two.batchId)]);
+        assert.equal(c.code, 0, c.stderr);
+        assert.match(c.stdout, /cancel requested/);
         const b = await runToEnd(sql, two.batchId, worker);
         assert.equal(b.outcome, "cancelled");
         assert.equal(b.provider_status, "cancelled");
         assert.equal(b.released, 10);
-        const [{ n }] =
-          await sql`select count(*)::int as n from public.embedding_queue where locked_by = ${
-            "batch:" + two.batchId
-          }`;
+        const [{ n }] = await sql`select count(*)::int as n from public.embedding_queue where locked_by = ${
+          "batch:" + two.batchId
+        }`;
         assert.equal(n, 0);
       })
     ),
 );
+
+Deno.test({
+  name: "batch: hands-off, the function opens, polls and writes back a batch, and its run records say so",
+  ignore,
+}, () =>
+  withBatching(() =>
+    scenario(async ({ sql, user, tag }) => {
+      const titles = Array.from({ length: 40 }, (_, i) => `batch hands-off ${tag} row ${i}`);
+      // No run is working (one in its lanes would take bulk jobs synchronously before the next
+      // run's batch step): the insert's webhook starts the run that opens the batch.
+      await waitFor("no run working", async () => {
+        const [{ n }] = await sql`select count(*)::int as n from embed_queue.runs
+                                  where finished_at is null and started_at > now() - interval '3 minutes'`;
+        return n === 0;
+      }, 60_000);
+      await sql.begin(async (tx) => {
+        const rows = await tx`insert into public.sessions (user_id, title) select ${user}, unnest(${
+          tx.array(titles)
+        }::text[])
+                              returning id::text`;
+        await tx`update public.embedding_queue set lane = 'bulk'
+                 where table_name = 'sessions' and record_id = any (${
+          tx.array(rows.map((r) => r.id))
+        }::text[])`;
+        // Runs open a batch for 20 bulk jobs or more (others' leftovers may join it).
+        await tx`update embed_queue.settings set batch_enabled = true, batch_min_jobs = 20, batch_max_jobs = 1000,
+                 batch_inputs_per_request = 10, batch_poll_seconds = 1`;
+      });
+      await waitFor("every row embedded", async () => {
+        const rows = await jobsOf(sql, user);
+        return rows.every((r) => r.status === "completed") ? rows : null;
+      }, 90_000);
+      for (const r of await jobsOf(sql, user)) assert.ok(isVectorOf(r.v, r.title, DIMS));
+      const batched =
+        await sql`select count(*)::int as n from public.embedding_queue q join public.sessions s on q.record_id = s.id::text
+                                where s.user_id = ${user} and q.table_name = 'sessions' and q.batch_id is not null`;
+      assert.ok(batched[0].n >= 20, `the bulk jobs went through a batch (${batched[0].n})`);
+      const run = await waitFor("a finished run that wrote a batch back", async () => {
+        const [r] = await sql`select tokens, cost_usd, batch from embed_queue.runs
+                              where finished_at is not null and (batch ->> 'written')::int > 0 order by id desc limit 1`;
+        return r;
+      }, 30_000);
+      assert.ok(run, "a run recorded its batch write-back");
+      assert.ok(Number(run.tokens) >= Number(run.batch.tokens));
+      assert.ok(
+        Math.abs(Number(run.batch.cost_usd) - Number(run.batch.tokens) * 0.01 / 1e6) < 1e-9,
+        "at the batch price",
+      );
+    })
+  ));

@@ -74,6 +74,8 @@ export interface BatchDeps {
   budget: Budget;
   log: (event: string, fields?: Record<string, unknown>) => void;
   now?: () => number;
+  /** Jobs per write-back transaction (default WRITE_CHUNK). */
+  writeChunk?: number;
   /** Tests only: end the run after this step, as if the function were killed there. */
   stopAfter?: StopAfter;
 }
@@ -296,6 +298,7 @@ export async function runBatches(
       step,
     });
     if (step === null) return false;
+    b.provider_status = pb.status;
     sum.polled++;
     if (step === "downloading") {
       b.step = "downloading";
@@ -499,7 +502,7 @@ export async function runBatches(
           );
           w.bytesDone = pos;
           w.linesDone++;
-          if (jobs >= WRITE_CHUNK) {
+          if (jobs >= (deps.writeChunk ?? WRITE_CHUNK)) {
             if (!(await commit())) return false;
             if (outOfRoom()) return false;
           }
