@@ -54,9 +54,20 @@ comment on column embed_queue.models.usd_per_million_tokens_batch is
   'Price through the Batch API (half of usd_per_million_tokens on OpenAI''s price list); null: half the synchronous price.';
 
 alter table public.embedding_queue add column if not exists batch_id bigint;
+
+-- A third lane, 'batch': bulk jobs set aside for batches. claim() takes only the fresh and bulk
+-- lanes, so the synchronous path leaves them alone; batch_open() takes them a batch at a time.
+alter table public.embedding_queue drop constraint if exists embedding_queue_lane_check;
+alter table public.embedding_queue add constraint embedding_queue_lane_check check (lane in ('fresh', 'bulk', 'batch'));
+comment on column public.embedding_queue.lane is
+  'fresh: a row a user just wrote (the source triggers); bulk: everything else (backfill, requeue, retry, re-embed, '
+  'a job whose attempt failed); batch: bulk work set aside for the Batch API (embed_queue.batch_open), which claim() does not take. '
+  'claim() takes fresh jobs first and keeps settings.bulk_min_share of each claim for bulk.';
+create index if not exists embedding_queue_batch_tried_idx on public.embedding_queue (id)
+  where status = 'pending' and lane = 'batch' and batch_id is not null;
 comment on column public.embedding_queue.batch_id is
   'The last batch (embed_queue.batches) that took the job. While it holds the job, locked_by is ''batch:<id>''. '
-  'A job a batch gave back is not taken by another batch for two days: the synchronous path does it.';
+  'A job a batch gave back goes to the bulk lane and is not taken by another batch for two days: the synchronous path does it.';
 
 alter table embed_queue.runs add column batch jsonb;
 comment on column embed_queue.runs.batch is
@@ -170,15 +181,41 @@ declare
   v_jobs integer;
 begin
   select * into v_s from embed_queue.settings s;
-  if not v_s.batch_enabled then
-    return;
-  end if;
   -- One opener at a time (transaction-scoped: fine behind a transaction pooler).
   perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('embed_queue.batch_open'));
-  if (select pg_catalog.count(*) from embed_queue.batches b where b.step <> 'done') >= v_s.batch_max_open then
+  perform pg_catalog.set_config('embed_queue.internal', 'on', true);
+
+  -- Jobs of the batch lane that a batch already had (given back, or re-queued by complete() as
+  -- stale) belong to the synchronous path: back to the bulk lane.
+  update public.embedding_queue q set lane = 'bulk'
+  where q.status = 'pending' and q.lane = 'batch' and q.batch_id is not null;
+
+  if not v_s.batch_enabled then
+    -- Batching turned off: what waited for a batch goes to the synchronous path (a page a run).
+    update public.embedding_queue q set lane = 'bulk'
+    where q.id in (select j.id from public.embedding_queue j where j.status = 'pending' and j.lane = 'batch' limit 100000);
+    perform pg_catalog.set_config('embed_queue.internal', v_internal, true);
     return;
   end if;
-  if (select pg_catalog.count(*) from embed_queue.batch_candidates(v_s.batch_min_jobs)) < v_s.batch_min_jobs then
+
+  -- A bulk backlog of at least batch_min_jobs is set aside for batches (lane 'batch', 100,000 a
+  -- run at most, in its order), so that the synchronous path does not take it meanwhile.
+  if (select pg_catalog.count(*) from embed_queue.batch_candidates(v_s.batch_min_jobs)) >= v_s.batch_min_jobs then
+    update public.embedding_queue q set lane = 'batch'
+    where q.id in (
+      select c.id from embed_queue.batch_candidates(100000) as c (id)
+      join public.embedding_queue j on j.id = c.id
+      where exists (select 1 from embed_queue.targets t
+                    where t.queue_table = j.table_name and t.embedding_column = j.embedding_column
+                      and (t.dimensions is null or t.dimensions = p_dimensions))
+    )
+    and q.status = 'pending' and q.lane = 'bulk';
+  end if;
+
+  if (select pg_catalog.count(*) from embed_queue.batches b where b.step <> 'done') >= v_s.batch_max_open
+     or not exists (select 1 from public.embedding_queue q where q.status = 'pending' and q.lane = 'batch'
+                    and q.run_at <= pg_catalog.now()) then
+    perform pg_catalog.set_config('embed_queue.internal', v_internal, true);
     return;
   end if;
 
@@ -187,21 +224,14 @@ begin
   returning id into v_batch;
   v_owner := 'batch:' || v_batch;
 
-  perform pg_catalog.set_config('embed_queue.internal', 'on', true);
   select coalesce(pg_catalog.array_agg(c.fair_key), '{}') into v_capped from embed_queue.capped_users(null) c;
 
-  -- The pick of batch_candidates(), locking the jobs (those another claim is taking are skipped).
+  -- The next jobs of the batch lane in turn, locking them (those another opener is taking are skipped).
   select coalesce(pg_catalog.array_agg(picked.id), '{}') into v_ids
   from (
     select q.id from public.embedding_queue q
-    where q.status = 'pending' and q.lane = 'bulk' and q.run_at <= pg_catalog.now()
+    where q.status = 'pending' and q.lane = 'batch' and q.run_at <= pg_catalog.now()
       and not (q.fair_key = any (v_capped))
-      -- Only targets whose column takes the batch's dimensions (complete() refuses others).
-      and exists (select 1 from embed_queue.targets t
-                  where t.queue_table = q.table_name and t.embedding_column = q.embedding_column
-                    and (t.dimensions is null or t.dimensions = p_dimensions))
-      and (q.batch_id is null or not exists (
-        select 1 from embed_queue.batches b where b.id = q.batch_id and b.created_at > pg_catalog.now() - interval '2 days'))
     order by q.lane, q.vtime, q.id
     limit v_s.batch_max_jobs
     for update of q skip locked
@@ -457,6 +487,27 @@ comment on function embed_queue.batch_progress(bigint, text, text, bigint, integ
   'tokens are priced at the batch price. Returns the cost added, or null when p_worker does not hold the batch (roll back then). '
   'Call it in the transaction that wrote those lines.';
 
+-- Jobs a batch gave back (release() keeps their lane) go to the bulk lane, where the synchronous
+-- path takes them.
+create function embed_queue.batch_to_bulk(p_batch bigint)
+returns integer
+language plpgsql volatile security invoker set search_path = ''
+as $$
+declare
+  v_internal text := coalesce(nullif(pg_catalog.current_setting('embed_queue.internal', true), ''), 'off');
+  v_count integer;
+begin
+  perform pg_catalog.set_config('embed_queue.internal', 'on', true);
+  update public.embedding_queue q set lane = 'bulk'
+  where q.batch_id = p_batch and q.status = 'pending' and q.lane = 'batch';
+  get diagnostics v_count = row_count;
+  perform pg_catalog.set_config('embed_queue.internal', v_internal, true);
+  return v_count;
+end
+$$;
+comment on function embed_queue.batch_to_bulk(bigint) is
+  'Moves the pending jobs batch p_batch gave back from the batch lane to the bulk lane (the synchronous path). Returns how many.';
+
 create function embed_queue.batch_finish(p_batch bigint, p_worker text, p_outcome text, p_error text default null)
 returns integer
 language plpgsql volatile security invoker set search_path = ''
@@ -474,6 +525,7 @@ begin
   -- Whatever the batch still holds (lines with no answer, a batch never submitted) goes back to
   -- the synchronous path with its attempt refunded.
   v_released := embed_queue.release('batch:' || p_batch, null);
+  perform embed_queue.batch_to_bulk(p_batch);
   update embed_queue.batches b set released = b.released + v_released where b.id = p_batch;
   return v_released;
 end
@@ -568,6 +620,7 @@ grant execute on function
   embed_queue.batch_progress(bigint, text, text, bigint, integer, jsonb),
   embed_queue.batch_price(text),
   embed_queue.batch_finish(bigint, text, text, text),
+  embed_queue.batch_to_bulk(bigint),
   embed_queue.batch_let_go(bigint, text),
   embed_queue.batch_due(),
   embed_queue.note_batch_run(bigint, jsonb),

@@ -4,7 +4,7 @@
 -- attempt refunded; cancel; tick() calls the function for a batch with a step due.
 begin;
 set local search_path = public, extensions;
-select plan(20);
+select plan(22);
 
 -- The seed's 55 pending jobs, made bulk work.
 update embedding_queue set lane = 'bulk';
@@ -28,6 +28,9 @@ select results_eq(
       and batch_id = (select batch_id from b1)$$,
   $$values (10, true, true, true)$$,
   'its jobs: processing, locked_by batch:<id>, batch_id set, attempt counted, held past the 24 h window, hashed');
+select is((select count(*)::integer from embedding_queue where status = 'pending' and lane = 'batch'), 45,
+  'the rest of the backlog waits in the batch lane, which claim() does not take');
+select is((select count(*)::integer from embed_queue.claim('sync', 100)), 0, 'the synchronous path leaves it alone');
 select is((select inputs_per_request from embed_queue.batches where id = (select batch_id from b1)), 4,
   'the batch keeps the line size it was opened with');
 select is(embed_queue.rescue(), 0, 'rescue() leaves a batch''s jobs alone');

@@ -32,7 +32,8 @@ async function openBatch(
     const rows = await tx`
       insert into public.sessions (user_id, title) select ${user}, unnest(${tx.array(titles)}::text[])
       returning id::text, title`;
-    await tx`update public.embedding_queue set lane = 'bulk'
+    // Bulk work, first in the bulk lane's line (so this batch takes these jobs, whatever else waits).
+    await tx`update public.embedding_queue set lane = 'bulk', vtime = vtime - 1000000000000
              where table_name = 'sessions' and record_id = any (${tx.array(rows.map((r) => r.id))}::text[])`;
     await tx`update embed_queue.settings set batch_enabled = true, batch_min_jobs = ${titles.length},
              batch_max_jobs = ${titles.length}, batch_inputs_per_request = ${perLine}, batch_poll_seconds = 1`;

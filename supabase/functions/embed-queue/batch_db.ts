@@ -250,6 +250,8 @@ export function createBatchDb(sql: postgres.Sql): BatchDb {
             }::bigint[]) as n`;
             c.released += Number(n);
           }
+          // What went back (released, or stale and pending again) to the bulk lane.
+          await tx`select embed_queue.batch_to_bulk(${batch.id})`;
           const [{ cost }] =
             await tx`select embed_queue.batch_progress(${batch.id}, ${worker}, ${w.file},
             ${w.bytesDone}, ${w.linesDone}, ${
