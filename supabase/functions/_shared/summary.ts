@@ -22,6 +22,8 @@ export interface BatchSummary {
   /** Tokens billed for the lines written back, and their cost at the batch price. */
   tokens: number;
   cost_usd: number;
+  /** Stopped for the worker's CPU, memory or time with batch work left (the run hands over). */
+  more: boolean;
   events: Array<Record<string, unknown>>;
 }
 

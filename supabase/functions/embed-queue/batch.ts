@@ -131,6 +131,7 @@ export async function runBatches(
     failed: 0,
     tokens: 0,
     cost_usd: 0,
+    more: false,
     events: [],
   };
   const event = (
@@ -504,7 +505,10 @@ export async function runBatches(
           w.linesDone++;
           if (jobs >= (deps.writeChunk ?? WRITE_CHUNK)) {
             if (!(await commit())) return false;
-            if (outOfRoom()) return false;
+            if (outOfRoom()) {
+              sum.more = true;
+              return false;
+            }
           }
         }
       }
@@ -579,7 +583,10 @@ export async function runBatches(
   try {
     for (const b of await db.take(ctx.worker, leaseSeconds)) {
       taken.push(b.id);
-      if (outOfRoom()) break;
+      if (outOfRoom()) {
+        sum.more = true;
+        break;
+      }
       try {
         await advance(b);
       } catch (e) {
@@ -609,10 +616,13 @@ export async function runBatches(
     log("batch.error", { run_id: ctx.runId, code: errorCode(e) });
   }
   for (const id of taken) await db.letGo(id, ctx.worker).catch(() => {});
-  if (ctx.runId !== null && sum.events.length > 0) {
+  // Any step done (a write-back page has no event of its own) goes into the run's record.
+  const did = sum.events.length > 0 || sum.polled > 0 ||
+    sum.written + sum.stale + sum.released + sum.failed > 0;
+  if (ctx.runId !== null && did) {
     await db.noteRun(ctx.runId, sum).catch(() => {});
   }
-  return sum.events.length > 0 ? sum : null;
+  return did ? sum : null;
 }
 
 /** An error's class for the logs: an HTTP status, a SQLSTATE or a name; never its text. */

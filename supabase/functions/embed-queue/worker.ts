@@ -580,7 +580,8 @@ export async function runQueue(
     // finished, so the next run does not find this one still working (max_concurrent_runs).
     const outOfRoom = s.stopped === "budget" ||
       ((s.stopped === "cpu" || s.stopped === "memory") && s.claimed > 0 && !startedOver);
-    if (outOfRoom && opts.trigger !== "manual" && (s.pending ?? 0) > 0) {
+    // A batch write-back that stopped for the worker's CPU with lines left also hands over.
+    if (opts.trigger !== "manual" && ((outOfRoom && (s.pending ?? 0) > 0) || s.batch?.more === true)) {
       await db.handOver().then(() => log("run.hand_over", { run_id: s.run_id }), () => {});
     }
     const u = budget.usage();
