@@ -1,6 +1,6 @@
 /**
  * `npm run bench:batch`: a backfill through the Batch API (issue 13's acceptance), on a stack of
- * its own (stack "batchbench", ports 28022/28021 plus EQ_PORT_OFFSET) with the fake OpenAI server.
+ * its own (stack "batchbench", ports 29522/29521 plus EQ_PORT_OFFSET) with the fake OpenAI server.
  *
  *   npm run bench:batch -- [--rows 100000] [--edit-share 0.1] [--delete-share 0.05] [--run-ms 20000] [--out FILE]
  *
@@ -38,7 +38,7 @@ const RUN_MS = arg("run-ms", 20_000);
 const outAt = Deno.args.indexOf("--out");
 const OUT = outAt >= 0 ? Deno.args[outAt + 1] : null;
 
-const b = await h.startBench({ name: "batchbench", dbPort: 28022 + portOffset, apiPort: 28021 + portOffset });
+const b = await h.startBench({ name: "batchbench", dbPort: 29522 + portOffset, apiPort: 29521 + portOffset });
 const report: Record<string, unknown> = { rows: ROWS, edit_share: EDIT_SHARE, delete_share: DELETE_SHARE, run_ms: RUN_MS };
 try {
   await h.clean(b);
