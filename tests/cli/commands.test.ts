@@ -58,6 +58,7 @@ for (const via of VIAS) {
           "warnings",
           "legacy_vectors",
           "old_triggers",
+          "batches",
         ]);
         assert.equal(j.legacy_vectors.policy, "trust");
         assert.equal(
