@@ -4,8 +4,8 @@
  *
  *   npm run bench:batch -- [--rows 100000] [--edit-share 0.1] [--delete-share 0.05] [--run-ms 20000] [--out FILE]
  *
- * N rows of sessions exist without jobs (inserted with triggers off), then are backfilled
- * (embed_queue.backfill_page, bulk work) with every setting at its default but
+ * N rows of sessions exist without jobs (inserted with triggers off), then get the jobs a
+ * backfill makes (bulk lane; made in one statement, see below) with every setting at its default but
  * batch_poll_seconds (2 instead of 60, so the bench does not wait a minute per poll). The
  * function sets the backlog aside for batches and works through them hands-off (webhook,
  * pg_cron tick, hand-overs). Each batch validates 2 s, runs `--run-ms` and finalizes 2 s at the
@@ -68,21 +68,24 @@ try {
   await b.sql`vacuum analyze public.sessions`;
   const stats0 = await h.fakeStats(b);
 
-  // The backfill, a page per transaction (as `backfill` does).
+  // The backfill's jobs, as embed_queue.backfill_page queues them (pending, bulk lane, in key
+  // order, the text's first claim_max_chars), made in one statement: backfill_page itself took
+  // minutes per 10,000-row page on this loaded machine (its lane trigger looks each row's user up,
+  // and on a queue analyzed empty that look-up was a sequential scan: 50 M tuples read for 10,000
+  // rows), which is not what this bench measures. embed_queue.internal = on keeps the lane trigger
+  // and the webhook out of it, as the worker API's own writes; the pg_cron tick starts the runs.
   const t0 = Date.now();
-  let after: string | null = null;
-  let queued = 0;
-  // enable_seqscan off in each page's transaction: the queue was emptied and analyzed empty, and
-  // the lane trigger's look-up of the user's last pending job (one per queued row) was otherwise
-  // planned as a sequential scan of the growing queue (seen: 50 M tuples read for 10,000 rows).
-  do {
-    const [p]: Array<{ queued: number; last_key: string | null }> = await b.sql.begin(async (tx) => {
-      await tx`select set_config('enable_seqscan', 'off', true)`;
-      return await tx`select queued, last_key from embed_queue.backfill_page('sessions', ${after}, 10000)`;
-    });
-    queued += p.queued;
-    after = p.last_key;
-  } while (after !== null);
+  const queued = await b.sql.begin(async (tx) => {
+    await tx`select set_config('embed_queue.internal', 'on', true)`;
+    const r = await tx`
+      insert into public.embedding_queue (table_name, record_id, embedding_column, content, user_id, status, lane, vtime)
+      select 'sessions', s.id::text, 'title_embedding', left(s.title, st.claim_max_chars), s.user_id, 'pending', 'bulk',
+             c.vtime + row_number() over (order by s.id)
+      from public.sessions s cross join embed_queue.settings st
+      cross join (select vtime from embed_queue.fair_clock where lane = 'bulk') c
+      where s.user_id = ${b.user} and s.title_embedding is null and s.deleted_at is null`;
+    return r.count;
+  });
   log(`backfill queued ${queued} jobs in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
   // Edits and soft deletes while batches run at the server.

@@ -108,7 +108,14 @@ async function withBatching<T>(f: () => Promise<T>): Promise<T> {
   try {
     return await f();
   } finally {
+    // Leave nothing behind for the next tests: no batch open (their jobs released), nothing
+    // waiting in the batch lane, the settings' defaults.
     const sql = postgres(env.dbUrl, { max: 1, onnotice: () => {} });
+    await sql`select embed_queue.batch_finish(id, null, 'cancelled', 'test cleanup') from embed_queue.batches where step <> 'done'`;
+    await sql.begin(async (tx) => {
+      await tx`select set_config('embed_queue.internal', 'on', true)`;
+      await tx`update public.embedding_queue set lane = 'bulk' where status = 'pending' and lane = 'batch'`;
+    });
     await sql`update embed_queue.settings set batch_enabled = true, batch_min_jobs = 10000, batch_max_jobs = 10000,
               batch_inputs_per_request = 100, batch_poll_seconds = 60`;
     await sql.end();
