@@ -181,19 +181,30 @@ declare
   v_jobs integer;
 begin
   select * into v_s from embed_queue.settings s;
-  -- One opener at a time (transaction-scoped: fine behind a transaction pooler).
-  perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('embed_queue.batch_open'));
+  -- One opener at a time (transaction-scoped: fine behind a transaction pooler); a run that finds
+  -- another opening goes on to its synchronous work instead of waiting.
+  if not pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('embed_queue.batch_open')) then
+    return;
+  end if;
   perform pg_catalog.set_config('embed_queue.internal', 'on', true);
 
   -- Jobs of the batch lane that a batch already had (given back, or re-queued by complete() as
   -- stale) belong to the synchronous path: back to the bulk lane.
+  -- (Every move below skips rows a claim is taking: no waiting on, or deadlock with, claim().)
   update public.embedding_queue q set lane = 'bulk'
-  where q.status = 'pending' and q.lane = 'batch' and q.batch_id is not null;
+  where q.id in (
+    select j.id from public.embedding_queue j
+    where j.status = 'pending' and j.lane = 'batch' and j.batch_id is not null
+    for update of j skip locked
+  );
 
   if not v_s.batch_enabled then
     -- Batching turned off: what waited for a batch goes to the synchronous path (a page a run).
     update public.embedding_queue q set lane = 'bulk'
-    where q.id in (select j.id from public.embedding_queue j where j.status = 'pending' and j.lane = 'batch' limit 100000);
+    where q.id in (
+      select j.id from public.embedding_queue j where j.status = 'pending' and j.lane = 'batch'
+      limit 100000 for update of j skip locked
+    );
     perform pg_catalog.set_config('embed_queue.internal', v_internal, true);
     return;
   end if;
@@ -202,14 +213,20 @@ begin
   -- run at most, in its order), so that the synchronous path does not take it meanwhile.
   if (select pg_catalog.count(*) from embed_queue.batch_candidates(v_s.batch_min_jobs)) >= v_s.batch_min_jobs then
     update public.embedding_queue q set lane = 'batch'
-    where q.id in (
-      select c.id from embed_queue.batch_candidates(100000) as c (id)
-      join public.embedding_queue j on j.id = c.id
-      where exists (select 1 from embed_queue.targets t
+    from (
+      -- batch_candidates(), locking, for the targets whose column takes the batch's dimensions.
+      select j.id from public.embedding_queue j
+      where j.status = 'pending' and j.lane = 'bulk' and j.run_at <= pg_catalog.now()
+        and (j.batch_id is null or not exists (
+          select 1 from embed_queue.batches b where b.id = j.batch_id and b.created_at > pg_catalog.now() - interval '2 days'))
+        and exists (select 1 from embed_queue.targets t
                     where t.queue_table = j.table_name and t.embedding_column = j.embedding_column
                       and (t.dimensions is null or t.dimensions = p_dimensions))
-    )
-    and q.status = 'pending' and q.lane = 'bulk';
+      order by j.lane, j.vtime, j.id
+      limit 100000
+      for update of j skip locked
+    ) m
+    where q.id = m.id;
   end if;
 
   if (select pg_catalog.count(*) from embed_queue.batches b where b.step <> 'done') >= v_s.batch_max_open

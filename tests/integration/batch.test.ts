@@ -104,20 +104,28 @@ async function jobsOf(sql: postgres.Sql, user: string) {
     where s.user_id = ${user} order by s.title`;
 }
 
-async function withBatching<T>(f: () => Promise<T>): Promise<T> {
+async function withBatching<T>(f: () => Promise<T>, opts: { runsMayOpen?: boolean } = {}): Promise<T> {
   try {
     return await f();
   } finally {
-    // Leave nothing behind for the next tests: no batch open (their jobs released), nothing
-    // waiting in the batch lane, the settings' defaults.
+    // Leave nothing behind for the next tests: the settings' defaults first (no test backlog
+    // reaches batch_min_jobs), then, once no run that read the old ones is still working, no
+    // batch open (their jobs released) and nothing waiting in the batch lane.
     const sql = postgres(env.dbUrl, { max: 1, onnotice: () => {} });
+    await sql`update embed_queue.settings set batch_enabled = true, batch_min_jobs = 10000, batch_max_jobs = 10000,
+              batch_inputs_per_request = 100, batch_poll_seconds = 60`;
+    if (opts.runsMayOpen) {
+      await waitFor("no run working", async () => {
+        const [{ n }] = await sql`select count(*)::int as n from embed_queue.runs
+                                  where finished_at is null and started_at > now() - interval '3 minutes'`;
+        return n === 0;
+      }, 60_000).catch(() => {});
+    }
     await sql`select embed_queue.batch_finish(id, null, 'cancelled', 'test cleanup') from embed_queue.batches where step <> 'done'`;
     await sql.begin(async (tx) => {
       await tx`select set_config('embed_queue.internal', 'on', true)`;
       await tx`update public.embedding_queue set lane = 'bulk' where status = 'pending' and lane = 'batch'`;
     });
-    await sql`update embed_queue.settings set batch_enabled = true, batch_min_jobs = 10000, batch_max_jobs = 10000,
-              batch_inputs_per_request = 100, batch_poll_seconds = 60`;
     await sql.end();
   }
 }
@@ -387,8 +395,11 @@ Deno.test(
           Array.from({ length: 10 }, (_, i) => `batch cancel-a ${tag} ${i}`),
           worker,
         );
-        await sql`update embed_queue.batches set locked_by = null, locked_until = null where id = ${one.batchId}`;
-        const [{ r }] = await sql`select embed_queue.cancel_batch(${one.batchId}) as r`;
+        // The run working on it (here: this test) lets go and the operator cancels, in one go.
+        const [{ r }] = await sql.begin(async (tx) => {
+          await tx`update embed_queue.batches set locked_by = null, locked_until = null where id = ${one.batchId}`;
+          return await tx`select embed_queue.cancel_batch(${one.batchId}) as r`;
+        });
         assert.match(r, /cancelled/);
         const a = await batchRow(sql, one.batchId);
         assert.equal(a.step, "done");
@@ -472,5 +483,4 @@ Deno.test({
         Math.abs(Number(run.batch.cost_usd) - Number(run.batch.tokens) * 0.01 / 1e6) < 1e-9,
         "at the batch price",
       );
-    })
-  ));
+    }), { runsMayOpen: true }));
