@@ -87,10 +87,10 @@ async function batchRow(sql: postgres.Sql, id: number) {
 }
 
 /** Steps the batch (polls are due at once) until it is done. */
-async function runToEnd(sql: postgres.Sql, id: number, worker: string) {
+async function runToEnd(sql: postgres.Sql, id: number, worker: string, writeChunk?: number) {
   return await waitFor(`batch ${id} done`, async () => {
     await sql`update embed_queue.batches set next_poll_at = now() where id = ${id} and step = 'submitted'`;
-    await step(sql, worker);
+    await step(sql, worker, undefined, writeChunk);
     const b = await batchRow(sql, id);
     return b.step === "done" ? b : null;
   }, 30_000);
@@ -157,7 +157,10 @@ Deno.test({
       assert.equal(b.step, "submitted");
       assert.equal(Number(b.requests), 9, "60 inputs, 7 a line");
       assert.match(b.provider_batch_id, /^batch_/);
-      b = await runToEnd(sql, batchId, worker);
+      // Pages of 14 jobs (two lines), several in one run: the cursor moves page by page.
+      b = await runToEnd(sql, batchId, worker, 14);
+      const [cur] = await sql`select output_lines_done as n from embed_queue.batches where id = ${batchId}`;
+      assert.equal(cur.n, 9, "the cursor at the last of the 9 lines");
       assert.equal(b.outcome, "completed");
       assert.equal(b.written, 60);
       assert.equal(Number(b.holding), 0);

@@ -415,19 +415,17 @@ export async function runBatches(
   ): Promise<boolean> {
     const fileId = file === "output" ? b.output_file_id : b.error_file_id;
     if (!fileId) return true;
-    let bytesDone = file === "output"
+    const bytesDone = file === "output"
       ? b.output_bytes_done
       : b.error_bytes_done;
-    let linesDone = file === "output"
-      ? b.output_lines_done
-      : b.error_lines_done;
     const res = await deps.client.files.content(fileId);
     if (!res.body) return true;
     const reader = res.body.getReader();
+    // A page starts at the cursor last written (commit() moves it forward).
     const fresh = (): LineWrites => ({
       file,
-      bytesDone,
-      linesDone,
+      bytesDone: file === "output" ? b.output_bytes_done : b.error_bytes_done,
+      linesDone: file === "output" ? b.output_lines_done : b.error_lines_done,
       complete: [],
       fail: [],
       release: [],
