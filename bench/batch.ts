@@ -86,6 +86,8 @@ try {
       where s.user_id = ${b.user} and s.title_embedding is null and s.deleted_at is null`;
     return r.count;
   });
+  // As autovacuum would soon: the queue was analyzed empty, and the runs' plans should see it full.
+  await b.sql`analyze public.embedding_queue`;
   log(`backfill queued ${queued} jobs in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
   // Edits and soft deletes while batches run at the server.
