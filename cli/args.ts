@@ -110,6 +110,15 @@ and no pause. \`--batch-size 5 --delay-ms 1000\` reproduces the guide's pacing.`
       runs: { kind: "int", value: "N", help: "how many recent runs to show (default 5)", min: 0, max: 1000 },
     },
   },
+  "cancel-batch": {
+    name: "cancel-batch",
+    summary: "cancel a Batch API batch: its jobs go back to the synchronous path, what it finished is written",
+    positionals: [{ name: "id", help: "the batch's id (status lists them; embed_queue.batches)" }],
+    flags: {},
+    details: `A batch not yet submitted ends at once and its jobs are released. A submitted one is cancelled at
+the provider by the next run of the function, which writes back the lines it finished and releases
+the rest (attempt refunded). Same as: select embed_queue.cancel_batch(<id>);`,
+  },
   retry: {
     name: "retry",
     summary: "set failed jobs back to pending (the guide's retry), optionally for one table or one row",

@@ -98,6 +98,26 @@ export interface HousekeepingRow {
   kept_for: string;
 }
 
+/** One Batch API batch (view embed_queue.batch_status). */
+export interface BatchRow {
+  id: number;
+  step: string;
+  outcome: string | null;
+  provider_status: string | null;
+  provider_batch_id: string | null;
+  jobs: number;
+  holding: number;
+  written: number;
+  stale: number;
+  released: number;
+  failed: number;
+  tokens: number;
+  cost_usd: number;
+  created_at: Date;
+  finished_at: Date | null;
+  error: string | null;
+}
+
 /** One target's jobs right now, and what finished since `since`. */
 export interface TargetSnapshot {
   table_name: string;
@@ -494,6 +514,27 @@ export function openDb(dbUrl: string) {
         where q.status = 'pending' and q.id > ${afterId} and (${table}::text is null or q.table_name = ${table})
         order by q.id limit ${limit}`;
       return rows.map((r) => ({ ...r, id: Number(r.id) }));
+    },
+
+    async batches(limit: number): Promise<BatchRow[]> {
+      // Open batches, then the last ones done.
+      return await sql<BatchRow[]>`
+        select id::int as id, step, outcome, provider_status, provider_batch_id, jobs, holding::int as holding,
+               written, stale, released, failed, tokens::float8 as tokens, cost_usd::float8 as cost_usd,
+               created_at, finished_at, error
+        from embed_queue.batch_status
+        order by step = 'done', id desc limit ${limit}`;
+    },
+
+    async cancelBatch(id: number): Promise<string> {
+      const [{ r }] = await sql<{ r: string }[]>`select embed_queue.cancel_batch(${id}) as r`;
+      return r;
+    },
+
+    async modelBatchPrice(model: string): Promise<number | null> {
+      const rows = await sql<{ p: number }[]>`select embed_queue.batch_price(${model})::float8 as p
+        where exists (select 1 from embed_queue.models where model = ${model})`;
+      return rows.length ? rows[0].p : null;
     },
 
     async modelPrice(model: string): Promise<number | null> {

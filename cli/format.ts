@@ -17,7 +17,7 @@ import type {
   TargetSnapshot,
   UsageRow,
 } from "./db.ts";
-import type { AdoptionReport, ModelChangeRow } from "./db.ts";
+import type { AdoptionReport, BatchRow, ModelChangeRow } from "./db.ts";
 
 // --- numbers -----------------------------------------------------------------------------------
 
@@ -281,6 +281,8 @@ export interface StatusReport {
   housekeeping?: HousekeepingRow[];
   /** Model changes under way and old vectors kept (embed_queue.model_changes; `status` always reads them). */
   modelChanges?: ModelChangeRow[];
+  /** Batch API batches, open ones first (the `status` command always reads them). */
+  batches?: BatchRow[];
 }
 
 export interface StatusTotals {
@@ -389,6 +391,28 @@ export function statusJson(r: StatusReport, now: Date): Record<string, unknown> 
       }
       : {}),
     ...(r.modelChanges ? { model_changes: r.modelChanges } : {}),
+    ...(r.batches
+      ? {
+        batches: r.batches.map((b) => ({
+          id: b.id,
+          step: b.step,
+          outcome: b.outcome,
+          provider_status: b.provider_status,
+          provider_batch_id: b.provider_batch_id,
+          jobs: b.jobs,
+          holding: b.holding,
+          written: b.written,
+          stale: b.stale,
+          released: b.released,
+          failed: b.failed,
+          tokens: b.tokens,
+          cost_usd: b.cost_usd,
+          created_at: iso(b.created_at),
+          finished_at: iso(b.finished_at),
+          error: b.error,
+        })),
+      }
+      : {}),
   };
 }
 
@@ -480,6 +504,29 @@ export function statusText(r: StatusReport): string {
     ),
     "no runs yet",
   ));
+  if (r.batches && r.batches.length > 0) {
+    out.push(...section(
+      "Batch API batches (jobs held as processing, locked_by 'batch:<id>'; cancel with: cancel-batch <id>)",
+      renderTable(
+        ["id", "step", "provider", "jobs", "holding", "written", "stale", "given back", "failed", "tokens", "cost", "error"],
+        r.batches.map((b) => [
+          b.id,
+          b.step === "done" ? `done (${b.outcome ?? "?"})` : b.step,
+          b.provider_status ?? "-",
+          b.jobs,
+          b.holding,
+          b.written,
+          b.stale,
+          b.released,
+          b.failed,
+          b.tokens,
+          fmtUsd(b.cost_usd),
+          b.error ? oneLine(b.error, 40) : "",
+        ]),
+      ),
+      "none",
+    ));
+  }
   if (r.spendCaps) {
     out.push(...section(
       "Daily token caps (UTC day; lift a user's with: select embed_queue.lift_cap('<user>', <tokens or null>))",
@@ -655,6 +702,8 @@ export interface EstimateReport {
   provider: ProviderInfo;
   /** OpenAI's default model and price, shown next to the local provider's $0. */
   reference?: { model: string; usdPerMillionTokens: number };
+  /** The model's price through the Batch API (bulk work above settings.batch_min_jobs); none for the local provider. */
+  batchUsdPerMillionTokens?: number;
 }
 
 export function estimateTotals(r: EstimateReport) {
@@ -666,6 +715,9 @@ export function estimateTotals(r: EstimateReport) {
     truncated: sum((x) => x.truncated),
     empty: sum((x) => x.empty),
     cost_usd: Number(((tokens * r.provider.usdPerMillionTokens) / 1e6).toFixed(8)),
+    ...(r.batchUsdPerMillionTokens === undefined
+      ? {}
+      : { batch_cost_usd: Number(((tokens * r.batchUsdPerMillionTokens) / 1e6).toFixed(8)) }),
   };
 }
 
@@ -675,6 +727,7 @@ export function estimateJson(r: EstimateReport): Record<string, unknown> {
     provider: r.provider.provider,
     model: r.provider.model,
     usd_per_million_tokens: r.provider.usdPerMillionTokens,
+    ...(r.batchUsdPerMillionTokens === undefined ? {} : { batch_usd_per_million_tokens: r.batchUsdPerMillionTokens }),
     max_tokens_per_input: r.maxTokensPerInput,
     totals: t,
     targets: r.rows.map((x) => ({
@@ -725,6 +778,12 @@ export function estimateText(r: EstimateReport): string {
     }
   } else {
     out.push(`Cost with ${p.model} at $${p.usdPerMillionTokens} per 1M tokens: ${fmtUsd(t.cost_usd)}`);
+    if (t.batch_cost_usd !== undefined) {
+      out.push(
+        `Through the Batch API at $${r.batchUsdPerMillionTokens} per 1M tokens: ${fmtUsd(t.batch_cost_usd)} ` +
+          `(bulk work: backfills, requeues and re-embeds of settings.batch_min_jobs jobs or more; done within 24 h)`,
+      );
+    }
   }
   return out.join("\n");
 }

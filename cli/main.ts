@@ -25,6 +25,7 @@ const RUN: Record<string, () => Promise<Command>> = {
   search: async () => (await import("./commands/search.ts")).search,
   doctor: async () => (await import("./commands/doctor.ts")).doctor,
   reembed: async () => (await import("./commands/reembed.ts")).reembed,
+  "cancel-batch": async () => (await import("./commands/cancel_batch.ts")).cancelBatch,
 };
 
 /** Commands that stop cleanly on Ctrl-C instead of dying at once. */

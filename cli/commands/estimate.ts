@@ -44,11 +44,13 @@ export async function estimate(ctx: Ctx): Promise<number> {
     const price = await db.modelPrice(config.model);
     if (price !== null && config.provider !== "local") info.usdPerMillionTokens = price;
     const refPrice = config.provider === "local" ? await db.modelPrice(REFERENCE_MODEL) : null;
+    const batchPrice = config.provider === "local" ? null : await db.modelBatchPrice(config.model);
     return {
       rows: [...rows.values()],
       maxTokensPerInput: config.maxTokensPerInput,
       provider: info,
       reference: refPrice !== null ? { model: REFERENCE_MODEL, usdPerMillionTokens: refPrice } : undefined,
+      batchUsdPerMillionTokens: batchPrice ?? undefined,
     };
   });
   if (bool(ctx.args, "json")) console.log(JSON.stringify(estimateJson(report), null, 2));

@@ -20,6 +20,7 @@ export async function status(ctx: Ctx): Promise<number> {
     adoption: await db.adoption(),
     housekeeping: await db.housekeeping(),
     modelChanges: await db.modelChanges(),
+    batches: await db.batches(10),
   }));
   if (bool(ctx.args, "json")) console.log(jsonText(statusJson(report, new Date())));
   else console.log(`embed-queue status (${conn.label})\n\n${statusText(report)}`);

@@ -179,10 +179,12 @@ begin
      and not exists (select 1 from public.embedding_queue q where q.status in ('pending', 'processing')) then
     perform embed_queue.queue_legacy(100);
   end if;
+  -- Runnable work, or an open Batch API batch with a step due (embed_queue.batch_due, in the
+  -- batches migration: each run polls open batches first).
   if exists (
     select 1 from public.embedding_queue q
     where q.status = 'pending' and q.run_at <= pg_catalog.now()
-  ) then
+  ) or embed_queue.batch_due() then
     return embed_queue.invoke('cron');
   end if;
   return null;
@@ -191,7 +193,7 @@ $$;
 comment on function embed_queue.tick() is
   'Run by pg_cron (job embed-queue-tick): takes back expired leases, deletes old run records and cron history (housekeep), closes the records of runs whose process died, '
   'switches a model change whose new model covers every live row, queues a page of vectors of unknown origin when settings.legacy_vectors = reembed and nothing else is to do, '
-  'then calls the function if runnable work exists. Returns the pg_net request id or null.';
+  'then calls the function if runnable work exists or an open batch has a step due. Returns the pg_net request id or null.';
 
 create function embed_queue.tick_schedule()
 returns text

@@ -60,6 +60,7 @@ for (const via of VIAS) {
           "old_triggers",
           "housekeeping",
           "model_changes",
+          "batches",
         ]);
         assert.equal(j.legacy_vectors.policy, "trust");
         assert.equal(
@@ -310,6 +311,7 @@ for (const via of VIAS) {
           "provider",
           "model",
           "usd_per_million_tokens",
+          "batch_usd_per_million_tokens",
           "max_tokens_per_input",
           "totals",
           "targets",
@@ -324,8 +326,12 @@ for (const via of VIAS) {
         assert.equal(j.totals.truncated, counts.filter((c) => c > 8191).length);
         assert.ok(j.totals.truncated >= 1);
         assert.equal(j.totals.cost_usd, Number((j.totals.tokens * 0.02 / 1e6).toFixed(8)));
+        // Both prices: the Batch API's is half (embed_queue.models.usd_per_million_tokens_batch).
+        assert.equal(j.batch_usd_per_million_tokens, 0.01);
+        assert.equal(j.totals.batch_cost_usd, Number((j.totals.tokens * 0.01 / 1e6).toFixed(8)));
         const text = await cli(["estimate", "--table", "sessions"], { env: dbEnv });
         assert.match(text.stdout, /Cost with text-embedding-3-small at \$0\.02 per 1M tokens: \$/);
+        assert.match(text.stdout, /Through the Batch API at \$0\.01 per 1M tokens: \$/);
 
         // drain: the guide's processor, through the function; the hands-off path is held.
         const d = await cli(["drain", "--batch-size", "2", "--delay-ms", "10"], { env: dbEnv });

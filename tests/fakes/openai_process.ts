@@ -5,8 +5,10 @@
  */
 import { fileURLToPath } from "node:url";
 import type { FakeScript, FakeStats } from "./openai_server.ts";
+import type { BatchScript, BatchStats } from "./openai_batches.ts";
 
 export type { FailStep, FakeScript, FakeStats } from "./openai_server.ts";
+export type { BatchScript, BatchStats } from "./openai_batches.ts";
 
 export interface FakeOpenAIProcess {
   /** `http://127.0.0.1:PORT/v1`, for OPENAI_BASE_URL. */
@@ -132,6 +134,19 @@ export async function adminScript(adminUrl: string, script: Partial<FakeScript>)
 
 export function adminStats(adminUrl: string): Promise<FakeStats> {
   return call<FakeStats>(`${adminBase(adminUrl)}/stats`);
+}
+
+/** Sets the given fields of the Batch API's script (openai_batches.ts BatchScript); others keep their values. */
+export async function adminBatchScript(adminUrl: string, script: Partial<BatchScript>): Promise<void> {
+  await call(`${adminBase(adminUrl)}/batch_script`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(script),
+  });
+}
+
+export function adminBatchStats(adminUrl: string): Promise<BatchStats> {
+  return call<BatchStats>(`${adminBase(adminUrl)}/batch_stats`);
 }
 
 /** Clears the script, the stats and the rate-limit windows. */

@@ -15,6 +15,10 @@
  *   rpm and tpm, spread evenly over the last 60 s, as if a client had been sending at that rate
  *   for a minute: from then on capacity comes back at the steady rate, with no first-minute burst.
  *
+ * The Files and Batches endpoints (`/v1/files`, `/v1/batches`) are openai_batches.ts; their
+ * script and stats are at `POST {origin}/_admin/batch_script` and `GET {origin}/_admin/batch_stats`
+ * (reset clears them too).
+ *
  * Run on its own: `deno run --allow-net --allow-env tests/fakes/openai_server.ts [--port N]`;
  * it prints one JSON line `{"baseUrl":..., "apiKey":...}` when it listens.
  */
@@ -23,6 +27,7 @@ import { countTokens as exactCount } from "gpt-tokenizer/encoding/cl100k_base";
 import { fakeVector } from "./fake_vector.ts";
 import { mulberry32 } from "../lib/prng.ts";
 import { sleep } from "../../supabase/functions/_shared/sleep.ts";
+import { FakeBatches } from "./openai_batches.ts";
 
 /** One scripted answer, consumed by the next authenticated embeddings request. */
 export type FailStep =
@@ -246,6 +251,7 @@ export function startFakeOpenAI(opts: { port?: number; apiKey?: string } = {}): 
   const closing = new AbortController();
   /** Aborted by reset: hung requests then get their (504) answer. */
   let hangs = new AbortController();
+  const batches = new FakeBatches(sha256Hex, toBase64);
 
   const bump = (status: number) => {
     stats.by_status[String(status)] = (stats.by_status[String(status)] ?? 0) + 1;
@@ -500,8 +506,17 @@ export function startFakeOpenAI(opts: { port?: number; apiKey?: string } = {}): 
       new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
     if (url.pathname === "/_admin/stats" && req.method === "GET") return plain(200, stats);
     if (url.pathname === "/_admin/admitted" && req.method === "GET") return plain(200, admitted);
+    if (url.pathname === "/_admin/batch_stats" && req.method === "GET") return plain(200, batches.stats);
+    if (url.pathname === "/_admin/batch_script" && req.method === "POST") {
+      try {
+        return plain(200, { ok: true, script: batches.setScript(await req.json()) });
+      } catch (e) {
+        return plain(400, { error: (e as Error).message });
+      }
+    }
     if (url.pathname === "/_admin/reset" && req.method === "POST") {
       await req.body?.cancel();
+      batches.reset();
       hangs.abort();
       hangs = new AbortController();
       script = emptyScript();
@@ -547,6 +562,14 @@ export function startFakeOpenAI(opts: { port?: number; apiKey?: string } = {}): 
       return plain(200, { ok: true, requests: requestsWindow.used(now), tokens: tokensWindow.used(now) });
     }
     if (url.pathname === "/v1/embeddings" && req.method === "POST") return await embeddings(req);
+    if (url.pathname.startsWith("/v1/files") || url.pathname.startsWith("/v1/batches")) {
+      if (req.headers.get("authorization") !== `Bearer ${apiKey}`) {
+        await req.body?.cancel();
+        return apiError(401, "Incorrect API key provided.", { code: "invalid_api_key" });
+      }
+      const answer = await batches.handle(req, url, apiError, json);
+      if (answer) return answer;
+    }
     await req.body?.cancel();
     return plain(404, {
       error: {

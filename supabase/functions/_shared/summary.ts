@@ -5,6 +5,28 @@
 
 export type Trigger = "cron" | "webhook" | "manual";
 
+/** What a run did with Batch API batches (embed-queue/batch.ts); also in embed_queue.runs.batch. */
+export interface BatchSummary {
+  opened: number;
+  uploaded: number;
+  submitted: number;
+  polled: number;
+  /** Jobs completed with a vector from a batch. */
+  written: number;
+  /** Jobs whose row changed or went while their batch ran: nothing written. */
+  stale: number;
+  /** Jobs given back to the synchronous path (failed lines, expiry, cancel), attempt refunded. */
+  released: number;
+  /** Jobs failed for good (an input the provider refuses). */
+  failed: number;
+  /** Tokens billed for the lines written back, and their cost at the batch price. */
+  tokens: number;
+  cost_usd: number;
+  /** Stopped for the worker's CPU, memory or time with batch work left (the run hands over). */
+  more: boolean;
+  events: Array<Record<string, unknown>>;
+}
+
 export interface RunSummary {
   run_id: number | null;
   trigger: Trigger;
@@ -25,7 +47,10 @@ export interface RunSummary {
   rate_limited: number;
   tokens: number;
   truncated: number;
+  /** Synchronous requests at the model's price plus batch tokens at the batch price. */
   estimated_cost_usd: number;
+  /** Batch steps this run did (null: none). tokens above count the synchronous requests only. */
+  batch?: BatchSummary | null;
   duration_ms: number;
   pending: number | null;
   /**

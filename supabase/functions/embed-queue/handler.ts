@@ -29,6 +29,7 @@ import type { Authenticator } from "./auth.ts";
 import { type RunOptions, runQueue, type RunSummary, type Trigger } from "./worker.ts";
 import { log as defaultLog } from "./log.ts";
 import type { Budget } from "./budget.ts";
+import type { BatchRunner } from "./batch.ts";
 
 export interface HandlerDeps {
   config: Config;
@@ -46,6 +47,8 @@ export interface HandlerDeps {
    * function's URL and a key its auth accepts. Without it a run stops when the budget's room is used.
    */
   self?: { url: string; key: string; fetch?: typeof fetch };
+  /** Bulk work through the Batch API (batch.ts); only with the openai provider. */
+  batches?: BatchRunner;
   log?: (event: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -170,6 +173,7 @@ export function createHandler(deps: HandlerDeps): (req: Request) => Promise<Resp
       budget: deps.budget,
       prove,
       onStopped,
+      batches: deps.batches,
       log,
     }, opts);
 

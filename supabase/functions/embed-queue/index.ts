@@ -5,6 +5,9 @@ import { createProvider } from "../_shared/provider.ts";
 import { adminKeys, createAuthenticator } from "./auth.ts";
 import { createHandler } from "./handler.ts";
 import { createBudget } from "./budget.ts";
+import { batchClient, createBatchRunner } from "./batch.ts";
+import { connectBatchDb } from "./batch_db.ts";
+import { log } from "./log.ts";
 
 declare const EdgeRuntime: { waitUntil(p: Promise<unknown>): void } | undefined;
 
@@ -20,6 +23,23 @@ const selfKey = adminKeys(config)[0];
 const self = config.supabaseUrl && selfKey
   ? { url: `${config.supabaseUrl.replace(/\/+$/, "")}/functions/v1/embed-queue`, key: selfKey }
   : undefined;
+const budget = createBudget({
+  cpuSoftMs: config.cpuSoftMs,
+  cpuHardMs: config.cpuHardMs,
+  memoryBytes: config.memoryMb * 2 ** 20,
+});
+// The Batch API is OpenAI's: the offline local provider has none and stays synchronous.
+const batches = config.provider === "openai"
+  ? createBatchRunner({
+    db: connectBatchDb(config.dbUrl),
+    client: batchClient(config),
+    maxTokensPerInput: config.maxTokensPerInput,
+    model: config.model,
+    dimensions: config.dimensions,
+    budget,
+    log,
+  })
+  : undefined;
 
 Deno.serve(createHandler({
   config,
@@ -29,9 +49,6 @@ Deno.serve(createHandler({
   self,
   waitUntil: (p) => typeof EdgeRuntime !== "undefined" ? EdgeRuntime.waitUntil(p) : void p,
   shutdown: shutdown.signal,
-  budget: createBudget({
-    cpuSoftMs: config.cpuSoftMs,
-    cpuHardMs: config.cpuHardMs,
-    memoryBytes: config.memoryMb * 2 ** 20,
-  }),
+  budget,
+  batches,
 }));

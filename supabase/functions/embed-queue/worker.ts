@@ -39,6 +39,7 @@ import { paceKey, PaceTooSlow, RateLimiter } from "../_shared/limiter.ts";
 import { operatorMessage, ProviderError, toProviderError } from "../_shared/errors.ts";
 import { toPgvector } from "../_shared/vectors.ts";
 import type { RunSummary, Trigger } from "../_shared/summary.ts";
+import type { BatchRunner } from "./batch.ts";
 import { log as defaultLog } from "./log.ts";
 
 export type { RunSummary, Trigger };
@@ -87,6 +88,8 @@ export interface RunDeps {
    * the hand-over is not turned away by the handler's one background run per worker.
    */
   onStopped?: () => void;
+  /** Bulk work through the Batch API (batch.ts): its steps due run first. None: synchronous only. */
+  batches?: BatchRunner;
   log?: (event: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -193,6 +196,11 @@ export async function runQueue(
     worker,
     model: provider.model,
   });
+  // Open batches first (poll, write back, submit), then possibly a new one; the lanes get what
+  // the budget leaves.
+  if (deps.batches && !opts.dryRun) {
+    s.batch = await deps.batches({ runId: s.run_id, worker, deadline, signal });
+  }
   let storeErrors = 0;
   let spentUsd = 0;
   /** USD per million tokens: the configured price, or another model's list price (a model change). */
@@ -757,7 +765,7 @@ export async function runQueue(
     if (signal.aborted) stop = "aborted";
     s.stopped = stop ?? (reachedMax ? "max_jobs" : "empty");
     s.estimated_cost_usd = Number(
-      spentUsd.toFixed(8),
+      (spentUsd + (s.batch?.cost_usd ?? 0)).toFixed(8),
     );
     s.duration_ms = Math.round(now() - started);
     s.pending = await db.pendingCount(opts.tables).catch(() => null);
@@ -771,7 +779,7 @@ export async function runQueue(
         stale: s.stale + s.lost,
         requests: s.requests,
         rate_limited: s.rate_limited,
-        tokens: s.tokens,
+        tokens: s.tokens + (s.batch?.tokens ?? 0),
         cost_usd: s.estimated_cost_usd,
         error: s.error,
       }).catch(() => {});
@@ -785,7 +793,8 @@ export async function runQueue(
     deps.onStopped?.();
     const outOfRoom = s.stopped === "budget" ||
       ((s.stopped === "cpu" || s.stopped === "memory") && (s.claimed > 0 || retired));
-    if (outOfRoom && opts.trigger !== "manual" && (s.pending ?? 0) > 0) {
+    // A batch write-back that stopped for the worker's CPU with lines left also hands over.
+    if (opts.trigger !== "manual" && ((outOfRoom && (s.pending ?? 0) > 0) || s.batch?.more === true)) {
       await db.handOver().then(() => log("run.hand_over", { run_id: s.run_id }), () => {});
     }
     const u = budget.usage();
