@@ -23,7 +23,9 @@ select is(embed_queue.housekeep(), 2, 'then the rest');
 select is(embed_queue.housekeep(), 0, 'nothing left to delete');
 select results_eq($$select worker from embed_queue.runs order by worker$$, $$values ('recent'), ('unfinished')$$,
   'recent and unfinished run records stay');
-select is((select count(*)::integer from cron.job_run_details d join cron.job j using (jobid) where j.jobname = 'embed-queue-tick'),
+-- Only the rows made here: on a live stack pg_cron may record real runs of the tick meanwhile.
+select is((select count(*)::integer from cron.job_run_details d join cron.job j using (jobid)
+           where j.jobname = 'embed-queue-tick' and d.runid between 900001 and 900099),
   1, 'the job''s history of the last day stays');
 select is((select count(*)::integer from cron.job_run_details where jobid = 987654), 1, 'other jobs'' history is not ours to delete');
 select matches(pg_get_functiondef('embed_queue.tick()'::regprocedure), 'embed_queue\.housekeep\(\)', 'tick() calls it');
