@@ -565,36 +565,20 @@ comment on function embed_queue.drop_generation(embed_queue.targets, text) is
 
 create function embed_queue.drop_old_vectors(p_table text, p_column text default null)
 returns table (table_name text, dropped_column text)
-language plpgsql volatile security invoker set search_path = ''
+language sql volatile security invoker set search_path = ''
 as $$
-#variable_conflict use_column
-declare
-  v_active embed_queue.targets;
-begin
-  for v_active in select * from embed_queue.active_targets(p_table, p_column) loop
-    table_name := v_active.queue_table;
-    dropped_column := embed_queue.drop_generation(v_active, 'previous');
-    return next;
-  end loop;
-end
+  select a.queue_table, embed_queue.drop_generation(a, 'previous')
+  from embed_queue.active_targets(p_table, p_column) a
 $$;
 comment on function embed_queue.drop_old_vectors(text, text) is
   'After a switch: drops the previous model''s vectors (<column>_prev) of p_table''s active columns; no roll-back after this.';
 
 create function embed_queue.cancel_reembed(p_table text, p_column text default null)
 returns table (table_name text, dropped_column text)
-language plpgsql volatile security invoker set search_path = ''
+language sql volatile security invoker set search_path = ''
 as $$
-#variable_conflict use_column
-declare
-  v_active embed_queue.targets;
-begin
-  for v_active in select * from embed_queue.active_targets(p_table, p_column) loop
-    table_name := v_active.queue_table;
-    dropped_column := embed_queue.drop_generation(v_active, 'next');
-    return next;
-  end loop;
-end
+  select a.queue_table, embed_queue.drop_generation(a, 'next')
+  from embed_queue.active_targets(p_table, p_column) a
 $$;
 comment on function embed_queue.cancel_reembed(text, text) is
   'Before a switch (or after a roll-back): drops the next model''s shadow column (<column>_next), its jobs and triggers.';
