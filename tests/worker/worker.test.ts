@@ -498,7 +498,7 @@ Deno.test("run: when the room since the last proof is used up, a proven worker g
   assert.equal(s.stopped, "empty");
 });
 
-Deno.test("run: a worker found retired sends nothing more, gives back what it holds unsent and hands over", async () => {
+Deno.test("run: a worker found retired when its room is used up sends nothing more, gives back what it holds unsent and hands over", async () => {
   const db = new FakeDb(Array.from({ length: 30 }, (_, i) => `row ${i}`), DIMS);
   const { p, calls } = provider(ok);
   let fresh = true;
@@ -526,11 +526,21 @@ Deno.test("run: a worker found retired sends nothing more, gives back what it ho
   assert.equal(db.handOvers, 1, "the next run lands on a fresh worker");
 });
 
-Deno.test("run: a proof asked for ahead of need that another worker answers stops the sends after it", async () => {
+Deno.test("run: a proof asked for ahead of need that another worker answers calls the next run at once; the run sends only what the room of its last proof admits", async () => {
   const db = new FakeDb(Array.from({ length: 30 }, (_, i) => `row ${i}`), DIMS);
-  const { p, calls } = provider(ok);
+  let handOversAtSecond = -1;
+  const { p, calls } = provider((_inputs, call) => {
+    if (call === 2) handOversAtSecond = db.handOvers;
+    return ok();
+  });
   let proofs = 0;
-  const budget: Budget = { ...UNLIMITED, proofDue: () => true };
+  let sends = 0;
+  const budget: Budget = {
+    ...UNLIMITED,
+    proofDue: () => true,
+    // The room of the last proof holds two requests.
+    admit: () => (sends < 2 ? (sends++, "send") : "prove"),
+  };
   const s = await runQueue(
     {
       db,
@@ -543,11 +553,54 @@ Deno.test("run: a proof asked for ahead of need that another worker answers stop
     },
     opts({ batchSize: 30, trigger: "cron" }),
   );
-  assert.equal(proofs, 1);
-  assert.equal(calls.length, 1, "the request it went along with, and no other");
-  assert.equal(s.completed, 10);
-  assert.equal(s.released, 20);
+  assert.equal(proofs, 1, "once found retired, it asks no more");
+  assert.equal(handOversAtSecond, 1, "the next run was called before the second request went");
+  assert.equal(calls.length, 2, "the request it went along with and the one the room still held");
+  assert.equal(s.completed, 20);
+  assert.equal(s.released, 10, "the rest goes back unsent, attempt refunded");
+  for (const j of db.byStatus("pending")) assert.equal(j.attempts, 0);
   assert.equal(s.stopped, "cpu");
+  assert.equal(db.handOvers, 1, "one call of the next run, not a second at the end");
+});
+
+Deno.test("run: a batch that stops sending gives its unsent jobs back at once, while another lane's request is still in flight", async () => {
+  const db = new FakeDb(Array.from({ length: 40 }, (_, i) => `row ${i}`), DIMS);
+  const c = clock();
+  db.paceNow = c.now;
+  // The limits are known (no first request alone to learn them), and far away.
+  await db.pace(await paceKey("test-model", config.provider, "")).observe({ limitRequests: 1e6, limitTokens: 1e9 });
+  let pendingWhileInFlight = -1;
+  const { p, calls } = provider(async (_inputs, call) => {
+    if (call === 1) {
+      // The first lane's request is answered only once the other lane has stopped.
+      for (let i = 0; i < 100 && db.byStatus("pending").length === 0; i++) {
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      pendingWhileInFlight = db.byStatus("pending").length;
+    }
+    return ok();
+  });
+  let sends = 0;
+  const budget: Budget = {
+    ...UNLIMITED,
+    admit: () => (sends < 2 ? (sends++, "send") : "prove"),
+  };
+  const s = await runQueue(
+    {
+      db,
+      provider: p,
+      config: { ...config, concurrency: 2, maxInputsPerRequest: 10 },
+      ...c,
+      log: quiet,
+      budget,
+      prove: () => Promise.resolve(false),
+    },
+    opts({ batchSize: 20, trigger: "cron" }),
+  );
+  assert.equal(calls.length, 2);
+  assert.equal(pendingWhileInFlight, 10, "the stopped lane's 10 unsent jobs were pending before the run ended");
+  assert.equal(s.completed, 20);
+  assert.equal(s.released, 20);
   assert.equal(db.handOvers, 1);
 });
 

@@ -148,8 +148,11 @@ export async function runQueue(
   const worker = `run-${crypto.randomUUID()}`;
   const held = new Set<number>();
   // A proof was asked for and the answer came from another worker (or none came): the runtime
-  // has retired this one, so it sends nothing more and the hand-over reaches a fresh worker.
+  // has retired this one. It claims nothing more and asks for no more proofs; it sends only
+  // within the room of its last proof (budget.ts), and calls the next run at once, so that a
+  // fresh worker takes over while this one finishes what is in flight.
   let retired = false;
+  let handedOver = false;
   const s: RunSummary = {
     run_id: null,
     trigger: opts.trigger,
@@ -176,6 +179,28 @@ export async function runQueue(
   };
   // Set from the lanes (closures), so declared without an initial narrowing to null.
   let stop = null as RunSummary["stopped"] | null;
+
+  /** A background run (cron, webhook) that stops with work left calls the next run. */
+  const handsOver = opts.trigger !== "manual";
+  function handOver() {
+    if (handedOver) return Promise.resolve();
+    handedOver = true;
+    return db.handOver().then(() => log("run.hand_over", { run_id: s.run_id }), () => {});
+  }
+
+  /**
+   * Whether the runtime still serves this worker (budget.ts, a proof). False once it is found
+   * retired, and without a way to ask (the run then stops when the room is used up).
+   */
+  async function prove(): Promise<boolean> {
+    if (retired || !deps.prove) return false;
+    if (await deps.prove()) return true;
+    retired = true;
+    stop ??= "cpu";
+    // The fresh worker the runtime now routes to starts the next run while this one finishes.
+    if (handsOver) void handOver();
+    return false;
+  }
 
   // A dry run sends nothing, so it neither counts against max_concurrent_runs nor waits after a 429.
   let rateLimitedDefaultMs = 0;
@@ -319,6 +344,23 @@ export async function runQueue(
     }
   }
 
+  /**
+   * Gives claimed jobs this run will not send back to pending, attempt refunded. If the release
+   * fails they stay held, for the release at the end of the run (or the lease) to return.
+   */
+  async function giveBack(ids: number[]) {
+    const mine = ids.filter((id) => held.has(id));
+    if (mine.length === 0) return;
+    for (const id of mine) held.delete(id);
+    try {
+      // Read after the await: lanes give back at the same time.
+      const n = await db.release(worker, mine);
+      s.released += n;
+    } catch {
+      for (const id of mine) held.add(id);
+    }
+  }
+
   async function failJobs(failures: JobFailure[], until = deadline) {
     if (failures.length === 0) return;
     const statuses = await persist(
@@ -414,13 +456,11 @@ export async function runQueue(
     // Tokenized a slice of text at a time: a claim of long texts costs CPU by its length, not by
     // its count, so the worker proves itself between slices as it does between requests.
     for (let i = 0; i < jobs.length;) {
-      if (i > 0 && !opts.dryRun && budget.proofDue()) {
-        if (!deps.prove || !(await deps.prove())) {
-          // Retired (or it cannot tell): nothing of this claim was sent; it goes back unsent.
-          retired = deps.prove !== undefined;
-          stop ??= "cpu";
-          return;
-        }
+      if (i > 0 && !opts.dryRun && budget.proofDue() && !(await prove())) {
+        // Retired (or it cannot tell): nothing of this claim was sent; it goes back unsent now.
+        stop ??= "cpu";
+        await giveBack(jobs.map((j) => j.id));
+        return;
       }
       budget.timed(() => {
         for (let chars = 0; i < jobs.length && chars < PACK_CHARS; i++) {
@@ -456,16 +496,34 @@ export async function runQueue(
       return;
     }
 
+    try {
+      await sendAll(tasks, batchDeadline, meta, progress, provider, limiter, limitsNow);
+    } finally {
+      // What the batch did not send goes back now (attempt refunded), not when the run ends, so
+      // that the next run (the hand-over, a tick) takes it at once.
+      await giveBack(tasks.flatMap((t) => t.req.owners.flat()));
+    }
+  }
+
+  /** Sends a batch's requests in turn; returns early (tasks left) when the run must stop sending. */
+  async function sendAll(
+    tasks: Task[],
+    batchDeadline: number,
+    meta: Map<number, { hash: string; tokens: number; truncated: boolean }>,
+    progress: { settled: number },
+    provider: EmbeddingProvider,
+    limiter: RateLimiter,
+    limitsNow: () => { maxInputs: number; maxTokens: number },
+  ) {
     while (tasks.length > 0) {
-      // The rest is released below. A run that stopped claiming for the worker's CPU or memory
-      // finishes what it holds, unless its worker was found retired.
-      const halt = retired || (stop !== null && stop !== "cpu" && stop !== "memory");
+      // A run that stopped claiming for the worker's CPU or memory (its worker retired too)
+      // finishes what it holds while the budget admits it; for any other stop it sends no more.
+      const halt = stop !== null && stop !== "cpu" && stop !== "memory";
       if (halt || signal.aborted || now() > batchDeadline - MARGIN_MS) return;
       if (budget.mustYield()) {
         // Past the yield point since the last proof: go on only if the runtime still serves this
         // worker; otherwise what is held goes back unsent for a fresh one.
-        if (deps.prove && await deps.prove()) continue;
-        retired = deps.prove !== undefined;
+        if (await prove()) continue;
         stop ??= "cpu";
         return;
       }
@@ -483,24 +541,16 @@ export async function runQueue(
       if (admission !== "send") {
         tasks.unshift(task);
         if (admission === "wait") await sleep(ADMIT_POLL_MS);
-        else if (!deps.prove || !(await deps.prove())) {
-          // Retired (or it cannot tell): send nothing more; what is held goes back unsent.
-          retired = deps.prove !== undefined;
+        else if (!(await prove())) {
+          // Retired (or it cannot tell): the room is used up; what is held goes back unsent.
           stop ??= "cpu";
           return;
         }
         continue;
       }
       // Room is running low: ask for the next proof while this request goes (an answer from
-      // another worker stops the sends that come after it).
-      if (deps.prove && budget.proofDue()) {
-        void deps.prove().then((same) => {
-          if (!same) {
-            retired = true;
-            stop ??= "cpu";
-          }
-        });
-      }
+      // another worker starts the hand-over; this run goes on within the room it has).
+      if (budget.proofDue()) void prove();
       // The request's CPU is spent once its vectors are encoded; the write-back only waits.
       let admitted = true;
       const unadmit = () => {
@@ -546,12 +596,8 @@ export async function runQueue(
           // (attempt refunded), not at the end of the run, so that a run with time left (the
           // next tick's, or the hand-over) takes them at once.
           stop ??= "budget";
-          const ids = tasks.flatMap((t) => t.req.owners.flat());
-          const n = await db.release(worker, ids).catch(() => 0);
-          if (n > 0) {
-            s.released += n;
-            for (const id of ids) held.delete(id);
-          }
+          await giveBack(tasks.flatMap((t) => t.req.owners.flat()));
+          tasks.length = 0;
         }
         return "return";
       }
@@ -793,9 +839,10 @@ export async function runQueue(
     deps.onStopped?.();
     const outOfRoom = s.stopped === "budget" ||
       ((s.stopped === "cpu" || s.stopped === "memory") && (s.claimed > 0 || retired));
-    // A batch write-back that stopped for the worker's CPU with lines left also hands over.
-    if (opts.trigger !== "manual" && ((outOfRoom && (s.pending ?? 0) > 0) || s.batch?.more === true)) {
-      await db.handOver().then(() => log("run.hand_over", { run_id: s.run_id }), () => {});
+    // A batch write-back that stopped for the worker's CPU with lines left also hands over. A
+    // run whose worker was found retired has called the next run already (prove()).
+    if (handsOver && ((outOfRoom && (s.pending ?? 0) > 0) || s.batch?.more === true)) {
+      await handOver();
     }
     const u = budget.usage();
     log("run.finish", {
