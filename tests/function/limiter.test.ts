@@ -251,6 +251,7 @@ Deno.test("RateLimiter: a shared pace out of reach does not stop requests", asyn
     take: () => Promise.reject(Object.assign(new Error("down"), { code: "08006" })),
     observe: () => Promise.reject(new Error("down")),
     pause: () => Promise.reject(new Error("down")),
+    limits: () => Promise.reject(new Error("down")),
   };
   const lim = new RateLimiter({
     concurrency: 2,
@@ -259,12 +260,25 @@ Deno.test("RateLimiter: a shared pace out of reach does not stop requests", asyn
     sleep: clock.sleep,
     onStoreError: (e) => errors.push(e),
   });
+  await lim.learnLimits();
   (await lim.acquire(10))();
   await lim.observe({ limitTokens: 100 });
   assert.equal(await lim.pauseFor(3000), 3000, "the pause holds in this run");
   (await lim.acquire(10))();
   assert.deepEqual(clock.slept, [3000]);
-  assert.equal(errors.length, 4);
+  assert.equal(errors.length, 5);
+});
+
+Deno.test("RateLimiter: a new limiter learns the limits another run saw from the shared pace, before its first request", async () => {
+  const clock = fakeClock();
+  const store = new MemoryPace({ now: clock.now });
+  const first = new RateLimiter({ concurrency: 1, store, now: clock.now, sleep: clock.sleep });
+  (await first.acquire(10))();
+  await first.observe({ limitTokens: 40_000, limitRequests: 500 });
+  const second = new RateLimiter({ concurrency: 1, store, now: clock.now, sleep: clock.sleep });
+  assert.deepEqual(second.limits, { requests: undefined, tokens: undefined });
+  await second.learnLimits();
+  assert.deepEqual(second.limits, { requests: 500, tokens: 40_000 });
 });
 
 Deno.test("RateLimiter: pauseFor holds everyone, including requests already waiting", async () => {

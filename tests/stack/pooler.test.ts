@@ -264,6 +264,14 @@ Deno.test({
         error: null,
       });
 
+      // The shared pace: a new run reads the limits an earlier run learned (limiter learnLimits).
+      const paceKey = `pooler-test:${crypto.randomUUID()}`;
+      const pace = qdb.pace(paceKey);
+      assert.deepEqual(await pace.limits(), { limitRequests: undefined, limitTokens: undefined });
+      await pace.observe({ limitRequests: 3000, limitTokens: 1_000_000, remainingTokens: 900_000 });
+      assert.deepEqual(await pace.limits(), { limitRequests: 3000, limitTokens: 1_000_000 });
+      await sql`delete from embed_queue.pace where key = ${paceKey}`;
+
       const job = await jobOf(sql, "sessions", id);
       assert.equal(job.status, "completed");
       assert.equal(job.tokens, 4);

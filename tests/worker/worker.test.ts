@@ -776,6 +776,29 @@ Deno.test("run: requests are cut to 5 % of the provider's x-ratelimit-limit-toke
   );
 });
 
+Deno.test("run: a run's first request is already cut to the token limit an earlier run learned (the shared pace)", async () => {
+  const texts = Array.from(
+    { length: 240 },
+    (_, i) => `a text of about ten tokens, number ${i}`,
+  );
+  const db = new FakeDb(texts, DIMS);
+  const c = clock();
+  db.paceNow = c.now;
+  const rate = { limitTokens: 4000, limitRequests: 100_000, remainingTokens: 4000, remainingRequests: 100_000 };
+  const { p, calls } = provider(() => ({ vectors: [], promptTokens: 0, rate }));
+  const run = (maxJobs: number) =>
+    runQueue(
+      { db, provider: p, config: { ...config, concurrency: 1 }, ...c, log: quiet },
+      opts({ batchSize: 40, timeBudgetMs: 120_000, maxJobs }),
+    );
+  await run(40);
+  const before = calls.length;
+  const s = await run(200);
+  assert.equal(s.completed, 200);
+  const tokens = calls.slice(before).map((inputs) => inputs.reduce((n, t) => n + countTokens(t), 0));
+  assert.ok(tokens.every((n) => n <= 200), `every request of the second run at most 5 % of 4,000: ${tokens}`);
+});
+
 Deno.test("run: two runs share one pace: together they stay within the provider's tokens per minute", async () => {
   // The real clock, and a limit of 3 tokens a millisecond: the drain takes about 400 ms.
   const texts = Array.from(

@@ -68,6 +68,8 @@ export interface PaceStore {
    * sent again. Resolves to the pause applied.
    */
   pause(ms: number | null, refundTokens?: number): Promise<number>;
+  /** The limits per minute last seen by any run (undefined: not known yet); changes nothing. */
+  limits(): Promise<{ limitRequests?: number; limitTokens?: number }>;
 }
 
 /** Limits not known yet: the one request out to learn them counts as answered after this long (as in SQL). */
@@ -195,6 +197,10 @@ export class MemoryPace implements PaceStore {
     this.probeUntil = 0;
     return Promise.resolve(applied);
   }
+
+  limits(): Promise<{ limitRequests?: number; limitTokens?: number }> {
+    return Promise.resolve({ limitRequests: this.limitRequests, limitTokens: this.limitTokens });
+  }
 }
 
 /** Thrown by acquire() when the shared pace cannot let the request go within `maxWaitMs`. */
@@ -251,6 +257,20 @@ export class RateLimiter {
   /** The provider's limits per minute as last seen (by this run or, through the store, any run). */
   get limits(): { requests?: number; tokens?: number } {
     return { requests: this.#limitRequests, tokens: this.#limitTokens };
+  }
+
+  /**
+   * Takes in the limits other runs have learned (the shared pace), so that this run's first
+   * requests are already cut to them (batching.ts requestTokenCap). Never rejects.
+   */
+  async learnLimits(): Promise<void> {
+    try {
+      const known = await this.#store.limits();
+      this.#limitTokens ??= known.limitTokens;
+      this.#limitRequests ??= known.limitRequests;
+    } catch (e) {
+      this.#onStoreError(e);
+    }
   }
 
   /**

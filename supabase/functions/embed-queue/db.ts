@@ -223,6 +223,14 @@ export function createDb(dbUrl: string, opts: { max?: number } = {}): QueueDb {
               ${Math.max(0, Math.round(refundTokens))}::bigint) as applied`;
           return Number(applied);
         },
+        async limits() {
+          const [r] = await sql`
+            select limit_requests, limit_tokens from embed_queue.pace where key = ${key}`;
+          return {
+            limitRequests: r?.limit_requests == null ? undefined : Number(r.limit_requests),
+            limitTokens: r?.limit_tokens == null ? undefined : Number(r.limit_tokens),
+          };
+        },
       };
     },
 

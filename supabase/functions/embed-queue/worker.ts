@@ -255,6 +255,7 @@ export async function runQueue(
       },
     });
     limiters.set(model, limiter);
+    await limiter.learnLimits();
     return limiter;
   }
   await limiterFor(provider.model);
