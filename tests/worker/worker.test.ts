@@ -604,6 +604,34 @@ Deno.test("run: a batch that stops sending gives its unsent jobs back at once, w
   assert.equal(db.handOvers, 1);
 });
 
+Deno.test("run: a release that never settles does not hold the run: it ends, and the lease returns those jobs", async () => {
+  const db = new FakeDb(Array.from({ length: 30 }, (_, i) => `row ${i}`), DIMS);
+  const { p, calls } = provider(ok);
+  let sends = 0;
+  const budget: Budget = { ...UNLIMITED, admit: () => (sends < 1 ? (sends++, "send") : "prove") };
+  let releases = 0;
+  db.release = () => (releases++, new Promise<number>(() => {})); // stranded, as postgres.js may leave one
+  const s = await runQueue(
+    {
+      db,
+      provider: p,
+      config: { ...config, concurrency: 1, maxInputsPerRequest: 10 },
+      ...clock(),
+      log: quiet,
+      budget,
+      prove: () => Promise.resolve(false),
+      bookkeepingTimeoutMs: 20,
+    },
+    opts({ batchSize: 30, trigger: "cron" }),
+  );
+  assert.equal(calls.length, 1);
+  assert.equal(s.completed, 10);
+  assert.equal(releases, 2, "the give-back, then once more at the end of the run");
+  assert.equal(s.released, 0);
+  assert.equal(db.byStatus("processing").length, 20, "left to their lease");
+  assert.equal(db.handOvers, 1);
+});
+
 Deno.test("run: a claim of long texts is tokenized a slice at a time, the worker proving itself between slices", async () => {
   const long = (c: string) => c.repeat(300_000); // more than one slice each
   const db = new FakeDb([long("a"), long("b"), long("c")], DIMS);

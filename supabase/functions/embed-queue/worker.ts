@@ -90,6 +90,8 @@ export interface RunDeps {
   onStopped?: () => void;
   /** Bulk work through the Batch API (batch.ts): its steps due run first. None: synchronous only. */
   batches?: BatchRunner;
+  /** How long a bookkeeping statement may take before the run goes on (BOOKKEEPING_TIMEOUT_MS). */
+  bookkeepingTimeoutMs?: number;
   log?: (event: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -112,6 +114,24 @@ const ADMIT_POLL_MS = 50;
 /** Tries of one write-back statement after a database error, and the backoff between them. */
 const WRITE_RETRIES = 3;
 const WRITE_RETRY_BACKOFF = { baseMs: 200, maxMs: 2000 };
+
+/**
+ * How long the run waits for a bookkeeping statement (release, hand-over, its record) before it
+ * goes on without the answer. Measured: in a retired worker a postgres.js query through the
+ * transaction pooler was seen never to settle although the server had run it (postgres@3.4.9
+ * has open issues of that kind), which held the run, and so the worker, until the runtime
+ * killed it. A job whose release is lost this way is returned by its lease.
+ */
+const BOOKKEEPING_TIMEOUT_MS = 15_000;
+
+/** `p`, or a rejection (code "TIMEOUT") once `ms` have passed. */
+function bounded<T>(p: Promise<T>, ms = BOOKKEEPING_TIMEOUT_MS): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error("timed out"), { code: "TIMEOUT" })), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
 
 /** SQLSTATE classes after which the same statement may succeed: connection, shutdown, conflicts. */
 function transientDbError(e: unknown): boolean {
@@ -142,6 +162,7 @@ export async function runQueue(
   const log = deps.log ?? defaultLog;
   const signal = deps.signal ?? new AbortController().signal;
   const budget = deps.budget ?? UNLIMITED;
+  const bound = <T>(p: Promise<T>) => bounded(p, deps.bookkeepingTimeoutMs ?? BOOKKEEPING_TIMEOUT_MS);
   budget.charge(PER_RUN_MS);
   const started = now();
   const deadline = started + opts.timeBudgetMs;
@@ -185,7 +206,7 @@ export async function runQueue(
   function handOver() {
     if (handedOver) return Promise.resolve();
     handedOver = true;
-    return db.handOver().then(() => log("run.hand_over", { run_id: s.run_id }), () => {});
+    return bound(db.handOver()).then(() => log("run.hand_over", { run_id: s.run_id }), () => {});
   }
 
   /**
@@ -326,7 +347,7 @@ export async function runQueue(
         // Released with the attempt refunded; if the release fails too, the lease runs out and
         // the rescuer takes them back (spending the attempt, so nothing loops for ever).
         const ids = chunk.map((j) => j.id);
-        const n = await db.release(worker, ids).catch(() => 0);
+        const n = await bound(db.release(worker, ids)).catch(() => 0);
         s.released += n;
         s.dropped += chunk.length;
         for (const id of ids) held.delete(id);
@@ -355,9 +376,10 @@ export async function runQueue(
     for (const id of mine) held.delete(id);
     try {
       // Read after the await: lanes give back at the same time.
-      const n = await db.release(worker, mine);
+      const n = await bound(db.release(worker, mine));
       s.released += n;
-    } catch {
+    } catch (e) {
+      log("report.error", { run_id: s.run_id, what: "release", code: sqlState(e), again: false });
       for (const id of mine) held.add(id);
     }
   }
@@ -806,7 +828,8 @@ export async function runQueue(
       // Claimed but not finished (dry run, auth failure, budget, beforeunload): back to
       // pending with the attempt refunded. If this fails too, the lease expires and the
       // rescuer returns them.
-      s.released += await db.release(worker, [...held]).catch(() => 0);
+      const n = await bound(db.release(worker, [...held])).catch(() => 0);
+      s.released += n;
       held.clear();
     }
     if (signal.aborted) stop = "aborted";
@@ -815,9 +838,9 @@ export async function runQueue(
       (spentUsd + (s.batch?.cost_usd ?? 0)).toFixed(8),
     );
     s.duration_ms = Math.round(now() - started);
-    s.pending = await db.pendingCount(opts.tables).catch(() => null);
+    s.pending = await bound(db.pendingCount(opts.tables)).catch(() => null);
     if (s.run_id !== null) {
-      await db.finishRun(s.run_id, {
+      await bound(db.finishRun(s.run_id, {
         claimed: s.claimed,
         completed: s.completed,
         failed: s.failed,
@@ -829,7 +852,7 @@ export async function runQueue(
         tokens: s.tokens + (s.batch?.tokens ?? 0),
         cost_usd: s.estimated_cost_usd,
         error: s.error,
-      }).catch(() => {});
+      })).catch(() => {});
     }
     // A background run that ran out of time, or of its worker's CPU or memory, with work left
     // calls the next one itself instead of leaving the rest to the next pg_cron tick; a worker
