@@ -117,10 +117,20 @@ const tablesParam = (
   tables?: string[],
 ) => (tables && tables.length ? textArray(sql, tables) : null);
 
+/**
+ * postgres.js's `max_pipeline` (an option its types leave out) at 0: a connection takes its next
+ * statement only once the last one is done. Behind a transaction pooler a statement pipelined
+ * after another one's commit can lose its answer (pgbouncer 1.18 logs "got packet '1' from server
+ * when not linked") and its promise never settles: seen locally as releases that hung until the
+ * runtime killed the worker.
+ */
+export const NO_PIPELINING: object = { max_pipeline: 0 };
+
 export function createDb(dbUrl: string, opts: { max?: number } = {}): QueueDb {
   const sql = postgres(dbUrl, {
     max: opts.max ?? 4,
     prepare: false, // works behind Supabase's transaction pooler too
+    ...NO_PIPELINING,
     idle_timeout: 20,
     connect_timeout: 10,
     onnotice: () => {},
