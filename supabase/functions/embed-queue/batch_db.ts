@@ -4,7 +4,7 @@
  * complete()/fail()/release() the synchronous path calls, with 'batch:<id>' as the lock owner.
  */
 import postgres from "postgres";
-import { type CompletedJob, type JobFailure, NO_PIPELINING } from "./db.ts";
+import type { CompletedJob, JobFailure } from "./db.ts";
 
 export type BatchStep =
   | "claimed"
@@ -142,7 +142,6 @@ export function connectBatchDb(dbUrl: string): BatchDb {
   return createBatchDb(postgres(dbUrl, {
     max: 2,
     prepare: false,
-    ...NO_PIPELINING,
     idle_timeout: 20,
     connect_timeout: 10,
     onnotice: () => {},

@@ -118,19 +118,22 @@ const tablesParam = (
 ) => (tables && tables.length ? textArray(sql, tables) : null);
 
 /**
- * postgres.js's `max_pipeline` (an option its types leave out) at 0: a connection takes its next
- * statement only once the last one is done. Behind a transaction pooler a statement pipelined
- * after another one's commit can lose its answer (pgbouncer 1.18 logs "got packet '1' from server
- * when not linked") and its promise never settles: seen locally as releases that hung until the
- * runtime killed the worker.
+ * Every statement here takes at least one parameter, so that nothing is ever pipelined behind it.
+ * With `prepare: false` postgres.js sends a statement with parameters in two steps (describe,
+ * then execute) and takes no other statement on that connection meanwhile; a statement without
+ * parameters lets the next one be pipelined behind it. Behind a transaction pooler the pipelined
+ * one can lose its answer: the pooler hands the server connection back at the first statement's
+ * end, then drops what the server says about the second (pgbouncer 1.18 logs "got packet '1' from
+ * server when not linked") and the second's promise never settles. Seen locally as releases
+ * pipelined behind a hand-over's `invoke('cron')` that hung until the runtime killed the worker.
+ * (postgres.js's max_pipeline cannot be set to 0 instead: sql.begin then fails UNSAFE_TRANSACTION.)
+ * tests/worker/statements.test.ts checks it.
  */
-export const NO_PIPELINING: object = { max_pipeline: 0 };
 
 export function createDb(dbUrl: string, opts: { max?: number } = {}): QueueDb {
   const sql = postgres(dbUrl, {
     max: opts.max ?? 4,
     prepare: false, // works behind Supabase's transaction pooler too
-    ...NO_PIPELINING,
     idle_timeout: 20,
     connect_timeout: 10,
     onnotice: () => {},
@@ -213,19 +216,23 @@ export function createDb(dbUrl: string, opts: { max?: number } = {}): QueueDb {
             ? null
             : Math.min(2_000_000_000, Math.max(0, Math.floor(maxWaitMs)));
           const [r] = await sql`
-            select granted, wait_ms, limit_requests, limit_tokens
+            select granted, wait_ms, limit_requests, limit_tokens, tokens_mark, requests_mark
             from embed_queue.pace_take(${key}, ${Math.max(0, Math.round(tokens))}, ${wait}::integer)`;
           return {
             granted: r.granted,
             waitMs: Number(r.wait_ms),
             limitRequests: r.limit_requests === null ? undefined : Number(r.limit_requests),
             limitTokens: r.limit_tokens === null ? undefined : Number(r.limit_tokens),
+            mark: r.tokens_mark === null || r.requests_mark === null
+              ? undefined
+              : { tokens: Number(r.tokens_mark), requests: Number(r.requests_mark) },
           };
         },
-        async observe(info) {
+        async observe(info, mark) {
           await sql`select embed_queue.pace_observe(${key}, ${orNull(info?.limitRequests)}::integer,
             ${orNull(info?.limitTokens)}::bigint, ${orNull(info?.remainingRequests)}::integer,
-            ${orNull(info?.remainingTokens)}::bigint, ${info !== null})`;
+            ${orNull(info?.remainingTokens)}::bigint, ${info !== null}, ${orNull(mark?.tokens)}::bigint,
+            ${orNull(mark?.requests)}::bigint)`;
         },
         async pause(ms, refundTokens = 0) {
           const [{ applied }] = await sql`
@@ -256,12 +263,14 @@ export function createDb(dbUrl: string, opts: { max?: number } = {}): QueueDb {
     },
 
     async queueSecret() {
-      const [{ s }] = await sql`select embed_queue.queue_secret() as s`;
+      // A parameter, so nothing is pipelined behind it (see the note above createDb).
+      const [{ s }] = await sql`select embed_queue.queue_secret() as s where ${true}::boolean`;
       return s ?? null;
     },
 
     async handOver() {
-      await sql`select embed_queue.invoke('cron')`;
+      // A parameter, so nothing is pipelined behind it (see the note above createDb).
+      await sql`select embed_queue.invoke(${"cron"}::text)`;
     },
 
     async close() {
