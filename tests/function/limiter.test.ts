@@ -109,6 +109,7 @@ Deno.test("MemoryPace: reserves tokens and requests from buckets that refill at 
     waitMs: 0,
     limitTokens: 60_000,
     limitRequests: 60,
+    mark: { tokens: 8000, requests: 1 },
   });
   // 2,000 left; 5,000 more come back after 5 s (1,000 a second): reserved ahead, told to wait.
   const g = await pace.take(5000);
@@ -137,7 +138,7 @@ Deno.test("MemoryPace: a wait past maxWaitMs reserves nothing", async () => {
   );
 });
 
-Deno.test("MemoryPace: the provider's remaining lowers the level, never raises it", async () => {
+Deno.test("MemoryPace: without a mark, the provider's remaining lowers the level, never raises it", async () => {
   const clock = fakeClock();
   const pace = new MemoryPace({ now: clock.now });
   await pace.observe({ limitTokens: 60_000, remainingTokens: 60_000 });
@@ -154,6 +155,24 @@ Deno.test("MemoryPace: the provider's remaining lowers the level, never raises i
   assert.equal((await other.take(1000)).waitMs, 1000);
 });
 
+Deno.test("MemoryPace: with the request's mark, the level becomes what remains less what was reserved after it, up or down", async () => {
+  const clock = fakeClock();
+  const pace = new MemoryPace({ now: clock.now });
+  await pace.observe({ limitTokens: 60_000, remainingTokens: 0 }); // a window full at the start
+  const a = await pace.take(6_000); // waits 6 s at the steady rate
+  assert.equal(a.waitMs, 6_000);
+  const b = await pace.take(6_000); // reserved after a: not in the provider's count with a's answer
+  assert.equal(b.waitMs, 12_000);
+  // A sliding window frees old requests at once: 30,000 remained when a was admitted.
+  await pace.observe({ limitTokens: 60_000, remainingTokens: 30_000 }, a.mark);
+  assert.equal((await pace.take(24_000)).waitMs, 0, "30,000 less b's 6,000: raised, no wait");
+  // A window fuller than the steady rate says: lowered the same way.
+  const c = await pace.take(1_000);
+  await pace.observe({ limitTokens: 60_000, remainingTokens: 2_000 }, c.mark);
+  assert.equal((await pace.take(3_000)).waitMs, 1_000, "2,000 remain: 1,000 more come back in 1 s");
+  assert.ok(a.mark && b.mark && b.mark.tokens - a.mark.tokens === 6_000, "marks count the tokens reserved");
+});
+
 Deno.test("MemoryPace: a 429 pauses everyone and gives the refused request's reservation back", async () => {
   const clock = fakeClock();
   const pace = new MemoryPace({ now: clock.now, defaultPauseMs: 7000 });
@@ -165,6 +184,7 @@ Deno.test("MemoryPace: a 429 pauses everyone and gives the refused request's res
     waitMs: 2000,
     limitTokens: 60_000,
     limitRequests: undefined,
+    mark: { tokens: 20_000, requests: 2 }, // the refused request's reservation stays counted (the safe side)
   });
   assert.equal(await pace.pause(null), 7000, "no retry-after: the default");
 });

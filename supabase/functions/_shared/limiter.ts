@@ -47,6 +47,16 @@ export function parseRateLimitHeaders(h: Headers): RateLimitInfo {
   return info;
 }
 
+/**
+ * Where a reservation stands among every run's (pace_take's tokens_mark, requests_mark): passed
+ * back with the response, so the level becomes what the provider says remains less what was
+ * reserved after this request.
+ */
+export interface PaceMark {
+  tokens: number;
+  requests: number;
+}
+
 /** Answer of PaceStore.take. */
 export interface PaceGrant {
   /** true: one request and its tokens are reserved; send after waitMs. false: nothing reserved; ask again after waitMs. */
@@ -54,14 +64,20 @@ export interface PaceGrant {
   waitMs: number;
   limitRequests?: number;
   limitTokens?: number;
+  /** Granted with the limits known: this reservation's mark, for observe(). */
+  mark?: PaceMark;
 }
 
 /** The provider's pace as every run sees it (embed_queue.pace through db.ts; MemoryPace in tests). */
 export interface PaceStore {
   /** Reserves one request of `tokens`; not granted when the wait would pass `maxWaitMs` (or a probe is out). */
   take(tokens: number, maxWaitMs?: number): Promise<PaceGrant>;
-  /** Takes in a response's x-ratelimit-* headers; null: an answer without them (an error), which only ends a probe. */
-  observe(info: RateLimitInfo | null): Promise<void>;
+  /**
+   * Takes in a response's x-ratelimit-* headers; null: an answer without them (an error), which
+   * only ends a probe. With the request's `mark` a level becomes what remains less what was
+   * reserved after it, up or down; without, it is only lowered to what remains.
+   */
+  observe(info: RateLimitInfo | null, mark?: PaceMark): Promise<void>;
   /**
    * After a 429: nobody sends for `ms` (null: the settings' default), and the refused request's
    * reservation (`refundTokens` and its request) is given back: it is taken again when it is
@@ -92,6 +108,8 @@ export class MemoryPace implements PaceStore {
   pausedUntil = 0;
   probeUntil = 0;
   observed = false;
+  tokensTaken = 0;
+  requestsTaken = 0;
   /** Calls, for tests. */
   takes = 0;
 
@@ -157,14 +175,17 @@ export class MemoryPace implements PaceStore {
     this.requestsLevel = r - 1;
     this.tokensLevel = t - need;
     this.levelAt = now;
+    this.tokensTaken += Math.ceil(need);
+    this.requestsTaken += 1;
     return Promise.resolve({
       granted: true,
       waitMs: Math.ceil(wait),
       ...limits,
+      mark: { tokens: this.tokensTaken, requests: this.requestsTaken },
     });
   }
 
-  observe(info: RateLimitInfo | null): Promise<void> {
+  observe(info: RateLimitInfo | null, mark?: PaceMark): Promise<void> {
     this.probeUntil = 0;
     if (info === null) return Promise.resolve();
     const now = this.#now();
@@ -177,8 +198,16 @@ export class MemoryPace implements PaceStore {
     }
     this.limitRequests = info.limitRequests ?? this.limitRequests;
     this.limitTokens = info.limitTokens ?? this.limitTokens;
-    this.requestsLevel = info.remainingRequests === undefined ? r : Math.min(r, info.remainingRequests);
-    this.tokensLevel = info.remainingTokens === undefined ? t : Math.min(t, info.remainingTokens);
+    this.requestsLevel = info.remainingRequests === undefined
+      ? r
+      : mark
+      ? info.remainingRequests - Math.max(this.requestsTaken - mark.requests, 0)
+      : Math.min(r, info.remainingRequests);
+    this.tokensLevel = info.remainingTokens === undefined
+      ? t
+      : mark
+      ? info.remainingTokens - Math.max(this.tokensTaken - mark.tokens, 0)
+      : Math.min(t, info.remainingTokens);
     this.levelAt = now;
     this.probeUntil = 0;
     this.observed = true;
@@ -202,6 +231,9 @@ export class MemoryPace implements PaceStore {
     return Promise.resolve({ limitRequests: this.limitRequests, limitTokens: this.limitTokens });
   }
 }
+
+/** acquire()'s answer: call it once the response (or error) is in; `mark` goes to observe(). */
+export type Release = (() => void) & { mark?: PaceMark };
 
 /** Thrown by acquire() when the shared pace cannot let the request go within `maxWaitMs`. */
 export class PaceTooSlow extends Error {
@@ -283,12 +315,12 @@ export class RateLimiter {
     tokens: number,
     signal?: AbortSignal,
     maxWaitMs = Infinity,
-  ): Promise<() => void> {
+  ): Promise<Release> {
     signal?.throwIfAborted();
     const start = this.#now();
     await this.#takeSlot(signal);
     let released = false;
-    const release = () => {
+    const release: Release = () => {
       if (released) return;
       released = true;
       this.#active--;
@@ -327,6 +359,7 @@ export class RateLimiter {
           await this.#sleepUnlessAborted(grant.waitMs, signal);
         }
         if (!grant.granted) continue;
+        release.mark = grant.mark;
         // Reserved; a 429 seen meanwhile by another lane still holds this one back.
         const paused = this.#pausedUntil - this.#now();
         if (paused > 0) await this.#sleepUnlessAborted(paused, signal);
@@ -343,13 +376,13 @@ export class RateLimiter {
    * Takes in what a response's headers said (after each response); null after an error answer,
    * whose headers are not read (it ends a probe for the limits). Never rejects.
    */
-  async observe(info: RateLimitInfo | null): Promise<void> {
+  async observe(info: RateLimitInfo | null, mark?: PaceMark): Promise<void> {
     if (info?.limitTokens !== undefined) this.#limitTokens = info.limitTokens;
     if (info?.limitRequests !== undefined) {
       this.#limitRequests = info.limitRequests;
     }
     try {
-      await this.#store.observe(info);
+      await this.#store.observe(info, mark);
     } catch (e) {
       this.#onStoreError(e);
     }

@@ -35,7 +35,7 @@ import { truncateToTokens } from "../_shared/tokens.ts";
 import { backoffMs } from "../_shared/backoff.ts";
 import { decide } from "./decide.ts";
 import { type Budget, PER_REQUEST_MS, PER_RUN_MS, UNLIMITED } from "./budget.ts";
-import { paceKey, PaceTooSlow, RateLimiter } from "../_shared/limiter.ts";
+import { paceKey, PaceTooSlow, RateLimiter, type Release } from "../_shared/limiter.ts";
 import { operatorMessage, ProviderError, toProviderError } from "../_shared/errors.ts";
 import { toPgvector } from "../_shared/vectors.ts";
 import type { RunSummary, Trigger } from "../_shared/summary.ts";
@@ -605,7 +605,7 @@ export async function runQueue(
   ): Promise<"return" | "next"> {
     const { req } = task;
     {
-      let release: (() => void) | null = null;
+      let release: Release | null = null;
       try {
         release = await limiter.acquire(
           req.tokens,
@@ -703,7 +703,7 @@ export async function runQueue(
       release();
       s.requests++;
       budget.charge(PER_REQUEST_MS);
-      await limiter.observe(res.rate);
+      await limiter.observe(res.rate, release.mark);
       s.tokens += res.promptTokens;
       // Priced by the model that made them: the configured price, or another model's list price.
       spentUsd += res.promptTokens * priceOf(provider) / 1e6;
