@@ -5,6 +5,7 @@ import {
   createBudget,
   DEFAULT_JOB_MS,
   HOLD_SHARE,
+  IDLE_MS_PER_S,
   MEMORY_SEND_SHARE,
   MEMORY_STOP_SHARE,
   MIN_REQUEST_JOBS,
@@ -26,12 +27,26 @@ function worker(memory = () => 0) {
   return { b, work };
 }
 
-Deno.test("budget: BASE_MS plus timed work times OVERHEAD plus charges is the estimate", () => {
+Deno.test("budget: BASE_MS plus timed work times OVERHEAD plus charges plus the life's own cost is the estimate", () => {
   const { b, work } = worker();
   assert.equal(b.usage().cpuMs, BASE_MS);
   work(100);
   b.charge(25);
-  assert.equal(b.usage().cpuMs, Math.round(BASE_MS + 100 * OVERHEAD + 25));
+  assert.equal(b.usage().cpuMs, Math.round(BASE_MS + 100 * OVERHEAD + 25 + 0.1 * IDLE_MS_PER_S));
+});
+
+Deno.test("budget: a worker that only waits still uses up its room and is asked for a proof", () => {
+  let t = 0;
+  const b = createBudget(limits, { now: () => t, memoryBytes: () => 0 });
+  b.requestArrived();
+  b.requestArrived(); // BASE_MS counted
+  assert.equal(b.proofDue(), false);
+  t += 1000 * (ROOM * 0.5) / IDLE_MS_PER_S - 1000; // just short of half the room, in waiting alone
+  assert.equal(b.proofDue(), false);
+  t += 2000;
+  assert.equal(b.proofDue(), true, "past half the room: a proof is asked for ahead of need");
+  b.requestArrived();
+  assert.equal(b.proofDue(), false);
 });
 
 Deno.test("budget: after a proof, requests worth ROOM go out (BASE_MS counted once); then a new proof is due", () => {
@@ -119,7 +134,7 @@ Deno.test("budget: memory past MEMORY_STOP_SHARE of the limit stops claiming", (
 Deno.test("budget: past YIELD_SHARE of the margin since the last proof the worker must send nothing more", () => {
   const { b, work } = worker();
   b.requestArrived();
-  work(((2000 - 1000) * YIELD_SHARE - BASE_MS) / OVERHEAD - 1);
+  work(((2000 - 1000) * YIELD_SHARE - BASE_MS) / (OVERHEAD + IDLE_MS_PER_S / 1000) - 1);
   assert.equal(b.mustYield(), false);
   work(1);
   assert.equal(b.mustYield(), true);

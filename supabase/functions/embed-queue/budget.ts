@@ -67,6 +67,15 @@ export const PROOF_AHEAD_SHARE = 0.5;
 export const HOLD_SHARE = 1;
 /** Share of the margin, estimated since the last proof, past which a run sends nothing more. */
 export const YIELD_SHARE = 0.8;
+/**
+ * Estimated CPU a second of a worker's life costs whatever it does (its event loop, timers, the
+ * runtime's memory checks): measured on the local host, a worker waiting on the network was
+ * charged about 10 ms a second. Without it a run waiting long for the provider's pace went 18 s
+ * without a proof while its worker was charged 1 s (BENCHMARKS.md 1.10).
+ */
+export const IDLE_MS_PER_S = 10;
+/** Longest a request that must wait for those in flight sleeps before it looks again. */
+export const WAIT_MAX_MS = 1000;
 /** Estimated CPU of a worker's first run's one-time costs (lazy initialisation, the JIT). */
 export const BASE_MS = 250;
 /** Estimated CPU of a run's fixed work (its record, claims, counts, connections), untimed. */
@@ -122,6 +131,11 @@ export interface Budget {
   /** A request admitted with `jobs` jobs is done (answered and written back, or failed). */
   sent(jobs: number): void;
   /**
+   * Resolves at the next sent() or settle(), or after `maxMs`: what a request told "wait" waits
+   * for, instead of polling.
+   */
+  changed?(maxMs: number): Promise<void>;
+  /**
    * True past YIELD_SHARE of the margin since the last proof: the worker must send nothing more
    * (its batches in flight cost more than allow() reserved); unsent work is released for a fresh
    * worker.
@@ -148,6 +162,7 @@ export function createBudget(
   opts: { now?: () => number; memoryBytes?: () => number; overhead?: number } = {},
 ): Budget {
   const now = opts.now ?? (() => performance.now());
+  const born = now();
   const memory = opts.memoryBytes ?? heapAndExternal;
   const overhead = opts.overhead ?? OVERHEAD;
   // Where the runtime kills at the soft limit itself (soft = hard), half the hard limit stands in
@@ -165,10 +180,17 @@ export function createBudget(
   // Estimated CPU at the last proof; before the first, BASE_MS is still to come.
   let proofAt = 0;
   let proven = false;
-  const cpuMs = () => BASE_MS + charged + worked * overhead;
+  // The work the worker did, and what its life costs anyway (IDLE_MS_PER_S).
+  const active = () => charged + worked * overhead;
+  const cpuMs = () => BASE_MS + active() + ((now() - born) / 1000) * IDLE_MS_PER_S;
   const sinceProof = () => cpuMs() - proofAt;
-  const perJob =
-    () => (jobsDone >= LEARN_AFTER ? Math.max((cpuMs() - BASE_MS) / jobsDone, 0.01) : DEFAULT_JOB_MS);
+  const perJob = () => (jobsDone >= LEARN_AFTER ? Math.max(active() / jobsDone, 0.01) : DEFAULT_JOB_MS);
+  let wake: Array<() => void> = [];
+  const notify = () => {
+    const w = wake;
+    wake = [];
+    for (const f of w) f();
+  };
   const memoryOver = () => memory() >= limits.memoryBytes * MEMORY_STOP_SHARE;
   return {
     exhausted() {
@@ -222,10 +244,22 @@ export function createBudget(
     },
     sent(jobs) {
       inFlight = Math.max(0, inFlight - jobs);
+      notify();
     },
     settle(r, done) {
       reserved = Math.max(0, reserved - r);
       jobsDone += done;
+      notify();
+    },
+    changed(maxMs) {
+      return new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(done, maxMs);
+        wake.push(done);
+      });
     },
     usage: () => ({ cpuMs: Math.round(cpuMs()), memoryBytes: memory() }),
   };

@@ -34,7 +34,7 @@ import { packRequests, type ProviderRequest, repack, requestTokenCap } from "./b
 import { truncateToTokens } from "../_shared/tokens.ts";
 import { backoffMs } from "../_shared/backoff.ts";
 import { decide } from "./decide.ts";
-import { type Budget, PER_REQUEST_MS, PER_RUN_MS, UNLIMITED } from "./budget.ts";
+import { type Budget, PER_REQUEST_MS, PER_RUN_MS, UNLIMITED, WAIT_MAX_MS } from "./budget.ts";
 import { paceKey, PaceTooSlow, RateLimiter, type Release } from "../_shared/limiter.ts";
 import { operatorMessage, ProviderError, toProviderError } from "../_shared/errors.ts";
 import { toPgvector } from "../_shared/vectors.ts";
@@ -563,7 +563,7 @@ export async function runQueue(
       const admission = budget.admit(jobs);
       if (admission !== "send") {
         tasks.unshift(task);
-        if (admission === "wait") await sleep(ADMIT_POLL_MS);
+        if (admission === "wait") await (budget.changed?.(WAIT_MAX_MS) ?? sleep(ADMIT_POLL_MS));
         else if (!(await prove())) {
           // Retired (or it cannot tell): the room is used up; what is held goes back unsent.
           stop ??= "cpu";
