@@ -9,7 +9,8 @@
  * is estimated: the run times its own synchronous work (tokenizing and packing a batch, decoding
  * a response's vectors, turning them into pgvector text), which is most of what it costs,
  * multiplies it by OVERHEAD for what it cannot time (the SDK's parsing, postgres.js, garbage
- * collection) and adds PER_REQUEST_MS for each provider request and PER_RUN_MS for each run.
+ * collection) and adds PER_REQUEST_MS for each provider request, PER_RUN_MS for each run and
+ * IDLE_MS_PER_S for each second of the worker's life.
  * Timed with the wall clock, so on a machine whose cores are shared it errs high; measured
  * against a rate-limited provider (429s, small requests, runs waiting), it also erred low, by
  * up to a fifth. An estimate of the worker's whole life is not safe either way: too high, a
@@ -27,8 +28,9 @@
  * 1 / PROOF_SHARE = 2 times. When that room is used up the run asks for a new proof
  * (handler.ts: a call to itself through the gateway, answered with this worker's id): if the
  * answer comes from this worker, the room is renewed; if from another, this one is retired: it
- * sends nothing more, gives back what it holds unsent (attempts refunded) and hands over. Every
- * cron tick or webhook call that lands here is a proof too. Past YIELD_SHARE of the margin since
+ * calls the next run at once, sends only what the room of its last proof still admits and gives
+ * back the rest unsent (attempts refunded). Every cron tick or webhook call that lands here is a
+ * proof too. Past YIELD_SHARE of the margin since
  * the last proof a run sends nothing more either. Claims are bounded apart from that, by the work
  * held (HOLD_SHARE of the margin), so lanes keep requests ready: a held job costs next to nothing
  * until it is sent, and one given back costs no attempt.
