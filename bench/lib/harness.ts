@@ -162,8 +162,17 @@ export async function startProcessing(b: Bench) {
  * vacuums, so every measurement starts from the same state.
  */
 export async function clean(b: Bench) {
-  // cascade: tables that point at these (summary chunks) are emptied with them.
-  await b.sql`truncate public.sessions, public.summaries, public.embedding_queue, embed_queue.runs cascade`;
+  // cascade: tables that point at these (summary chunks) are emptied with them. A run still
+  // finishing (the previous step's, a pg_cron tick's) can deadlock with the truncate: try again.
+  for (let attempt = 1;; attempt++) {
+    try {
+      await b.sql`truncate public.sessions, public.summaries, public.embedding_queue, embed_queue.runs cascade`;
+      break;
+    } catch (e) {
+      if ((e as { code?: string }).code !== "40P01" || attempt >= 5) throw e;
+      await sleep(1000);
+    }
+  }
   await b.sql`update embed_queue.webhook_state set last_poke_at = null`;
   await b.sql`vacuum analyze public.sessions, public.summaries, public.embedding_queue`;
 }
