@@ -10,6 +10,7 @@ import {
   MEMORY_STOP_SHARE,
   MIN_REQUEST_JOBS,
   OVERHEAD,
+  PROOF_MAX_AGE_MS,
   PROOF_SHARE,
   REQUEST_SHARE,
   YIELD_SHARE,
@@ -35,16 +36,19 @@ Deno.test("budget: BASE_MS plus timed work times OVERHEAD plus charges plus the 
   assert.equal(b.usage().cpuMs, Math.round(BASE_MS + 100 * OVERHEAD + 25 + 0.1 * IDLE_MS_PER_S));
 });
 
-Deno.test("budget: a worker that only waits still uses up its room and is asked for a proof", () => {
+Deno.test("budget: a worker's life costs IDLE_MS_PER_S a second in the estimate, and a proof older than PROOF_MAX_AGE_MS is asked for again", () => {
   let t = 0;
   const b = createBudget(limits, { now: () => t, memoryBytes: () => 0 });
   b.requestArrived();
   b.requestArrived(); // BASE_MS counted
+  t += 10_000;
+  assert.equal(b.usage().cpuMs, BASE_MS + 10 * IDLE_MS_PER_S, "ten seconds of waiting");
+  b.requestArrived();
   assert.equal(b.proofDue(), false);
-  t += 1000 * (ROOM * 0.5) / IDLE_MS_PER_S - 1000; // just short of half the room, in waiting alone
-  assert.equal(b.proofDue(), false);
-  t += 2000;
-  assert.equal(b.proofDue(), true, "past half the room: a proof is asked for ahead of need");
+  t += PROOF_MAX_AGE_MS - 1;
+  assert.equal(b.proofDue(), false, "the room is far from used");
+  t += 1;
+  assert.equal(b.proofDue(), true, "but the proof is old");
   b.requestArrived();
   assert.equal(b.proofDue(), false);
 });

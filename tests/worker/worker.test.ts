@@ -526,21 +526,18 @@ Deno.test("run: a worker found retired when its room is used up sends nothing mo
   assert.equal(db.handOvers, 1, "the next run lands on a fresh worker");
 });
 
-Deno.test("run: a proof asked for ahead of need that another worker answers calls the next run at once; the run sends only what the room of its last proof admits", async () => {
+Deno.test("run: a proof asked for ahead of need that another worker answers calls the next run at once and stops the sends after it", async () => {
   const db = new FakeDb(Array.from({ length: 30 }, (_, i) => `row ${i}`), DIMS);
-  let handOversAtSecond = -1;
-  const { p, calls } = provider((_inputs, call) => {
-    if (call === 2) handOversAtSecond = db.handOvers;
+  let handOversAtAnswer = -1;
+  let gate!: () => void;
+  const proved = new Promise<void>((r) => (gate = r));
+  const { p, calls } = provider(async () => {
+    await proved; // answered once the proof has come back
+    handOversAtAnswer = db.handOvers;
     return ok();
   });
   let proofs = 0;
-  let sends = 0;
-  const budget: Budget = {
-    ...UNLIMITED,
-    proofDue: () => true,
-    // The room of the last proof holds two requests.
-    admit: () => (sends < 2 ? (sends++, "send") : "prove"),
-  };
+  const budget: Budget = { ...UNLIMITED, proofDue: () => true };
   const s = await runQueue(
     {
       db,
@@ -549,15 +546,15 @@ Deno.test("run: a proof asked for ahead of need that another worker answers call
       ...clock(),
       log: quiet,
       budget,
-      prove: () => (proofs++, Promise.resolve(false)),
+      prove: () => (proofs++, gate(), Promise.resolve(false)),
     },
     opts({ batchSize: 30, trigger: "cron" }),
   );
   assert.equal(proofs, 1, "once found retired, it asks no more");
-  assert.equal(handOversAtSecond, 1, "the next run was called before the second request went");
-  assert.equal(calls.length, 2, "the request it went along with and the one the room still held");
-  assert.equal(s.completed, 20);
-  assert.equal(s.released, 10, "the rest goes back unsent, attempt refunded");
+  assert.equal(handOversAtAnswer, 1, "the next run was called while the request was still in flight");
+  assert.equal(calls.length, 1, "the request it went along with, and no other");
+  assert.equal(s.completed, 10);
+  assert.equal(s.released, 20, "the rest goes back unsent, attempt refunded");
   for (const j of db.byStatus("pending")) assert.equal(j.attempts, 0);
   assert.equal(s.stopped, "cpu");
   assert.equal(db.handOvers, 1, "one call of the next run, not a second at the end");

@@ -28,8 +28,8 @@
  * 1 / PROOF_SHARE = 2 times. When that room is used up the run asks for a new proof
  * (handler.ts: a call to itself through the gateway, answered with this worker's id): if the
  * answer comes from this worker, the room is renewed; if from another, this one is retired: it
- * calls the next run at once, sends only what the room of its last proof still admits and gives
- * back the rest unsent (attempts refunded). Every cron tick or webhook call that lands here is a
+ * calls the next run at once, sends nothing more and gives back what it holds unsent (attempts
+ * refunded). Every cron tick or webhook call that lands here is a
  * proof too. Past YIELD_SHARE of the margin since
  * the last proof a run sends nothing more either. Claims are bounded apart from that, by the work
  * held (HOLD_SHARE of the margin), so lanes keep requests ready: a held job costs next to nothing
@@ -65,6 +65,12 @@ export const REQUEST_SHARE = 0.5;
 export const MIN_REQUEST_JOBS = 256;
 /** Share of the room used since the last proof past which a new proof is asked for ahead of need. */
 export const PROOF_AHEAD_SHARE = 0.5;
+/**
+ * A proof older than this is asked for again whatever the estimate says: a run waiting on the
+ * provider's pace spends CPU the estimate does not see (BENCHMARKS.md 1.10: a retired worker went
+ * 19 s without a proof and reached 1,870 ms), so a retirement is found within a few seconds.
+ */
+export const PROOF_MAX_AGE_MS = 5000;
 /** Share of the margin the jobs held (claimed, not yet done) may be worth. */
 export const HOLD_SHARE = 1;
 /** Share of the margin, estimated since the last proof, past which a run sends nothing more. */
@@ -122,7 +128,10 @@ export interface Budget {
    * MIN_REQUEST_JOBS at least.
    */
   maxJobsPerRequest(): number;
-  /** True past PROOF_AHEAD_SHARE of the room since the last proof: ask for one before it is needed. */
+  /**
+   * True past PROOF_AHEAD_SHARE of the room since the last proof, or PROOF_MAX_AGE_MS after it:
+   * ask for one before it is needed.
+   */
   proofDue(): boolean;
   /**
    * May a request of `jobs` jobs be sent now? "send" reserves it until sent(); "wait": those in
@@ -181,6 +190,7 @@ export function createBudget(
   let jobsDone = 0;
   // Estimated CPU at the last proof; before the first, BASE_MS is still to come.
   let proofAt = 0;
+  let proofWallAt = born;
   let proven = false;
   // The work the worker did, and what its life costs anyway (IDLE_MS_PER_S).
   const active = () => charged + worked * overhead;
@@ -215,6 +225,7 @@ export function createBudget(
     requestArrived() {
       // The first proof leaves BASE_MS counted: the first run's one-time costs come after it.
       proofAt = Math.max(proofAt, proven ? cpuMs() : cpuMs() - BASE_MS);
+      proofWallAt = now();
       proven = true;
     },
     allow(want) {
@@ -227,7 +238,7 @@ export function createBudget(
       return n;
     },
     maxJobsPerRequest: () => Math.max(MIN_REQUEST_JOBS, Math.floor((room * REQUEST_SHARE) / perJob())),
-    proofDue: () => sinceProof() >= room * PROOF_AHEAD_SHARE,
+    proofDue: () => sinceProof() >= room * PROOF_AHEAD_SHARE || now() - proofWallAt >= PROOF_MAX_AGE_MS,
     admit(jobs) {
       if (inFlight > 0 && memory() >= limits.memoryBytes * MEMORY_SEND_SHARE) return "wait";
       const each = perJob();
