@@ -89,5 +89,9 @@ try {
   );
   console.log(JSON.stringify(report, null, 2));
 } finally {
+  // The gateway log (every run's and worker's events) is kept: the stack's goes with it.
+  Deno.mkdirSync(".cache/bench", { recursive: true });
+  const kept = `.cache/bench/memory-${new Date().toISOString().replace(/[:.]/g, "-")}.gateway.log`;
+  await Deno.copyFile(`${b.info.stateDir}/logs/gateway.log`, kept).then(() => log(`gateway log kept in ${kept}`), () => {});
   await b.close();
 }
