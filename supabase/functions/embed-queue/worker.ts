@@ -752,13 +752,15 @@ export async function runQueue(
       const want = budget.allow(asked);
       if (want === 0) {
         // Out of memory, or of room with nothing held: the run stops claiming. The jobs the
-        // other lanes hold fill the room: this lane waits until they have done some.
+        // other lanes hold fill the room: this lane waits until they have done some (woken when
+        // they settle; polling every 50 ms, reading the heap each time, cost a worker waiting
+        // 30 s on the write-back of rows of 30 MB a whole second of CPU).
         const over = budget.exhausted();
         if (over === "memory" || busyLanes === 0) {
           stop ??= over ?? "cpu";
           return;
         }
-        await sleep(ADMIT_POLL_MS);
+        await (budget.changed?.(WAIT_MAX_MS) ?? sleep(ADMIT_POLL_MS));
         continue;
       }
       busyLanes++;
