@@ -3,7 +3,7 @@
  * kinds, bisection of a bad input, auth stop, time budget, release on shutdown.
  */
 import assert from "node:assert/strict";
-import { type RunOptions, runQueue } from "../../supabase/functions/embed-queue/worker.ts";
+import { type RunDeps, type RunOptions, runQueue } from "../../supabase/functions/embed-queue/worker.ts";
 import { ProviderError } from "../../supabase/functions/_shared/errors.ts";
 import type { EmbeddingProvider, EmbedResult } from "../../supabase/functions/_shared/provider.ts";
 import { loadConfig } from "../../supabase/functions/_shared/config.ts";
@@ -72,6 +72,28 @@ const opts = (o: Partial<RunOptions> = {}): RunOptions => ({
 });
 
 const quiet = () => {};
+
+/** A cron run in one lane of requests of up to 10 jobs, claiming `batchSize`, over `budget`. */
+function runInWorker(
+  db: FakeDb,
+  p: EmbeddingProvider,
+  budget: Budget,
+  deps: Partial<RunDeps> = {},
+  batchSize = 30,
+) {
+  return runQueue(
+    {
+      db,
+      provider: p,
+      config: { ...config, concurrency: 1, maxInputsPerRequest: 10 },
+      ...clock(),
+      log: quiet,
+      budget,
+      ...deps,
+    },
+    opts({ batchSize, trigger: "cron" }),
+  );
+}
 
 Deno.test("run: packs many jobs into few requests, identical texts sent once, all completed", async () => {
   const texts = Array.from(
@@ -480,18 +502,9 @@ Deno.test("run: when the room since the last proof is used up, a proven worker g
     ...UNLIMITED,
     admit: () => (fresh ? (fresh = false, "send") : "prove"),
   };
-  const s = await runQueue(
-    {
-      db,
-      provider: p,
-      config: { ...config, concurrency: 1, maxInputsPerRequest: 10 },
-      ...clock(),
-      log: quiet,
-      budget,
-      prove: () => (proofs++, fresh = true, Promise.resolve(true)),
-    },
-    opts({ batchSize: 30, trigger: "cron" }),
-  );
+  const s = await runInWorker(db, p, budget, {
+    prove: () => (proofs++, fresh = true, Promise.resolve(true)),
+  });
   assert.equal(calls.length, 3);
   assert.equal(s.completed, 30);
   assert.equal(proofs, 2, "a proof before each request after the first");
@@ -506,18 +519,8 @@ Deno.test("run: a worker found retired when its room is used up sends nothing mo
     ...UNLIMITED,
     admit: () => (fresh ? (fresh = false, "send") : "prove"),
   };
-  const s = await runQueue(
-    {
-      db,
-      provider: p,
-      config: { ...config, concurrency: 1, maxInputsPerRequest: 10 },
-      ...clock(),
-      log: quiet,
-      budget,
-      prove: () => Promise.resolve(false), // answered by another worker
-    },
-    opts({ batchSize: 30, trigger: "cron" }),
-  );
+  // Proofs are answered by another worker.
+  const s = await runInWorker(db, p, budget, { prove: () => Promise.resolve(false) });
   assert.equal(calls.length, 1, "one request, then it finds its worker retired");
   assert.equal(s.completed, 10);
   assert.equal(s.released, 20, "the unsent 20 go back with their attempt refunded");
@@ -538,18 +541,7 @@ Deno.test("run: a proof asked for ahead of need that another worker answers call
   });
   let proofs = 0;
   const budget: Budget = { ...UNLIMITED, proofDue: () => true };
-  const s = await runQueue(
-    {
-      db,
-      provider: p,
-      config: { ...config, concurrency: 1, maxInputsPerRequest: 10 },
-      ...clock(),
-      log: quiet,
-      budget,
-      prove: () => (proofs++, gate(), Promise.resolve(false)),
-    },
-    opts({ batchSize: 30, trigger: "cron" }),
-  );
+  const s = await runInWorker(db, p, budget, { prove: () => (proofs++, gate(), Promise.resolve(false)) });
   assert.equal(proofs, 1, "once found retired, it asks no more");
   assert.equal(handOversAtAnswer, 1, "the next run was called while the request was still in flight");
   assert.equal(calls.length, 1, "the request it went along with, and no other");
@@ -565,7 +557,10 @@ Deno.test("run: a batch that stops sending gives its unsent jobs back at once, w
   const c = clock();
   db.paceNow = c.now;
   // The limits are known (no first request alone to learn them), and far away.
-  await db.pace(await paceKey("test-model", config.provider, "")).observe({ limitRequests: 1e6, limitTokens: 1e9 });
+  await db.pace(await paceKey("test-model", config.provider, "")).observe({
+    limitRequests: 1e6,
+    limitTokens: 1e9,
+  });
   let pendingWhileInFlight = -1;
   const { p, calls } = provider(async (_inputs, call) => {
     if (call === 1) {
@@ -595,7 +590,11 @@ Deno.test("run: a batch that stops sending gives its unsent jobs back at once, w
     opts({ batchSize: 20, trigger: "cron" }),
   );
   assert.equal(calls.length, 2);
-  assert.equal(pendingWhileInFlight, 10, "the stopped lane's 10 unsent jobs were pending before the run ended");
+  assert.equal(
+    pendingWhileInFlight,
+    10,
+    "the stopped lane's 10 unsent jobs were pending before the run ended",
+  );
   assert.equal(s.completed, 20);
   assert.equal(s.released, 20);
   assert.equal(db.handOvers, 1);
@@ -608,19 +607,10 @@ Deno.test("run: a release that never settles does not hold the run: it ends, and
   const budget: Budget = { ...UNLIMITED, admit: () => (sends < 1 ? (sends++, "send") : "prove") };
   let releases = 0;
   db.release = () => (releases++, new Promise<number>(() => {})); // stranded, as postgres.js may leave one
-  const s = await runQueue(
-    {
-      db,
-      provider: p,
-      config: { ...config, concurrency: 1, maxInputsPerRequest: 10 },
-      ...clock(),
-      log: quiet,
-      budget,
-      prove: () => Promise.resolve(false),
-      bookkeepingTimeoutMs: 20,
-    },
-    opts({ batchSize: 30, trigger: "cron" }),
-  );
+  const s = await runInWorker(db, p, budget, {
+    prove: () => Promise.resolve(false),
+    bookkeepingTimeoutMs: 20,
+  });
   assert.equal(calls.length, 1);
   assert.equal(s.completed, 10);
   assert.equal(releases, 2, "the give-back, then once more at the end of the run");
@@ -716,17 +706,7 @@ Deno.test("run: past the yield point a run sends nothing more and gives back wha
     ...p,
     embed: (inputs: string[], signal?: AbortSignal) => (sends++, p.embed(inputs, signal)),
   };
-  const s = await runQueue(
-    {
-      db,
-      provider: counting,
-      config: { ...config, concurrency: 1, maxInputsPerRequest: 10 },
-      ...clock(),
-      log: quiet,
-      budget,
-    },
-    opts({ batchSize: 50, trigger: "cron" }),
-  );
+  const s = await runInWorker(db, counting, budget, {}, 50);
   assert.equal(calls.length, 2, "two requests, then it yields");
   assert.equal(s.completed, 20);
   assert.equal(s.released, 30, "the unsent 30 go back with their attempt refunded");
@@ -809,7 +789,12 @@ Deno.test("run: a run's first request is already cut to the token limit an earli
   const db = new FakeDb(texts, DIMS);
   const c = clock();
   db.paceNow = c.now;
-  const rate = { limitTokens: 4000, limitRequests: 100_000, remainingTokens: 4000, remainingRequests: 100_000 };
+  const rate = {
+    limitTokens: 4000,
+    limitRequests: 100_000,
+    remainingTokens: 4000,
+    remainingRequests: 100_000,
+  };
   const { p, calls } = provider(() => ({ vectors: [], promptTokens: 0, rate }));
   const run = (maxJobs: number) =>
     runQueue(

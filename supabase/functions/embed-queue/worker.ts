@@ -162,6 +162,8 @@ export async function runQueue(
   const log = deps.log ?? defaultLog;
   const signal = deps.signal ?? new AbortController().signal;
   const budget = deps.budget ?? UNLIMITED;
+  /** Until a request in flight is done or jobs settle (budget.changed), else a short poll. */
+  const budgetChanged = () => budget.changed?.(WAIT_MAX_MS) ?? sleep(ADMIT_POLL_MS);
   const bound = <T>(p: Promise<T>) => bounded(p, deps.bookkeepingTimeoutMs ?? BOOKKEEPING_TIMEOUT_MS);
   budget.charge(PER_RUN_MS);
   const started = now();
@@ -564,7 +566,7 @@ export async function runQueue(
       const admission = budget.admit(jobs);
       if (admission !== "send") {
         tasks.unshift(task);
-        if (admission === "wait") await (budget.changed?.(WAIT_MAX_MS) ?? sleep(ADMIT_POLL_MS));
+        if (admission === "wait") await budgetChanged();
         else if (!(await prove())) {
           // Retired (or it cannot tell): the room is used up; what is held goes back unsent.
           stop ??= "cpu";
@@ -760,7 +762,7 @@ export async function runQueue(
           stop ??= over ?? "cpu";
           return;
         }
-        await (budget.changed?.(WAIT_MAX_MS) ?? sleep(ADMIT_POLL_MS));
+        await budgetChanged();
         continue;
       }
       busyLanes++;
