@@ -535,6 +535,25 @@ export function startGateway(args: GatewayArgs) {
     return w;
   }
 
+  /**
+   * Why a request was answered WORKER_ERROR, for whoever reads the log: the worker's state and
+   * the error's class and message from the connection (never the request or its body).
+   */
+  function failed(w: Worker, reason: "unreachable" | "handler_threw", e?: unknown) {
+    logEvent({
+      event: "gateway.request_failed",
+      function: w.name,
+      pid: w.child.pid,
+      reason,
+      exited: w.exited,
+      retired: w.retired,
+      drop_sent: w.dropSent,
+      in_flight: w.inFlight,
+      lived_ms: Date.now() - w.startedAt,
+      ...(e !== undefined ? { error: String((e as Error)?.cause ?? e).slice(0, 200) } : {}),
+    });
+  }
+
   function ensure(name: string, entry: string, map: string | undefined): Worker {
     const have = current.get(name);
     if (have && !have.exited && !have.retired && !have.limit) return have;
@@ -631,11 +650,13 @@ export function startGateway(args: GatewayArgs) {
         await exitedWithin(w, 5_000);
         if (w.limit) return failureResponse("WORKER_LIMIT");
         if (attempt === 0 && w.exited && refused(e)) continue;
+        failed(w, "unreachable", e);
         return failureResponse("WORKER_ERROR");
       }
       if (res.headers.has(ERROR_HEADER)) {
         await res.body?.cancel();
         done();
+        failed(w, "handler_threw");
         return failureResponse("WORKER_ERROR");
       }
       return new Response(tracked(res.body, done), { status: res.status, headers: res.headers });

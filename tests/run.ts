@@ -86,6 +86,45 @@ function printLogTails(dir: string, lines: number) {
   }
 }
 
+/** Events that say something went wrong, wherever in a log they are. */
+const INCIDENTS = new Set([
+  "gateway.request_failed",
+  "gateway.worker_limit",
+  "gateway.function_exited",
+  "run.crashed",
+  "report.error",
+  "edge_runtime.wait_until_rejected",
+]);
+
+/**
+ * The lines of each log that are not routine: the events above and anything that is not a JSON
+ * event (a stack trace, an uncaught error). A failure early in a run is then in the output even
+ * when the log's tail is about later tests.
+ */
+function printIncidents(dir: string, max: number) {
+  let names: string[] = [];
+  try {
+    names = [...Deno.readDirSync(dir)].filter((e) => e.isFile).map((e) => e.name).sort();
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const picked = Deno.readTextFileSync(join(dir, name)).split("\n").filter((line) => {
+      if (!line.trim()) return false;
+      try {
+        const o = JSON.parse(line);
+        if (o.event !== "gateway.function_exited") return INCIDENTS.has(o.event);
+        return o.code !== 0 && o.signal !== "SIGKILL"; // SIGKILL: a test's own kill or a limit (logged apart)
+      } catch {
+        return !line.startsWith("Deno.serve: request.signal aborts");
+      }
+    });
+    if (picked.length === 0) continue;
+    console.log(`\n# incidents in ${name} (${picked.length}${picked.length > max ? `, the last ${max}` : ""})`);
+    for (const line of picked.slice(-max)) console.log(`#   ${line}`);
+  }
+}
+
 async function main(): Promise<number> {
   const tally: Tally = { passed: 0, failed: 0, skipped: 0 };
   const started = performance.now();
@@ -177,7 +216,10 @@ async function main(): Promise<number> {
   } finally {
     // On a failure, the end of the stack's logs (the function's, the gateway's, the pg_net
     // worker's) before the ephemeral stack and its logs are removed.
-    if (tally.failed > 0 && logsDir) printLogTails(logsDir, 60);
+    if (tally.failed > 0 && logsDir) {
+      printIncidents(logsDir, 100);
+      printLogTails(logsDir, 60);
+    }
     await stack.destroy({ name: NAME, quiet: true }).catch((e) => console.error(`teardown: ${e.message}`));
     await fake.close();
   }
