@@ -120,7 +120,9 @@ function printIncidents(dir: string, max: number) {
       }
     });
     if (picked.length === 0) continue;
-    console.log(`\n# incidents in ${name} (${picked.length}${picked.length > max ? `, the last ${max}` : ""})`);
+    console.log(
+      `\n# incidents in ${name} (${picked.length}${picked.length > max ? `, the last ${max}` : ""})`,
+    );
     for (const line of picked.slice(-max)) console.log(`#   ${line}`);
   }
 }
