@@ -70,18 +70,34 @@ export class FakeDb implements QueueDb {
     );
   }
 
-  claim(worker: string, limit: number): Promise<ClaimedJob[]> {
+  /** A job's queue table, where a test gives it one ("sessions" otherwise); claim filters on it. */
+  tableOf = new Map<number, string>();
+  /** Absent unless a test sets it: then the run's lanes take turns between the tables. */
+  queueTables?: (tables?: string[]) => Promise<string[]>;
+  /** The `tables` each claim was asked for (null: all). */
+  claimTables: Array<string[] | null> = [];
+
+  claim(
+    worker: string,
+    limit: number,
+    _lease?: number,
+    tables?: string[],
+  ): Promise<ClaimedJob[]> {
     const out: ClaimedJob[] = [];
+    this.claimTables.push(tables?.length ? [...tables] : null);
     for (const j of this.jobs.values()) {
       if (out.length >= limit) break;
       if (j.status !== "pending" || j.delayed) continue;
+      if (
+        tables?.length && !tables.includes(this.tableOf.get(j.id) ?? "sessions")
+      ) continue;
       j.status = "processing";
       j.lockedBy = worker;
       j.attempts++;
       j.hash = `h:${j.content}`;
       out.push({
         id: j.id,
-        table_name: "sessions",
+        table_name: this.tableOf.get(j.id) ?? "sessions",
         record_id: String(j.id),
         embedding_column: "title_embedding",
         content: j.content,

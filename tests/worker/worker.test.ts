@@ -869,3 +869,76 @@ Deno.test("run: jobs the shared pace cannot send in time are released at once, n
   for (const j of db.jobs.values()) assert.equal(j.attempts, 0, "attempt refunded");
   assert.equal(db.handOvers, 1, "and the next run is called");
 });
+
+/** A FakeDb whose jobs 1..n are in "sessions" and the rest in "summaries", as a backfill queues them. */
+function twoTables(sessions: number, summaries: number) {
+  const texts = Array.from(
+    { length: sessions + summaries },
+    (_, i) => `row ${i}`,
+  );
+  const db = new FakeDb(texts, DIMS);
+  for (let id = sessions + 1; id <= sessions + summaries; id++) {
+    db.tableOf.set(id, "summaries");
+  }
+  const tablesAsked: Array<string[] | undefined> = [];
+  db.queueTables = (tables?: string[]) => {
+    tablesAsked.push(tables);
+    return Promise.resolve(
+      ["sessions", "summaries"].filter((t) => !tables || tables.includes(t)),
+    );
+  };
+  return { db, tablesAsked };
+}
+
+Deno.test("run: the lanes take turns between the queue tables, and take from all once one has nothing", async () => {
+  // Queued sessions first: in the fair order alone every claim would be sessions until they ran out.
+  const { db } = twoTables(30, 10);
+  const { p } = provider(ok);
+  const s = await runQueue(
+    { db, provider: p, config: { ...config, concurrency: 1 }, log: quiet },
+    opts({ trigger: "cron", batchSize: 5 }),
+  );
+  assert.equal(s.completed, 40);
+  const tableOf = (id: number) => db.tableOf.get(id) ?? "sessions";
+  const claimed = db.claims.filter((ids) => ids.length > 0).map((ids) =>
+    [...new Set(ids.map(tableOf))].join("+")
+  );
+  assert.deepEqual(
+    claimed.slice(0, 4),
+    ["sessions", "summaries", "sessions", "summaries"],
+    "turns while both have jobs",
+  );
+  // summaries ran dry after two claims of 5: its next turn came back empty and took from all.
+  const emptyTurn = db.claimTables.findIndex((t, i) => t?.[0] === "summaries" && db.claims[i].length === 0);
+  assert.ok(emptyTurn > 0, "an empty turn");
+  assert.equal(
+    db.claimTables[emptyTurn + 1],
+    null,
+    "followed by a claim from all tables",
+  );
+  assert.ok(db.claims[emptyTurn + 1].length > 0);
+  for (const j of db.jobs.values()) {
+    assert.equal(j.attempts, 1, "each job claimed once");
+  }
+});
+
+Deno.test("run: a run asked for one table claims only from it, with no turns", async () => {
+  const { db, tablesAsked } = twoTables(6, 6);
+  const { p } = provider(ok);
+  const s = await runQueue(
+    { db, provider: p, config: { ...config, concurrency: 2 }, log: quiet },
+    opts({ batchSize: 4, tables: ["summaries"] }),
+  );
+  assert.deepEqual(tablesAsked, [["summaries"]]);
+  assert.equal(s.completed, 6);
+  assert.ok(
+    db.claimTables.every((t) => t?.join() === "summaries"),
+    "every claim as asked",
+  );
+  for (const j of db.jobs.values()) {
+    assert.equal(
+      j.status,
+      db.tableOf.get(j.id) === "summaries" ? "completed" : "pending",
+    );
+  }
+});

@@ -103,6 +103,11 @@ export interface QueueDb {
   startRun(worker: string, trigger: string): Promise<RunStart>;
   finishRun(runId: number, stats: RunRecord): Promise<void>;
   pendingCount(tables?: string[]): Promise<number>;
+  /**
+   * The queue tables the targets write to (embed_queue.targets), within `tables` when given:
+   * the lanes take turns preferring each (worker.ts, "one table per claim"). Absent: no turns.
+   */
+  queueTables?(tables?: string[]): Promise<string[]>;
   queueSecret(): Promise<string | null>;
   /** Calls the function again through pg_net (embed_queue.invoke), as pg_cron would. */
   handOver(): Promise<void>;
@@ -260,6 +265,14 @@ export function createDb(dbUrl: string, opts: { max?: number } = {}): QueueDb {
     async pendingCount(tables) {
       const [{ n }] = await sql`select embed_queue.pending_count(${tablesParam(sql, tables)}::text[]) as n`;
       return Number(n);
+    },
+
+    async queueTables(tables) {
+      const rows = await sql`
+        select distinct t.queue_table as t from embed_queue.targets t
+        where ${tablesParam(sql, tables)}::text[] is null or t.queue_table = any (${tablesParam(sql, tables)}::text[])
+        order by 1`;
+      return rows.map((r) => String(r.t));
     },
 
     async queueSecret() {

@@ -124,6 +124,9 @@ const WRITE_RETRY_BACKOFF = { baseMs: 200, maxMs: 2000 };
  */
 const BOOKKEEPING_TIMEOUT_MS = 15_000;
 
+/** How long a table whose claim came back empty is passed over by the lanes' turns. */
+const DRY_TABLE_MS = 5_000;
+
 /** `p`, or a rejection (code "TIMEOUT") once `ms` have passed. */
 function bounded<T>(p: Promise<T>, ms = BOOKKEEPING_TIMEOUT_MS): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -734,6 +737,27 @@ export async function runQueue(
     }
   }
 
+  /**
+   * One table per claim. The lanes take turns preferring each queue table, and a claim whose
+   * table has nothing runnable takes from all of them (that table is then passed over for
+   * DRY_TABLE_MS). Claims in the fair order alone take one table's jobs after another: a backfill
+   * of sessions then summaries sent twelve thousand short titles first, whose write-back (the
+   * HNSW index) bound the run while it used half the token window, and a sliding window never
+   * gives unused capacity back (BENCHMARKS.md 1.11). Taking turns keeps the database writing
+   * short rows while the provider embeds long ones. Within a table the order is claim()'s: fresh
+   * first, users in turn.
+   */
+  const tables = !opts.dryRun && db.queueTables
+    ? await bound(db.queueTables(opts.tables)).catch(() => [] as string[])
+    : [];
+  const dryUntil = new Map<string, number>();
+  let turn = 0;
+  function preferredTable(): string | undefined {
+    const t = now();
+    const live = tables.filter((name) => (dryUntil.get(name) ?? 0) <= t);
+    return live.length < 2 ? undefined : live[turn++ % live.length];
+  }
+
   let reserved = 0; // jobs asked for so far, against opts.maxJobs
   let reachedMax = false;
   let busyLanes = 0; // lanes claiming or working on a batch
@@ -769,7 +793,12 @@ export async function runQueue(
       reserved += want;
       let jobs: ClaimedJob[];
       try {
-        jobs = await db.claim(worker, want, config.leaseSeconds, opts.tables);
+        const table = preferredTable();
+        jobs = await db.claim(worker, want, config.leaseSeconds, table ? [table] : opts.tables);
+        if (table && jobs.length === 0) {
+          dryUntil.set(table, now() + DRY_TABLE_MS);
+          jobs = await db.claim(worker, want, config.leaseSeconds, opts.tables);
+        }
       } catch (e) {
         budget.settle(want, 0);
         busyLanes--;
