@@ -27,7 +27,7 @@ declare
   v_ids bigint[];
 begin
   if p_limit is null or p_limit < 1 then
-    return '{}';
+    return '{}'::bigint[];
   end if;
   -- Jobs another worker is taking right now are skipped; the row locks hold the rest for the
   -- calling transaction.
