@@ -5,7 +5,11 @@
  *
  *   deno run -A --no-lock --node-modules-dir=none (--config <fn>/deno.json | --no-config
  *     [--import-map <map>]) --v8-flags=--max-heap-size=<MB> local/function_host.ts \
- *     --entry <fn>/index.ts --port P --mem-file <file> --memory-limit-bytes N
+ *     --entry <fn>/index.ts --port-file <file> --mem-file <file> --memory-limit-bytes N
+ *
+ * It listens on a port the system picks and writes that port to --port-file once it listens. (A
+ * port picked by the gateway and bound later, once Deno has started, could meanwhile be taken by
+ * any other socket on the machine.)
  *
  * This file imports nothing bare (only `node:` modules), so the function's module graph is
  * resolved with the function's own import map and nothing else.
@@ -47,7 +51,7 @@ function arg(name: string, fallback?: string): string {
 }
 
 const entry = arg("--entry");
-const port = Number(arg("--port"));
+const portFile = arg("--port-file");
 const memFile = arg("--mem-file", "");
 const memEveryMs = Number(arg("--mem-interval-ms", "50"));
 /** The header by which the gateway learns that the handler threw (gateway.ts strips it). */
@@ -132,7 +136,16 @@ const realServe = Deno.serve.bind(Deno) as (...a: unknown[]) => Deno.HttpServer;
       inFlight--;
     }
   };
-  return realServe({ ...given, port, hostname: "127.0.0.1", onListen() {} }, wrapped);
+  return realServe({
+    ...given,
+    port: 0,
+    hostname: "127.0.0.1",
+    onListen(addr: Deno.NetAddr) {
+      // Written whole, then renamed: the gateway never reads half a number.
+      Deno.writeTextFileSync(`${portFile}.tmp`, `${addr.port}\n`);
+      Deno.renameSync(`${portFile}.tmp`, portFile);
+    },
+  }, wrapped);
 };
 
 // --- early drop: wait for the work in hand, then beforeunload, then end ---

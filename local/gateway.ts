@@ -212,7 +212,9 @@ interface Worker {
   name: string;
   id: string;
   child: Deno.ChildProcess;
+  /** 0 until the process has written the port it listens on to portFile. */
   port: number;
+  portFile: string;
   ready: Promise<void>;
   isReady: boolean;
   exited: boolean;
@@ -232,13 +234,6 @@ interface Worker {
   /** CPU ms counted so far (since the worker listened). */
   cpuMs: number;
   timer?: ReturnType<typeof setInterval>;
-}
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
 }
 
 function json(status: number, body: unknown): Response {
@@ -334,6 +329,8 @@ export function startGateway(args: GatewayArgs) {
     const until = Date.now() + 60_000;
     while (Date.now() < until && !w.exited) {
       try {
+        w.port ||= Number(Deno.readTextFileSync(w.portFile).trim()) || 0;
+        if (!w.port) throw new Error("not listening yet");
         const c = await Deno.connect({ hostname: "127.0.0.1", port: w.port });
         c.close();
         return;
@@ -435,7 +432,7 @@ export function startGateway(args: GatewayArgs) {
 
   function spawn(name: string, entry: string, map: string | undefined): Worker {
     const id = crypto.randomUUID();
-    const port = freePort();
+    const portFile = join(pidDir, `${name}.${id}.port`);
     const memFile = join(pidDir, `${name}.${id}.mem`);
     const child = new Deno.Command(Deno.execPath(), {
       args: [
@@ -446,8 +443,8 @@ export function startGateway(args: GatewayArgs) {
         hostScript,
         "--entry",
         entry,
-        "--port",
-        String(port),
+        "--port-file",
+        portFile,
         "--mem-file",
         memFile,
         "--mem-interval-ms",
@@ -465,7 +462,8 @@ export function startGateway(args: GatewayArgs) {
       name,
       id,
       child,
-      port,
+      port: 0,
+      portFile,
       ready: Promise.resolve(),
       isReady: false,
       exited: false,
@@ -512,9 +510,11 @@ export function startGateway(args: GatewayArgs) {
           ...(heapCap ? { detail: "V8 heap limit reached (measured is the last sample before it)" } : {}),
         });
       }
-      try {
-        Deno.removeSync(memFile);
-      } catch { /* none */ }
+      for (const f of [memFile, portFile, `${portFile}.tmp`]) {
+        try {
+          Deno.removeSync(f);
+        } catch { /* none */ }
+      }
       try {
         if (Deno.readTextFileSync(pidFile).trim() === String(child.pid)) Deno.removeSync(pidFile);
       } catch { /* gone */ }
