@@ -72,14 +72,17 @@ function noteExit(tally: Tally, failedBefore: number) {
   if (tally.failed === failedBefore) tally.failed++;
 }
 
-function printLogTails(dir: string, lines: number) {
-  let names: string[] = [];
+/** The stack's log files, by name (none when the folder is gone). */
+function logFiles(dir: string): string[] {
   try {
-    names = [...Deno.readDirSync(dir)].filter((e) => e.isFile).map((e) => e.name).sort();
+    return [...Deno.readDirSync(dir)].filter((e) => e.isFile).map((e) => e.name).sort();
   } catch {
-    return;
+    return [];
   }
-  for (const name of names) {
+}
+
+function printLogTails(dir: string, lines: number) {
+  for (const name of logFiles(dir)) {
     const text = Deno.readTextFileSync(join(dir, name)).trimEnd();
     console.log(`\n# the last ${lines} lines of ${name}`);
     for (const line of text.split("\n").slice(-lines)) console.log(`#   ${line}`);
@@ -102,13 +105,7 @@ const INCIDENTS = new Set([
  * when the log's tail is about later tests.
  */
 function printIncidents(dir: string, max: number) {
-  let names: string[] = [];
-  try {
-    names = [...Deno.readDirSync(dir)].filter((e) => e.isFile).map((e) => e.name).sort();
-  } catch {
-    return;
-  }
-  for (const name of names) {
+  for (const name of logFiles(dir)) {
     const picked = Deno.readTextFileSync(join(dir, name)).split("\n").filter((line) => {
       if (!line.trim()) return false;
       try {

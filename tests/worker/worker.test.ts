@@ -744,11 +744,9 @@ Deno.test("run: a background run that finds max_concurrent_runs working ends at 
   assert.equal(manual.completed, 2, "a manual run is not refused");
 });
 
-Deno.test("run: requests are cut to 5 % of the provider's x-ratelimit-limit-tokens once it is known", async () => {
-  const texts = Array.from(
-    { length: 120 },
-    (_, i) => `a text of about ten tokens, number ${i}`,
-  );
+/** `count` texts of about ten tokens, and a provider that reports a limit of 4,000 tokens, all left. */
+function tokenLimited(count: number) {
+  const texts = Array.from({ length: count }, (_, i) => `a text of about ten tokens, number ${i}`);
   const db = new FakeDb(texts, DIMS);
   const c = clock();
   db.paceNow = c.now;
@@ -759,18 +757,18 @@ Deno.test("run: requests are cut to 5 % of the provider's x-ratelimit-limit-toke
     remainingRequests: 100_000,
   };
   const { p, calls } = provider(() => ({ vectors: [], promptTokens: 0, rate }));
+  const tokensOf = (sent: string[][]) => sent.map((inputs) => inputs.reduce((n, t) => n + countTokens(t), 0));
+  return { db, c, p, calls, tokensOf };
+}
+
+Deno.test("run: requests are cut to 5 % of the provider's x-ratelimit-limit-tokens once it is known", async () => {
+  const { db, c, p, calls, tokensOf } = tokenLimited(120);
   const s = await runQueue(
-    {
-      db,
-      provider: p,
-      config: { ...config, concurrency: 1 },
-      ...c,
-      log: quiet,
-    },
+    { db, provider: p, config: { ...config, concurrency: 1 }, ...c, log: quiet },
     opts({ batchSize: 40, timeBudgetMs: 120_000 }),
   );
   assert.equal(s.completed, 120);
-  const tokens = calls.map((inputs) => inputs.reduce((n, t) => n + countTokens(t), 0));
+  const tokens = tokensOf(calls);
   assert.ok(
     tokens[0] > 200,
     `the first request goes before the limits are known (${tokens[0]} tokens)`,
@@ -782,20 +780,7 @@ Deno.test("run: requests are cut to 5 % of the provider's x-ratelimit-limit-toke
 });
 
 Deno.test("run: a run's first request is already cut to the token limit an earlier run learned (the shared pace)", async () => {
-  const texts = Array.from(
-    { length: 240 },
-    (_, i) => `a text of about ten tokens, number ${i}`,
-  );
-  const db = new FakeDb(texts, DIMS);
-  const c = clock();
-  db.paceNow = c.now;
-  const rate = {
-    limitTokens: 4000,
-    limitRequests: 100_000,
-    remainingTokens: 4000,
-    remainingRequests: 100_000,
-  };
-  const { p, calls } = provider(() => ({ vectors: [], promptTokens: 0, rate }));
+  const { db, c, p, calls, tokensOf } = tokenLimited(240);
   const run = (maxJobs: number) =>
     runQueue(
       { db, provider: p, config: { ...config, concurrency: 1 }, ...c, log: quiet },
@@ -805,7 +790,7 @@ Deno.test("run: a run's first request is already cut to the token limit an earli
   const before = calls.length;
   const s = await run(200);
   assert.equal(s.completed, 200);
-  const tokens = calls.slice(before).map((inputs) => inputs.reduce((n, t) => n + countTokens(t), 0));
+  const tokens = tokensOf(calls.slice(before));
   assert.ok(tokens.every((n) => n <= 200), `every request of the second run at most 5 % of 4,000: ${tokens}`);
 });
 

@@ -128,7 +128,7 @@ const BOOKKEEPING_TIMEOUT_MS = 15_000;
 const DRY_TABLE_MS = 5_000;
 
 /** `p`, or a rejection (code "TIMEOUT") once `ms` have passed. */
-function bounded<T>(p: Promise<T>, ms = BOOKKEEPING_TIMEOUT_MS): Promise<T> {
+function bounded<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(Object.assign(new Error("timed out"), { code: "TIMEOUT" })), ms);
